@@ -1,0 +1,68 @@
+"""The aiohttp app factory: wires the parts, each resource owned by a cleanup context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from cacherr import keys
+from cacherr.api import setup_routes
+from cacherr.api.envelope import envelope_middleware
+from cacherr.config.store import ConfigStore
+from cacherr.config.watch import ConfigWatcher
+from cacherr.db import DB_NAME, Database
+from cacherr.events import EventBus
+from cacherr.lock import InstanceLock
+from cacherr.plex.status import PlexStatus
+
+log = logging.getLogger(__name__)
+
+
+def web_root() -> Path:
+    """The page's folder: inside the installed package, else the source tree's `web/`."""
+    packaged = Path(__file__).parent / "web"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "web"
+
+
+async def _instance_lock(app: web.Application) -> AsyncIterator[None]:
+    lock = InstanceLock(app[keys.CONFIG].config_dir)
+    lock.acquire()
+    yield
+    lock.release()
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    db = await Database.open(app[keys.CONFIG].config_dir / DB_NAME)
+    app[keys.DB] = db
+    yield
+    await db.close()
+
+
+async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
+    watcher = ConfigWatcher(app[keys.CONFIG], app[keys.BUS])
+    await watcher.start()
+    yield
+    await watcher.close()
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(web_root() / "index.html")
+
+
+def create_app(store: ConfigStore) -> web.Application:
+    """Build the whole daemon around an opened configuration store."""
+    app = web.Application(middlewares=[envelope_middleware])
+    app[keys.CONFIG] = store
+    app[keys.BUS] = EventBus()
+    app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
+    app[keys.STARTED_AT] = keys.now()
+    app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher])
+    setup_routes(app)
+    app.router.add_get("/", _index, name="index")
+    app.router.add_static("/static/", web_root(), name="static")
+    return app

@@ -1,0 +1,114 @@
+"""The command line: `cacherr run | check | --version`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from cacherr import __version__
+from cacherr.config.store import CONFIG_NAME, ConfigStore
+from cacherr.errors import CacherrError, ConfigError
+
+log = logging.getLogger("cacherr")
+
+
+def _config_dir_default() -> str:
+    return os.environ.get("CACHERR_CONFIG_DIR", "/config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands)."""
+    parser = argparse.ArgumentParser(
+        prog="cacherr",
+        description="Keeps the media Plex users are about to watch on the fast pool.",
+    )
+    parser.add_argument("--version", action="version", version=f"cacherr {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("run", "run the daemon"),
+        ("check", "validate the configuration and the set-up, change nothing"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "--config-dir",
+            type=Path,
+            default=None,
+            help="folder of cacherr.json and the state database "
+            "(default: $CACHERR_CONFIG_DIR or /config)",
+        )
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run(config_dir: Path) -> int:
+    from cacherr.app import create_app  # the daemon's imports are not needed by `check`
+
+    try:
+        store = ConfigStore.open(config_dir)
+    except ConfigError as exc:
+        print(f"Cacherr cannot start: {exc}", file=sys.stderr)
+        return 2
+    settings = store.current
+    logging.getLogger().setLevel(settings.general.log_level)
+    app = create_app(store)
+    log.info(
+        "Cacherr %s starting on http://%s:%d (config %s)",
+        __version__,
+        settings.web.host,
+        settings.web.port,
+        store.path,
+    )
+    try:
+        web.run_app(
+            app,
+            host=settings.web.host,
+            port=settings.web.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=10.0,
+        )
+    except CacherrError as exc:
+        print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Cacherr cannot start: {exc}", file=sys.stderr)
+        return 1
+    log.info("Cacherr stopped")
+    return 0
+
+
+def _check(config_dir: Path) -> int:
+    path = config_dir / CONFIG_NAME
+    try:
+        ConfigStore.open(config_dir, persist=False)
+    except ConfigError as exc:
+        print(f"✗ configuration {path}")
+        for problem in exc.problems:
+            print(f"    {problem}")
+        return 1
+    where = path if path.exists() else f"defaults ({path} does not exist yet)"
+    print(f"✓ configuration {where}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cacherr` console script."""
+    args = build_parser().parse_args(argv)
+    config_dir: Path = args.config_dir or Path(_config_dir_default())
+    _setup_logging("INFO")
+    if args.command == "run":
+        return _run(config_dir)
+    return _check(config_dir)

@@ -1,0 +1,245 @@
+"""Loading, layering, migrating and saving `cacherr.json`.
+
+Layers, lowest first: the models' defaults, the file, `CACHERR_<SECTION>__<KEY>`
+environment variables. Changes from the page are written into the file's layer and saved
+atomically; environment values are never written to the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import EnvSettingsSource
+
+from cacherr.atomic import atomic_write_text
+from cacherr.config.models import SCHEMA_VERSION, Settings
+from cacherr.errors import ConfigError, Problem
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "cacherr.json"
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+# schema version N -> function turning a version-N document into version N+1.
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict: `top` laid over `base`, nested dicts merged key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            merged[key] = deep_merge(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def reveal(value: Any) -> Any:
+    """A JSON-ready copy of a dumped model with secrets in clear (for the file only)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            paths |= _flatten(value, f"{path}.")
+        else:
+            paths.add(path)
+    return paths
+
+
+def read_environment() -> dict[str, Any]:
+    """The `CACHERR_<SECTION>__<KEY>` layer as a nested dict."""
+    source = EnvSettingsSource(
+        Settings, env_prefix="CACHERR_", env_nested_delimiter="__", case_sensitive=False
+    )
+    return source()
+
+
+def parse_document(text: str, source: str) -> dict[str, Any]:
+    """Parse the file's JSON, with line and column on a syntax error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            [Problem("", f"not valid JSON: {exc.msg}", exc.lineno, exc.colno)], source=source
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "the file must hold a JSON object")], source=source)
+    return data
+
+
+def migrate(
+    data: dict[str, Any], migrations: Mapping[int, Migration] = MIGRATIONS
+) -> tuple[dict[str, Any], int]:
+    """Bring a document to the current schema; returns it and the version it had."""
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or version < 1:
+        raise ConfigError([Problem("schema_version", f"{version!r} is not a schema version")])
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            [
+                Problem(
+                    "schema_version",
+                    f"version {version} was written by a newer Cacherr (this one reads up to "
+                    f"{SCHEMA_VERSION}); upgrade Cacherr or restore the backup",
+                )
+            ]
+        )
+    original = version
+    while version < SCHEMA_VERSION:
+        step = migrations.get(version)
+        if step is None:
+            raise ConfigError([Problem("schema_version", f"no migration from version {version}")])
+        data = step(dict(data))
+        version += 1
+        data["schema_version"] = version
+    return data, original
+
+
+def validate(file_data: Mapping[str, Any], env_data: Mapping[str, Any], source: str) -> Settings:
+    """Validate the layered settings, listing every problem with its field path."""
+    merged = deep_merge(file_data, env_data)
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        env_paths = _flatten(env_data)
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = ".".join(str(part) for part in err["loc"])
+            message = err["msg"]
+            if path in env_paths:
+                var = "CACHERR_" + "__".join(str(p).upper() for p in err["loc"])
+                message += f" (from the environment variable {var})"
+            elif err["type"] not in ("missing",) and "input" in err:
+                shown = err["input"]
+                if (
+                    not isinstance(shown, dict | list)
+                    and "secret" not in path
+                    and "token" not in path
+                ):
+                    message += f" (got {shown!r})"
+            problems.append(Problem(path, message))
+        raise ConfigError(problems, source=source) from exc
+
+
+def default_document() -> dict[str, Any]:
+    """A complete first-run file: every default, with freshly generated secrets."""
+    data: dict[str, Any] = reveal(Settings().model_dump(mode="python"))
+    data["web"]["api_key"] = secrets.token_hex(16)
+    data["webhook"]["secret"] = secrets.token_urlsafe(24)
+    return data
+
+
+class ConfigStore:
+    """Owns `DIR/cacherr.json`: the running settings, reloads and saves from the page."""
+
+    def __init__(self, config_dir: Path, file_data: dict[str, Any], settings: Settings) -> None:
+        self.config_dir = config_dir
+        self.path = config_dir / CONFIG_NAME
+        self._file_data = file_data
+        self._settings = settings
+        self._listeners: list[Callable[[Settings, Settings], None]] = []
+
+    @property
+    def current(self) -> Settings:
+        """The settings in force."""
+        return self._settings
+
+    @property
+    def env_locked(self) -> set[str]:
+        """Dotted field paths set by environment variables (the page cannot change them)."""
+        return _flatten(read_environment())
+
+    def on_change(self, listener: Callable[[Settings, Settings], None]) -> None:
+        """Call `listener(old, new)` after every successful swap."""
+        self._listeners.append(listener)
+
+    @classmethod
+    def open(cls, config_dir: Path, *, persist: bool = True) -> ConfigStore:
+        """Load the folder's settings; with `persist`, create a first-run file and migrate.
+
+        Without `persist` (used by `cacherr check`) nothing is written.
+        """
+        path = config_dir / CONFIG_NAME
+        if not path.exists():
+            if not persist:
+                data = Settings().model_dump(mode="python")
+                return cls(config_dir, data, validate(data, read_environment(), str(path)))
+            config_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, _dumps(default_document()), new_file_mode=0o600)
+            log.info("Wrote a default configuration to %s", path)
+        data = cls._read(path)
+        data, version = migrate(data)
+        settings = validate(data, read_environment(), str(path))
+        if persist and version != SCHEMA_VERSION:
+            backup = path.with_name(f"{CONFIG_NAME}.v{version}.bak")
+            backup.write_bytes(path.read_bytes())
+            atomic_write_text(path, _dumps(data))
+            log.info("Migrated %s from schema %d; the original is %s", path, version, backup)
+        store = cls(config_dir, data, settings)
+        if persist:
+            store._fill_generated_secrets()
+        return store
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                [Problem("", f"cannot read the file: {exc}")], source=str(path)
+            ) from exc
+        return parse_document(text, str(path))
+
+    def _fill_generated_secrets(self) -> None:
+        patch: dict[str, Any] = {}
+        if self._settings.web.api_key is None:
+            patch["web"] = {"api_key": secrets.token_hex(16)}
+        if self._settings.webhook.secret is None:
+            patch["webhook"] = {"secret": secrets.token_urlsafe(24)}
+        if patch:
+            self.save(patch)
+
+    def reload(self) -> Settings:
+        """Re-read the file; on success swap and notify, on failure keep the old settings."""
+        data, _ = migrate(self._read(self.path))
+        settings = validate(data, read_environment(), str(self.path))
+        self._swap(data, settings)
+        return settings
+
+    def save(self, patch: Mapping[str, Any]) -> Settings:
+        """Lay `patch` over the file's layer, validate, write atomically, swap.
+
+        Blocking (small file, fsync): call it through `asyncio.to_thread` from the loop.
+        """
+        data = deep_merge(self._file_data, patch)
+        settings = validate(data, read_environment(), str(self.path))
+        atomic_write_text(self.path, _dumps(data), new_file_mode=0o600)
+        self._swap(data, settings)
+        return settings
+
+    def _swap(self, data: dict[str, Any], settings: Settings) -> None:
+        old, self._file_data, self._settings = self._settings, data, settings
+        for listener in self._listeners:
+            listener(old, settings)
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,85 @@
+"""Hot reload: watch the config folder, rebuild, validate, swap — or keep the old config.
+
+Editors replace files on save, so the folder is watched and changes are filtered by name.
+Docker bind mounts sometimes deliver no inotify events: `general.config_force_polling`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import watchfiles
+
+from cacherr import events
+from cacherr.config.store import CONFIG_NAME, ConfigStore
+from cacherr.errors import ConfigError
+from cacherr.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class ConfigWatcher:
+    """A small long-running task: `start()`, `close()`."""
+
+    def __init__(self, store: ConfigStore, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_text: str | None = None
+
+    async def start(self) -> None:
+        """Begin watching."""
+        self._last_text = await asyncio.to_thread(self._read_text)
+        self._task = asyncio.create_task(self._run(), name="config-watcher")
+
+    async def close(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _read_text(self) -> str | None:
+        try:
+            return self._store.path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    async def _run(self) -> None:
+        general = self._store.current.general
+        name = CONFIG_NAME
+        async for _changes in watchfiles.awatch(
+            self._store.config_dir,
+            watch_filter=lambda _change, path: Path(path).name == name,
+            stop_event=self._stop,
+            debounce=200,
+            step=50,
+            force_polling=general.config_force_polling,
+            poll_delay_ms=general.config_poll_interval_ms,
+            recursive=False,
+        ):
+            await self.check_now()
+
+    async def check_now(self) -> None:
+        """Reload if the file's content changed (a mere touch is skipped)."""
+        text = await asyncio.to_thread(self._read_text)
+        if text is None or text == self._last_text:
+            return
+        self._last_text = text
+        try:
+            await asyncio.to_thread(self._store.reload)
+        except ConfigError as exc:
+            log.error("Configuration change ignored, the running configuration stays: %s", exc)
+            self._bus.publish(
+                events.CONFIG_ERROR,
+                message="The edit to cacherr.json was not applied",
+                problems=[str(p) for p in exc.problems],
+            )
+            return
+        log.info("Configuration reloaded from %s", self._store.path)
+        self._bus.publish(events.CONFIG_RELOADED, path=str(self._store.path))

@@ -1,0 +1,249 @@
+"""The state database (SQLite in the config folder): schema, migrations and a thin async handle.
+
+The schema grows only by appending to `MIGRATIONS`; `PRAGMA user_version` records how many
+have been applied. aiosqlite runs every statement on its own thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "cacherr.db"
+
+MIGRATIONS: list[str] = [
+    # 1: the journal, managed files, claims, users, lists, pins, activity, usage history.
+    """
+    CREATE TABLE operations (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('cache', 'restore')),
+        mapping TEXT NOT NULL,
+        rel_path TEXT NOT NULL,
+        array_path TEXT NOT NULL,
+        cache_path TEXT NOT NULL,
+        temp_path TEXT,
+        step TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'running'
+            CHECK (state IN ('running', 'done', 'failed', 'cancelled', 'rolled_back')),
+        size_bytes INTEGER,
+        bytes_done INTEGER NOT NULL DEFAULT 0,
+        fingerprint TEXT,
+        reason TEXT,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX operations_running ON operations (state) WHERE state = 'running';
+    CREATE INDEX operations_created ON operations (created_at);
+
+    CREATE TABLE managed_files (
+        id INTEGER PRIMARY KEY,
+        mapping TEXT NOT NULL,
+        rel_path TEXT NOT NULL,
+        plex_path TEXT NOT NULL,
+        rating_key TEXT,
+        parent_id INTEGER REFERENCES managed_files (id) ON DELETE CASCADE,
+        state TEXT NOT NULL DEFAULT 'cached',
+        size_bytes INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint TEXT,
+        has_backup INTEGER NOT NULL DEFAULT 1,
+        created_dirs TEXT NOT NULL DEFAULT '[]',
+        adopted INTEGER NOT NULL DEFAULT 0,
+        cached_at REAL NOT NULL,
+        released_at REAL,
+        UNIQUE (mapping, rel_path)
+    );
+    CREATE INDEX managed_files_plex_path ON managed_files (plex_path);
+    CREATE INDEX managed_files_rating_key ON managed_files (rating_key);
+
+    CREATE TABLE claims (
+        id INTEGER PRIMARY KEY,
+        plex_path TEXT NOT NULL,
+        rating_key TEXT,
+        show_key TEXT,
+        source TEXT NOT NULL CHECK (source IN
+            ('playing', 'next_up', 'ondeck', 'watchlist', 'list', 'pinned', 'manual')),
+        user_id TEXT NOT NULL DEFAULT '',
+        priority REAL NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        UNIQUE (plex_path, source, user_id)
+    );
+    CREATE INDEX claims_show_key ON claims (show_key);
+    CREATE INDEX claims_rating_key ON claims (rating_key);
+
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL CHECK (kind IN ('main', 'home', 'shared')),
+        thumb TEXT,
+        token TEXT,
+        token_fetched_at REAL,
+        last_active_at REAL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE lists (
+        name TEXT PRIMARY KEY,
+        state TEXT NOT NULL DEFAULT 'new',
+        fetched_at REAL,
+        error TEXT,
+        item_count INTEGER NOT NULL DEFAULT 0,
+        truncated INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE list_items (
+        list_name TEXT NOT NULL REFERENCES lists (name) ON DELETE CASCADE ON UPDATE CASCADE,
+        position INTEGER NOT NULL,
+        kind TEXT,
+        title TEXT,
+        year INTEGER,
+        ids TEXT NOT NULL DEFAULT '{}',
+        released TEXT,
+        match_state TEXT NOT NULL DEFAULT 'pending',
+        rating_key TEXT,
+        by_title INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (list_name, position)
+    );
+
+    CREATE TABLE pins (
+        rating_key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+
+    CREATE TABLE activity (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        level TEXT NOT NULL,
+        type TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT
+    );
+    CREATE INDEX activity_ts ON activity (ts);
+
+    CREATE TABLE usage_history (
+        ts INTEGER PRIMARY KEY,
+        used_bytes INTEGER NOT NULL,
+        limit_bytes INTEGER NOT NULL,
+        files INTEGER NOT NULL
+    );
+
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or is newer than this Cacherr."""
+
+
+class Database:
+    """An open state database; every call runs on aiosqlite's thread."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._tx_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> Database:
+        """Open (creating if needed) and bring the schema up to date."""
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        db = cls(conn, path)
+        try:
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a journal row that was committed survives a power cut.
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await db.migrate(migrations)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def version(self) -> int:
+        """How many migrations have been applied."""
+        row = await self.fetchone("PRAGMA user_version")
+        assert row is not None
+        return int(row[0])
+
+    async def migrate(self, migrations: Sequence[str] = MIGRATIONS) -> None:
+        """Apply the migrations this database has not seen, each in its own transaction."""
+        current = await self.version()
+        if current > len(migrations):
+            raise DatabaseError(
+                f"{self.path} has schema {current}, newer than this Cacherr's "
+                f"{len(migrations)}: upgrade Cacherr"
+            )
+        for number, script in enumerate(migrations[current:], start=current + 1):
+            await self.conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+            log.info("Database %s migrated to schema %d", self.path.name, number)
+
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one statement; returns the last row id (for inserts)."""
+        async with self.conn.execute(sql, params) as cur:
+            return cur.lastrowid or 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows."""
+        await self.conn.executemany(sql, rows)
+
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        """All rows of a query."""
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> aiosqlite.Row | None:
+        """The first row of a query, or None."""
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        """Statements inside commit together or not at all (one transaction at a time)."""
+        async with self._tx_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            await self.fetchone("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self.conn.close()

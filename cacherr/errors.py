@@ -1,0 +1,98 @@
+"""Cacherr's own exceptions: one small hierarchy, mapped to HTTP answers at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class CacherrError(Exception):
+    """Base of every error Cacherr raises on purpose; `status` is the HTTP answer."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(CacherrError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(CacherrError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(CacherrError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(CacherrError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(CacherrError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(CacherrError):
+    status = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(CacherrError):
+    status = 429
+    code = "too_many_requests"
+
+
+class Unavailable(CacherrError):
+    status = 503
+    code = "unavailable"
+
+
+class InsufficientSpace(CacherrError):
+    status = 507
+    code = "insufficient_space"
+
+
+class PathRefused(CacherrError):
+    """A path left the configured roots, or is otherwise not one Cacherr may touch."""
+
+    status = 400
+    code = "path_refused"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, in terms a person can act on."""
+
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path or "(file)"
+        if self.line is not None:
+            where += f" (line {self.line}, column {self.column})"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(BadRequest):
+    """The configuration is invalid; `problems` lists every reason."""
+
+    code = "config_invalid"
+
+    def __init__(self, problems: list[Problem], *, source: str = "") -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        prefix = f"{source} is invalid" if source else "invalid configuration"
+        super().__init__(f"{prefix}:\n{lines}", details=[p.__dict__ for p in problems])
+        self.problems = problems

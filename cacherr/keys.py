@@ -1,0 +1,23 @@
+"""Typed keys of the app's shared state (never string keys or globals)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from cacherr.config.store import ConfigStore
+from cacherr.db import Database
+from cacherr.events import EventBus
+from cacherr.plex.status import PlexStatus
+
+CONFIG = web.AppKey("config", ConfigStore)
+BUS = web.AppKey("bus", EventBus)
+DB = web.AppKey("db", Database)
+PLEX_STATUS = web.AppKey("plex_status", PlexStatus)
+STARTED_AT = web.AppKey("started_at", float)
+
+
+def now() -> float:
+    """Wall-clock seconds; one place to read the time."""
+    return time.time()

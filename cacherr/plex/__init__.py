@@ -1,0 +1,1 @@
+"""The Plex side: gateway, users, resolution, on-deck, watchlists and intake."""
