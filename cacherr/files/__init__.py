@@ -1,0 +1,1 @@
+"""The only code that touches users' media: mappings, the on-disk protocol, recovery, audit."""
