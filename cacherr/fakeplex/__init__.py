@@ -1,0 +1,19 @@
+"""Cacherr's simulated Plex: a Plex Media Server plus plex.tv, discover and RSS.
+
+Used by the test-suite and by ``cacherr demo``. python-plexapi works against it
+unmodified once :func:`point_plexapi_at` has redirected its plex.tv base URLs.
+"""
+
+from .app import create_app
+from .faults import FaultRule, Faults, HostKind, RequestCounter
+from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
+from .plexapi_urls import PlexapiUrlPatch, point_plexapi_at
+from .server import FakePlexServer, FakePlexThread, start_fake_plex
+from .world import World
+
+__all__ = [
+    "CatalogEntry", "Episode", "FakePlexServer", "FakePlexThread", "FaultRule", "Faults",
+    "HostKind", "Library", "Media", "Movie", "Part", "PlexapiUrlPatch", "RequestCounter",
+    "Season", "Session", "Show", "User", "World", "create_app", "point_plexapi_at",
+    "start_fake_plex",
+]
