@@ -146,9 +146,8 @@ def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_
     kind = entry.type if isinstance(entry, CatalogEntry) else (
         "movie" if isinstance(entry, Movie) else "show")
     plex_id = entry.plex_guid.rsplit("/", 1)[-1]
-    node = Node("Video" if kind == "movie" else "Directory", {
+    return Node("Video" if kind == "movie" else "Directory", {
         "ratingKey": plex_id, "key": f"/library/metadata/{plex_id}", "guid": entry.plex_guid,
         "type": kind, "title": entry.title, "year": entry.year, "watchlistedAt": watchlisted_at,
         "publicPagesURL": f"https://watch.plex.tv/{kind}/{plex_id}",
     }, _guids(entry.guids), json_key="Metadata")
-    return node
