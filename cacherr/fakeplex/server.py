@@ -69,6 +69,10 @@ class FakePlexServer:
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if self._runner is not None and self._runner.server is not None:
+            for conn in self._runner.server.connections:  # keep-alive ones too
+                conn.force_close()
+            await asyncio.sleep(0)  # let the transports report closed
 
     async def resume_listening(self) -> None:
         """Listen again on the same port after :meth:`stop_listening`."""
