@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
+
+from .model import Media, Part
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*]')
 
@@ -75,3 +78,36 @@ def short_hash(*parts: object, length: int = 24) -> str:
     """A stable hex id, used for plex:// guids, uuids and tokens."""
     text = "\x1f".join(str(p) for p in parts)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def external_guids(rating_key: int, *, tv: bool = False) -> list[str]:
+    """Deterministic imdb://, tmdb:// (and for TV tvdb://) guids for an item."""
+    guids = [f"imdb://tt{1_000_000 + rating_key:07d}", f"tmdb://{50_000 + rating_key}"]
+    if tv:
+        guids.append(f"tvdb://{300_000 + rating_key}")
+    return guids
+
+
+def make_media(
+    array_root: Path | None,
+    plex_root: PurePosixPath,
+    rel: PurePosixPath,
+    *,
+    size: int,
+    parts: int,
+    subtitles: Iterable[str],
+    resolution: str | None,
+    next_id: Callable[[], int],
+) -> Media:
+    """A Media element of ``parts`` files at ``rel``; writes them unless ``array_root`` is None."""
+    part_list: list[Part] = []
+    for i in range(parts):
+        prel = with_part_suffix(rel, i, parts)
+        subs: list[str] = []
+        if array_root is not None:
+            write_file(array_root, prel, size)
+            subs = [str(plex_root / write_subtitle(array_root, prel, lang)) for lang in subtitles]
+        part_list.append(Part(id=next_id(), file=str(plex_root / prel), size=size,
+                              container=prel.suffix.lstrip("."), subtitle_files=subs))
+    return Media(id=next_id(), parts=part_list, video_resolution=resolution,
+                 container=rel.suffix.lstrip("."))

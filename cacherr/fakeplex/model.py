@@ -173,3 +173,12 @@ class Session:
 
 Item = Movie | Show | Season | Episode
 Playable = Movie | Episode
+
+
+def leaves(item: Item) -> list[Playable]:
+    """The playable items under ``item`` (itself for a movie or episode)."""
+    if isinstance(item, Show):
+        return list(item.episodes())
+    if isinstance(item, Season):
+        return list(item.episodes)
+    return [item]

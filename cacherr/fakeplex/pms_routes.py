@@ -10,10 +10,10 @@ from aiohttp import web
 
 from . import render
 from .keys import WORLD, container_window, require_owner, require_user
-from .model import Episode, Item, Library, Movie, Season, Show, User
+from .model import Episode, Item, Library, Movie, Season, Show, User, leaves
 from .nodes import Attr, Node, container, respond
 from .views import can_see, library_of, on_deck, visible_libraries
-from .world import World, leaves
+from .world import World
 
 LIBRARY_IDENTIFIER = "com.plexapp.plugins.library"
 SEARCH_TYPES = {1: "movie", 2: "show", 3: "season", 4: "episode"}

@@ -6,8 +6,8 @@ episode of every show the user has started, newest activity first.
 
 from __future__ import annotations
 
-from .model import Episode, Item, Library, Movie, Playable, Season, Show, User
-from .world import World, leaves
+from .model import Episode, Item, Library, Movie, Playable, Season, Show, User, leaves
+from .world import World
 
 
 def visible_libraries(world: World, user: User) -> list[Library]:
