@@ -8,12 +8,13 @@ from .app import create_app
 from .faults import FaultRule, Faults, HostKind, RequestCounter
 from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
 from .plexapi_urls import PlexapiUrlPatch, point_plexapi_at
+from .sample import demo_world
 from .server import FakePlexServer, FakePlexThread, start_fake_plex
 from .world import World
 
 __all__ = [
     "CatalogEntry", "Episode", "FakePlexServer", "FakePlexThread", "FaultRule", "Faults",
     "HostKind", "Library", "Media", "Movie", "Part", "PlexapiUrlPatch", "RequestCounter",
-    "Season", "Session", "Show", "User", "World", "create_app", "point_plexapi_at",
+    "Season", "Session", "Show", "User", "World", "create_app", "demo_world", "point_plexapi_at",
     "start_fake_plex",
 ]

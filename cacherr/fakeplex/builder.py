@@ -61,7 +61,6 @@ class MediaLibrary:
         with self.lock:
             return self.items.get(rating_key)
 
-
     def library(self, title: str) -> Library:
         """A library by title."""
         with self.lock:

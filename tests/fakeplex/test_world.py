@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cacherr.fakeplex import Episode, Movie, Show, World
+from pathlib import Path
+
+from cacherr.fakeplex import Episode, Movie, Show, World, demo_world
 from cacherr.fakeplex.files import deterministic_bytes
 from cacherr.fakeplex.views import on_deck
 
@@ -75,3 +77,12 @@ def test_session_stop_scrobbles_past_ninety_percent(world: World) -> None:
     world.stop_session(sess)
     assert bob.state(heat.rating_key).view_count == 1
     assert world.sessions == {}
+
+
+def test_demo_world_is_consistent(tmp_path: Path) -> None:
+    w = demo_world(tmp_path / "array", file_bytes=16)
+    alice = w.user("alice")
+    deck = on_deck(w, alice, [lib for lib in w.libraries.values() if not lib.hidden_from_home])
+    assert [(e.parent_index, e.index) for e in deck if isinstance(e, Episode)] == [(1, 5)]
+    assert len(w.sessions) == 1
+    assert sum(1 for p in (tmp_path / "array").rglob("*.mkv")) > 50
