@@ -196,9 +196,14 @@ class Database:
                 f"{len(migrations)}: upgrade Cacherr"
             )
         for number, script in enumerate(migrations[current:], start=current + 1):
-            await self.conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+            try:
+                await self.conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{script};\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
+            except BaseException:
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                raise
             log.info("Database %s migrated to schema %d", self.path.name, number)
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:

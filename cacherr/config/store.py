@@ -86,24 +86,26 @@ def parse_document(text: str, source: str) -> dict[str, Any]:
 
 
 def migrate(
-    data: dict[str, Any], migrations: Mapping[int, Migration] = MIGRATIONS
+    data: dict[str, Any],
+    migrations: Mapping[int, Migration] = MIGRATIONS,
+    current: int = SCHEMA_VERSION,
 ) -> tuple[dict[str, Any], int]:
-    """Bring a document to the current schema; returns it and the version it had."""
-    version = data.get("schema_version", SCHEMA_VERSION)
+    """Bring a document to schema `current`; returns it and the version it had."""
+    version = data.get("schema_version", current)
     if not isinstance(version, int) or version < 1:
         raise ConfigError([Problem("schema_version", f"{version!r} is not a schema version")])
-    if version > SCHEMA_VERSION:
+    if version > current:
         raise ConfigError(
             [
                 Problem(
                     "schema_version",
                     f"version {version} was written by a newer Cacherr (this one reads up to "
-                    f"{SCHEMA_VERSION}); upgrade Cacherr or restore the backup",
+                    f"{current}); upgrade Cacherr or restore the backup",
                 )
             ]
         )
     original = version
-    while version < SCHEMA_VERSION:
+    while version < current:
         step = migrations.get(version)
         if step is None:
             raise ConfigError([Problem("schema_version", f"no migration from version {version}")])
@@ -172,10 +174,18 @@ class ConfigStore:
         self._listeners.append(listener)
 
     @classmethod
-    def open(cls, config_dir: Path, *, persist: bool = True) -> ConfigStore:
+    def open(
+        cls,
+        config_dir: Path,
+        *,
+        persist: bool = True,
+        migrations: Mapping[int, Migration] = MIGRATIONS,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> ConfigStore:
         """Load the folder's settings; with `persist`, create a first-run file and migrate.
 
-        Without `persist` (used by `cacherr check`) nothing is written.
+        Without `persist` (used by `cacherr check`) nothing is written. An older file is
+        migrated and the original kept beside it as `cacherr.json.v<N>.bak`.
         """
         path = config_dir / CONFIG_NAME
         if not path.exists():
@@ -186,9 +196,9 @@ class ConfigStore:
             atomic_write_text(path, _dumps(default_document()), new_file_mode=0o600)
             log.info("Wrote a default configuration to %s", path)
         data = cls._read(path)
-        data, version = migrate(data)
+        data, version = migrate(data, migrations, schema_version)
         settings = validate(data, read_environment(), str(path))
-        if persist and version != SCHEMA_VERSION:
+        if persist and version != schema_version:
             backup = path.with_name(f"{CONFIG_NAME}.v{version}.bak")
             backup.write_bytes(path.read_bytes())
             atomic_write_text(path, _dumps(data))

@@ -14,7 +14,7 @@ from pathlib import Path
 import watchfiles
 
 from cacherr import events
-from cacherr.config.store import CONFIG_NAME, ConfigStore
+from cacherr.config.store import ConfigStore
 from cacherr.errors import ConfigError
 from cacherr.events import EventBus
 
@@ -52,15 +52,20 @@ class ConfigWatcher:
 
     async def _run(self) -> None:
         general = self._store.current.general
-        name = CONFIG_NAME
+        if general.config_force_polling:
+            # Reading and comparing a small file is cheap and sees every change, where
+            # mtime-based polling misses two saves within the file system's granularity.
+            while not self._stop.is_set():
+                await asyncio.sleep(general.config_poll_interval_ms / 1000)
+                await self.check_now()
+            return
+        target = self._store.path
         async for _changes in watchfiles.awatch(
             self._store.config_dir,
-            watch_filter=lambda _change, path: Path(path).name == name,
+            watch_filter=lambda _change, path: Path(path) == target,
             stop_event=self._stop,
             debounce=200,
             step=50,
-            force_polling=general.config_force_polling,
-            poll_delay_ms=general.config_poll_interval_ms,
             recursive=False,
         ):
             await self.check_now()

@@ -1,0 +1,114 @@
+"""The app factory on a real config folder: health, the envelope, the lock, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from cacherr import __version__, events, keys
+from cacherr.app import create_app
+from cacherr.config import ConfigStore
+from cacherr.config.store import CONFIG_NAME
+from cacherr.errors import Conflict
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+ENVELOPE = {"success", "data", "message", "error", "timestamp"}
+
+
+async def test_health_is_open_and_reports_version_uptime_database_and_plex(
+    client: TestClient[Any, Any],
+) -> None:
+    resp = await client.get("/api/health")
+    assert resp.status == 200
+    body = await resp.json()
+    assert set(body) == ENVELOPE
+    assert body["success"] is True and body["error"] is None
+    data = body["data"]
+    assert data["version"] == __version__
+    assert data["database"] == {"ok": True}
+    assert data["plex"]["state"] == "not_configured"
+    assert 0 <= data["uptime_s"] < 60
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api/nothing", 404, "not_found"),
+        ("DELETE", "/api/health", 405, "method_not_allowed"),
+    ],
+)
+async def test_errors_use_the_envelope(
+    client: TestClient[Any, Any], method: str, path: str, status: int, code: str
+) -> None:
+    resp = await client.request(method, path)
+    assert resp.status == status
+    body = await resp.json()
+    assert set(body) == ENVELOPE
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+
+
+async def test_the_page_and_its_files_are_served(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/")
+    assert resp.status == 200
+    assert "<title>Cacherr</title>" in await resp.text()
+    for name in ("app.js", "style.css"):
+        assert (await client.get(f"/static/{name}")).status == 200
+
+
+async def test_a_second_app_on_the_same_folder_refuses_to_start(
+    client: TestClient[Any, Any], config_dir: Path
+) -> None:
+    runner = web.AppRunner(create_app(ConfigStore.open(config_dir)))
+    with pytest.raises(Conflict, match=rf"another Cacherr \(pid {os.getpid()}\)"):
+        await runner.setup()
+    await runner.cleanup()
+
+
+async def _next(sub: events.Subscription, timeout_s: float = 3.0) -> events.Event:
+    return await asyncio.wait_for(sub.get(), timeout_s)
+
+
+@pytest.mark.parametrize("force_polling", [False, True])
+async def test_an_edit_is_live_within_two_seconds_and_a_broken_one_keeps_the_old_config(
+    aiohttp_client: ClientFactory, config_dir: Path, force_polling: bool
+) -> None:
+    path = config_dir / CONFIG_NAME
+    store = ConfigStore.open(config_dir)
+    if force_polling:
+        store.save({"general": {"config_force_polling": True, "config_poll_interval_ms": 100}})
+    client = await aiohttp_client(create_app(store))
+    sub = client.app[keys.BUS].subscribe({events.CONFIG_RELOADED, events.CONFIG_ERROR})
+    await asyncio.sleep(0.3)  # the watcher's first scan
+
+    data = json.loads(path.read_text())
+    data["cache"]["next_episodes"] = 8
+    started = time.monotonic()
+    path.write_text(json.dumps(data))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_RELOADED
+    assert time.monotonic() - started < 2.0
+    assert store.current.cache.next_episodes == 8
+
+    path.write_text('{"cache": {"next_episodes": "eight"}')
+    event = await _next(sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any("line 1" in p for p in event.data["problems"])
+    assert store.current.cache.next_episodes == 8
+    assert (await client.get("/api/health")).status == 200
+
+    data["cache"]["nxt_episodes"] = 1
+    path.write_text(json.dumps(data))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any(p.startswith("cache.nxt_episodes") for p in event.data["problems"])
+    assert store.current.cache.next_episodes == 8

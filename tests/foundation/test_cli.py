@@ -1,0 +1,136 @@
+"""The command line as a user runs it: real processes, real ports, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cacherr import __version__
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cacherr(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CACHERR_")}
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "cacherr", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def wait_healthy(port: int, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
+                return dict(json.load(r))
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    port = free_port()
+    config = tmp_path / "config"
+    proc = cacherr(
+        "run",
+        "--config-dir",
+        str(config),
+        env={"CACHERR_WEB__PORT": str(port), "CACHERR_WEB__HOST": "127.0.0.1"},
+    )
+    yield proc, port, config
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def test_run_on_an_empty_folder_writes_defaults_and_is_healthy_within_two_seconds(
+    daemon: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    _proc, port, config = daemon
+    started = time.monotonic()
+    body = wait_healthy(port, timeout_s=10)
+    elapsed = time.monotonic() - started
+    assert body["success"] is True
+    assert elapsed < 2.0, f"healthy after {elapsed:.2f} s"
+    written = json.loads((config / "cacherr.json").read_text())
+    assert written["web"]["port"] == 5757  # the environment's port is not written back
+    assert (config / "cacherr.db").exists()
+
+
+def test_sigterm_stops_cleanly_and_releases_the_folder(
+    daemon: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, _config = daemon
+    wait_healthy(port, timeout_s=10)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    _out, err = proc.communicate()
+    assert "Cacherr stopped" in err
+
+
+def test_a_second_daemon_on_the_same_folder_refuses_and_names_the_holder(
+    daemon: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, config = daemon
+    wait_healthy(port, timeout_s=10)
+    other = cacherr("run", "--config-dir", str(config), env={"CACHERR_WEB__PORT": str(free_port())})
+    _out, err = other.communicate(timeout=20)
+    assert other.returncode == 1
+    assert f"pid {proc.pid}" in err
+
+
+def test_run_refuses_a_broken_file_and_lists_every_problem(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    broken = '{"web": {"port": "x"}, "cache": {"nxt_episodes": 1}}'
+    (config / "cacherr.json").write_text(broken)
+    proc = cacherr("run", "--config-dir", str(config))
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert "web.port" in err and "cache.nxt_episodes" in err
+    assert (config / "cacherr.json").read_text() == broken
+
+
+def test_check_reports_and_changes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    proc = cacherr("check", "--config-dir", str(config))
+    out, _err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert out.startswith("✓ configuration")
+    assert not config.exists()
+    config.mkdir()
+    (config / "cacherr.json").write_text('{"web": {"port": 70000}}')
+    proc = cacherr("check", env={"CACHERR_CONFIG_DIR": str(config)})
+    out, _err = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert "✗ configuration" in out and "web.port" in out
+
+
+def test_version() -> None:
+    proc = cacherr("--version")
+    out, _err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert out.strip() == f"cacherr {__version__}"

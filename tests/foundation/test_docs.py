@@ -1,0 +1,39 @@
+"""The README's configuration reference is generated from the models and kept in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cacherr.config.reference import render, rows, undocumented
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_described() -> None:
+    assert undocumented() == []
+    keys = {key for key, *_ in rows()}
+    # The names other people script against.
+    assert {
+        "plex.url",
+        "plex.token",
+        "plex.plextv_url",
+        "plex.discover_url",
+        "plex.metadata_url",
+        "paths.mode",
+        "paths.mappings[].host_cache",
+        "cache.next_episodes",
+        "cache.limit",
+        "cache.min_free",
+        "webhook.secret",
+        "web.host",
+        "web.port",
+        "web.api_key",
+        "sessions.poll_interval_s",
+        "sweep.interval_s",
+    } <= keys
+
+
+def test_the_readme_carries_the_current_reference() -> None:
+    assert render() in README.read_text(encoding="utf-8"), (
+        "README.md is out of date: run `python -m cacherr.config.reference README.md`"
+    )
