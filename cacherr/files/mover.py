@@ -1,0 +1,137 @@
+"""Living with Unraid's mover: its ignore list of cached files, and waiting while it runs.
+
+The CA Mover Tuning plugin skips every host pool path listed in a text file, one per line.
+Cacherr owns the part of that file below a marker line and keeps whatever a person wrote
+above it. While the mover runs (its pid file names a live process) no operation starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from cacherr.atomic import atomic_write_text
+from cacherr.config.models import MoverConfig
+from cacherr.files.paths import Location
+
+log = logging.getLogger(__name__)
+
+MARKER = "# --- Cacherr managed below this line; edit above it ---"
+
+
+def exclude_file_path(config: MoverConfig, config_dir: Path) -> Path | None:
+    """Where the ignore list lives: `exclude_file` relative to the config folder, or None."""
+    if not config.exclude_file:
+        return None
+    return config_dir / config.exclude_file  # an absolute exclude_file replaces config_dir
+
+
+def render_exclusions(existing: str, host_paths: Iterable[str]) -> str:
+    """The file's new text: the lines a person wrote above the marker, then Cacherr's list."""
+    lines = existing.splitlines()
+    # Without a marker every line is someone else's (e.g. an older tool's list): keep them.
+    user_lines = lines[: lines.index(MARKER)] if MARKER in lines else lines
+    ours = sorted({path.rstrip("/") or "/" for path in host_paths})
+    return "\n".join([*user_lines, MARKER, *ours]) + "\n"
+
+
+class MoverExclusion:
+    """Keeps the mover's ignore list equal to the cached files (and their sidecars)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(cls, config: MoverConfig, config_dir: Path) -> MoverExclusion:
+        """The exclusion file the settings ask for (a no-op when `exclude_file` is unset)."""
+        return cls(exclude_file_path(config, config_dir))
+
+    async def refresh(self, locations: Iterable[Location]) -> None:
+        """Rewrite the list for these cached files, atomically and only if it changes.
+
+        Pass every cached file, sidecars included: the list is replaced, not appended to.
+        """
+        if self.path is None:
+            return
+        host_paths = [location.host_cache_path for location in locations]
+        async with self._lock:  # two refreshes must not interleave their read and write
+            await asyncio.to_thread(self._write, self.path, host_paths)
+
+    @staticmethod
+    def _write(path: Path, host_paths: list[str]) -> bool:
+        try:
+            existing = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            existing = ""
+        text = render_exclusions(existing, host_paths)
+        if text == existing:
+            return False
+        atomic_write_text(path, text)
+        log.debug("Mover exclusion file %s now lists %d files", path, len(host_paths))
+        return True
+
+
+class MoverGuard:
+    """Tells whether Unraid's mover runs, and waits until it does not.
+
+    Running means: the pid file exists and names a live process. A file naming a dead
+    process is stale (the mover crashed) and ignored; one that cannot be read as a pid
+    counts as running, like the mover setting says. Inside a container that does not share
+    the host's pid namespace the host's pid is invisible: pass `trust_pid=False` there so
+    the file's existence alone counts.
+    """
+
+    def __init__(
+        self, pid_file: Path | str, *, poll_interval_s: float = 5.0, trust_pid: bool = True
+    ) -> None:
+        self.pid_file = Path(pid_file)
+        self.poll_interval_s = poll_interval_s
+        self.trust_pid = trust_pid
+
+    @classmethod
+    def from_config(cls, config: MoverConfig, *, poll_interval_s: float = 5.0) -> MoverGuard:
+        """The guard for the settings' `pid_file`."""
+        return cls(config.pid_file, poll_interval_s=poll_interval_s)
+
+    def is_running(self) -> bool:
+        """Whether the mover runs now (reads one small file: blocking, but briefly)."""
+        try:
+            text = self.pid_file.read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # it exists but cannot be read: assume the worst
+        if not self.trust_pid:
+            return True
+        try:
+            pid = int(text.split()[0])
+        except (IndexError, ValueError):
+            return True
+        return pid > 0 and _alive(pid)
+
+    async def wait_until_idle(self) -> None:
+        """Return once the mover is not running, polling its pid file off the event loop."""
+        waited = False
+        while await asyncio.to_thread(self.is_running):
+            if not waited:
+                log.info("Unraid's mover is running; file operations wait until it ends")
+                waited = True
+            await asyncio.sleep(self.poll_interval_s)
+        if waited:
+            log.info("Unraid's mover has finished; file operations resume")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    except OverflowError:
+        return False
+    return True
