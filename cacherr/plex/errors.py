@@ -1,0 +1,53 @@
+"""The Plex error family: what plexapi and requests raise, in Cacherr's own terms.
+
+Every class is both a `PlexError` (catch all of Plex's troubles) and one of the general
+`CacherrError`s, so the API edge maps it to the right HTTP answer. Messages never carry a
+token or a secret URL.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from cacherr.errors import BadRequest, CacherrError, NotFound, TooManyRequests, Unauthorized
+from cacherr.errors import Unavailable as _Unavailable
+
+Lane = Literal["pms", "plextv"]
+
+
+class PlexError(CacherrError):
+    """Base of every Plex trouble; `lane` says whether the server or plex.tv answered."""
+
+    lane: Lane = "pms"
+
+    def __init__(self, message: str, *, lane: Lane = "pms") -> None:
+        super().__init__(message)
+        self.lane = lane
+
+
+class PlexUnavailable(PlexError, _Unavailable):
+    """No answer (connection refused, timeout, 5xx) after every retry, or Plex is down."""
+
+
+class PlexNotConfigured(PlexUnavailable):
+    """No Plex address or token in the settings."""
+
+
+class PlexRateLimited(PlexError, TooManyRequests):
+    """Still 429 after every retry; `retry_after_s` is the last wait Plex asked for."""
+
+    def __init__(self, message: str, *, lane: Lane = "pms", retry_after_s: float = 0.0) -> None:
+        super().__init__(message, lane=lane)
+        self.retry_after_s = retry_after_s
+
+
+class PlexUnauthorized(PlexError, Unauthorized):
+    """A token was refused (401): drop it and fetch it again."""
+
+
+class PlexNotFound(PlexError, NotFound):
+    """The item, section or user does not exist (or is not visible to this token)."""
+
+
+class PlexBadAnswer(PlexError, BadRequest):
+    """Plex answered something Cacherr cannot use (another 4xx, or unparsable data)."""

@@ -1,0 +1,211 @@
+"""The HTTP transport under plexapi: base URLs, rate limits, timeouts, retries, outcomes.
+
+plexapi sends every request through the `requests.Session` it is given, so this session is
+the one place that sees them all. It runs on the gateway's worker threads (never on the
+event loop), so waiting here is a plain blocking wait that `close()` interrupts.
+
+* plexapi's hard-wired `https://plex.tv` / discover / metadata URLs are rewritten to the
+  configured ones, so tests and the demo point Cacherr at a fake through its settings.
+* Two lanes: the Plex server (`min_interval_ms`, `max_per_minute`) and plex.tv and its
+  services (`plextv_min_interval_ms`), each spaced separately.
+* Timeouts, 429 (Retry-After honoured) and 5xx are retried with exponential backoff and
+  jitter; what is left is raised as a `PlexError` (401/404 go back to plexapi untouched).
+* Each final outcome is reported to a callback, which drives the connection state.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from cacherr.config.models import PlexConfig
+from cacherr.plex.errors import Lane, PlexRateLimited, PlexUnavailable
+
+log = logging.getLogger(__name__)
+
+REAL_PLEXTV = "https://plex.tv"
+REAL_DISCOVER = "https://discover.provider.plex.tv"
+REAL_METADATA = "https://metadata.provider.plex.tv"
+MAX_RETRY_AFTER_S = 60.0
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one request ended, after its retries: `failed` means it raised."""
+
+    lane: Lane
+    failed: bool
+    retried: int
+    problem: str = ""
+    reachable: bool = True
+
+
+class LaneLimiter:
+    """Spacing and a per-minute budget for one lane; thread-safe, first come first served."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._stamps: collections.deque[float] = collections.deque()
+
+    def reserve(self, now: float, min_interval_s: float, max_per_minute: int | None) -> float:
+        """Book the next free slot; returns the monotonic time at which the caller may go."""
+        with self._lock:
+            at = max(now, self._last + min_interval_s)
+            if max_per_minute is not None:
+                while len(self._stamps) > max_per_minute:
+                    self._stamps.popleft()
+                if len(self._stamps) >= max_per_minute:
+                    at = max(at, self._stamps[-max_per_minute] + 60.0)
+                self._stamps.append(at)
+            self._last = at
+            return at
+
+
+class PlexTransport(requests.Session):
+    """The `requests.Session` handed to every plexapi object Cacherr builds."""
+
+    def __init__(
+        self,
+        config: Callable[[], PlexConfig],
+        on_outcome: Callable[[Outcome], None],
+        *,
+        backoff_base_s: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self._config = config
+        self._on_outcome = on_outcome
+        self._backoff_base_s = backoff_base_s
+        self._local = threading.local()
+        self.closed = threading.Event()
+        self.limiters: dict[Lane, LaneLimiter] = {"pms": LaneLimiter(), "plextv": LaneLimiter()}
+        self.calls: collections.Counter[Lane] = collections.Counter()
+
+    @contextlib.contextmanager
+    def single_attempt(self) -> Iterator[None]:
+        """Within this block (on this thread) requests are not retried: for probes."""
+        self._local.single = True
+        try:
+            yield
+        finally:
+            self._local.single = False
+
+    def rewrite(self, url: str) -> tuple[str, Lane]:
+        """The configured URL for plexapi's hard-wired one, and its lane."""
+        cfg = self._config()
+        for real, configured in (
+            (REAL_DISCOVER, cfg.discover_url),
+            (REAL_METADATA, cfg.metadata_url),
+            (REAL_PLEXTV, cfg.plextv_url),
+        ):
+            if url == real or url.startswith(real + "/"):
+                url = configured.rstrip("/") + url[len(real) :]
+                break
+        server = cfg.url.rstrip("/")
+        is_pms = bool(server) and (url == server or url.startswith(server + "/"))
+        return url, "pms" if is_pms else "plextv"
+
+    def _wait_for_slot(self, lane: Lane, cfg: PlexConfig) -> None:
+        if lane == "pms":
+            at = self.limiters[lane].reserve(
+                time.monotonic(), cfg.min_interval_ms / 1000, cfg.max_per_minute
+            )
+        else:
+            at = self.limiters[lane].reserve(
+                time.monotonic(), cfg.plextv_min_interval_ms / 1000, None
+            )
+        self._sleep(at - time.monotonic(), lane)
+
+    def _sleep(self, seconds: float, lane: Lane) -> None:
+        if seconds > 0 and self.closed.wait(seconds):
+            raise PlexUnavailable("Cacherr is shutting down", lane=lane)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(MAX_BACKOFF_S, self._backoff_base_s * 2.0**attempt)
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send with rate limit, timeout and retries; raise what remains as a `PlexError`."""
+        cfg = self._config()
+        target, lane = self.rewrite(url.decode() if isinstance(url, bytes) else url)
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = cfg.timeout_s
+        kwargs.setdefault("verify", cfg.verify_tls)
+        attempts = 1 if getattr(self._local, "single", False) else 1 + cfg.retries
+        for attempt in range(attempts):
+            if self.closed.is_set():
+                raise PlexUnavailable("Cacherr is shutting down", lane=lane)
+            self._wait_for_slot(lane, cfg)
+            self.calls[lane] += 1
+            last = attempt == attempts - 1
+            try:
+                response = super().request(method, target, *args, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                problem = f"no answer ({type(exc).__name__})"
+                if last:
+                    self._report(lane, True, attempt, problem, reachable=False)
+                    raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane) from None
+                log.debug("%s: %s, retry %d", _name(lane), problem, attempt + 1)
+                self._sleep(self._backoff(attempt), lane)
+                continue
+            status = response.status_code
+            if status != 429 and status < 500:
+                self._report(lane, False, attempt, "")
+                return response
+            problem = f"HTTP {status}"
+            wait = self._backoff(attempt)
+            if status == 429:
+                asked = retry_after_s(response.headers.get("Retry-After"))
+                if asked is not None:
+                    wait = asked
+                if last or wait > MAX_RETRY_AFTER_S:
+                    self._report(lane, True, attempt, "rate limited (429)")
+                    raise PlexRateLimited(
+                        f"{_name(lane)} is rate limiting Cacherr", lane=lane, retry_after_s=wait
+                    )
+            elif last:
+                # A proxy's or Plex's own "unavailable" means down; a 500 means unwell.
+                self._report(lane, True, attempt, problem, reachable=status not in (502, 503, 504))
+                raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane)
+            log.debug("%s: %s, retry %d in %.2fs", _name(lane), problem, attempt + 1, wait)
+            self._sleep(wait, lane)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _report(
+        self, lane: Lane, failed: bool, retried: int, problem: str, *, reachable: bool = True
+    ) -> None:
+        try:
+            self._on_outcome(Outcome(lane, failed, retried, problem, reachable))
+        except Exception:
+            log.exception("Plex outcome listener failed")
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _name(lane: Lane) -> str:
+    return "Plex" if lane == "pms" else "plex.tv"
