@@ -1,0 +1,253 @@
+"""Plex users: who they are (main, home, shared), their tokens, and their effective settings.
+
+* The main account is the server owner; its id is "1", as in Plex's own database,
+  webhooks and sessions. Home (managed) users get a token from plex.tv's home switch;
+  shared users from the server's `shared_servers` list (one call covers all of them).
+* Tokens are kept in the `users` table for `plex.token_ttl_hours`; a 401 drops the token
+  and it is fetched again once. A shared user whose token Plex withheld has none (their
+  on-deck may still come from Plex's database). Tokens never reach a log line.
+* Settings: the defaults of the user's type, then their override by username.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from plexapi.myplex import MyPlexAccount
+
+from cacherr.config.models import CacheConfig, Settings, UsersConfig
+from cacherr.db import Database
+from cacherr.plex.errors import PlexUnauthorized
+from cacherr.plex.gateway import PlexGateway
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+UserKind = Literal["main", "home", "shared"]
+MAIN_ID = "1"
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class PlexUser:
+    """One Plex user as Cacherr knows them (never with a token)."""
+
+    id: str
+    username: str
+    title: str
+    kind: UserKind
+    thumb: str | None = None
+    last_active_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The name overrides are keyed by: the username, or the title of a managed user."""
+        return self.username or self.title
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """A user's settings once type defaults and their override are combined."""
+
+    enabled: bool
+    ondeck: bool
+    watchlist: bool
+    lists: bool
+    episodes_ahead: int
+    days_to_monitor: int
+    watchlist_retention_days: float
+    priority_boost: int
+
+
+def effective_policy(user: PlexUser, users: UsersConfig, cache: CacheConfig) -> EffectivePolicy:
+    """Defaults of the user's type, overridden field by field by `users.overrides[name]`."""
+    base = {"main": users.main, "home": users.home, "shared": users.shared}[user.kind]
+    merged = base.model_dump()
+    override = users.overrides.get(user.name) or users.overrides.get(user.title)
+    if override is not None:
+        merged.update(override.model_dump(exclude_none=True))
+    if merged["episodes_ahead"] is None:
+        merged["episodes_ahead"] = cache.next_episodes
+    return EffectivePolicy(**merged)
+
+
+def is_active(user: PlexUser, users: UsersConfig, now: float) -> bool:
+    """False when the user played nothing for `users.inactive_days` (unknown counts active)."""
+    if users.inactive_days == 0 or user.last_active_at is None:
+        return True
+    return now - user.last_active_at <= users.inactive_days * DAY_S
+
+
+class UserDirectory:
+    """The users table, kept in step with plex.tv, and each user's token."""
+
+    def __init__(
+        self,
+        gateway: PlexGateway,
+        db: Database,
+        settings: Callable[[], Settings],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._gateway = gateway
+        self._db = db
+        self._settings = settings
+        self._clock = clock
+        self._shared_lock = asyncio.Lock()
+        self._home_locks: dict[str, asyncio.Lock] = {}
+
+    async def refresh(self) -> list[PlexUser]:
+        """Ask plex.tv who uses the server (one hop, two calls) and update the table."""
+
+        def discover(account: Any) -> list[PlexUser]:
+            found = [PlexUser(MAIN_ID, account.username or "", account.title or "", "main",
+                              account.thumb)]  # fmt: skip
+            for u in account.users():
+                kind: UserKind = "home" if u.home else "shared"
+                found.append(PlexUser(str(u.id), u.username or "", u.title or "", kind, u.thumb))
+            return found
+
+        found = await self._gateway.run_plextv(discover)
+        now = self._clock()
+        known = {u.id for u in await self.all()}
+        async with self._db.transaction() as tx:
+            for u in found:
+                await tx.execute(
+                    "INSERT INTO users (id, username, title, kind, thumb, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                    " username = excluded.username, title = excluded.title,"
+                    " kind = excluded.kind, thumb = excluded.thumb,"
+                    " updated_at = excluded.updated_at",
+                    (u.id, u.username, u.title, u.kind, u.thumb, now),
+                )
+            keep = [u.id for u in found]
+            marks = ",".join("?" * len(keep))
+            await tx.execute(f"DELETE FROM users WHERE id NOT IN ({marks})", keep)
+        for u in found:
+            if u.id not in known:
+                log.info("New Plex user %s (%s): %s defaults apply", u.name, u.id, u.kind)
+        return await self.all()
+
+    async def all(self) -> list[PlexUser]:
+        """Every known user, main first."""
+        rows = await self._db.fetchall(
+            "SELECT id, username, title, kind, thumb, last_active_at FROM users"
+            " ORDER BY kind != 'main', kind != 'home', lower(username || title)"
+        )
+        return [PlexUser(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def get(self, user_id: str) -> PlexUser | None:
+        """A user by id."""
+        return next((u for u in await self.all() if u.id == user_id), None)
+
+    def policy(self, user: PlexUser) -> EffectivePolicy:
+        """The user's effective settings under the current configuration."""
+        settings = self._settings()
+        return effective_policy(user, settings.users, settings.cache)
+
+    async def active(self) -> list[tuple[PlexUser, EffectivePolicy]]:
+        """Enabled users who were active recently enough, with their settings."""
+        settings, now = self._settings(), self._clock()
+        out = []
+        for user in await self.all():
+            policy = effective_policy(user, settings.users, settings.cache)
+            if policy.enabled and is_active(user, settings.users, now):
+                out.append((user, policy))
+        return out
+
+    async def note_activity(self, user_id: str, at: float) -> None:
+        """Record that the user played something at `at` (keeps the latest)."""
+        await self._db.execute(
+            "UPDATE users SET last_active_at = max(coalesce(last_active_at, 0), ?) WHERE id = ?",
+            (at, user_id),
+        )
+
+    async def token(self, user: PlexUser) -> str | None:
+        """The user's token (fetched when missing or older than the TTL), None if withheld."""
+        if user.kind == "main":
+            secret = self._settings().plex.token
+            return secret.get_secret_value() if secret else None
+        cached = await self._cached_token(user.id)
+        if cached is not None:
+            return cached[0]
+        if user.kind == "home":
+            lock = self._home_locks.setdefault(user.id, asyncio.Lock())
+            async with lock:
+                cached = await self._cached_token(user.id)
+                if cached is not None:
+                    return cached[0]
+                token = await self._switch_home_user(user.id)
+                await self._store_tokens({user.id: token})
+                return token
+        async with self._shared_lock:
+            cached = await self._cached_token(user.id)
+            if cached is not None:
+                return cached[0]
+            shared = {u.id for u in await self.all() if u.kind == "shared"} | {user.id}
+            tokens = await self._shared_tokens()
+            # Home users are listed too, but their token comes from the home switch.
+            await self._store_tokens({uid: tokens.get(uid) for uid in shared})
+            return tokens.get(user.id)
+
+    async def drop_token(self, user_id: str) -> None:
+        """Forget a token Plex refused, so the next use fetches it again."""
+        await self._db.execute(
+            "UPDATE users SET token = NULL, token_fetched_at = NULL WHERE id = ?", (user_id,)
+        )
+
+    async def call_as(self, user: PlexUser, fn: Callable[[str], Awaitable[T]]) -> T:
+        """`fn(token)`; on 401 the token is dropped, fetched again and `fn` tried once more."""
+        token = await self.token(user)
+        if token is None:
+            raise PlexUnauthorized(f"Plex has no token for {user.name}")
+        try:
+            return await fn(token)
+        except PlexUnauthorized:
+            if user.kind == "main":
+                raise
+            log.info("Plex refused %s's token; fetching a new one", user.name)
+            await self.drop_token(user.id)
+            token = await self.token(user)
+            if token is None:
+                raise
+            return await fn(token)
+
+    async def _cached_token(self, user_id: str) -> tuple[str | None] | None:
+        row = await self._db.fetchone(
+            "SELECT token, token_fetched_at FROM users WHERE id = ?", (user_id,)
+        )
+        if row is None or row[1] is None:
+            return None
+        ttl_s = self._settings().plex.token_ttl_hours * 3600
+        if self._clock() - row[1] > ttl_s:
+            return None
+        return (row[0],)
+
+    async def _store_tokens(self, tokens: dict[str, str | None]) -> None:
+        now = self._clock()
+        await self._db.executemany(
+            "UPDATE users SET token = ?, token_fetched_at = ? WHERE id = ?",
+            [(token, now, user_id) for user_id, token in tokens.items()],
+        )
+
+    async def _switch_home_user(self, user_id: str) -> str | None:
+        url = f"{MyPlexAccount.HOMEUSERS}/{user_id}/switch"
+        data = await self._gateway.query_plextv(url, method="POST")
+        token = data.attrib.get("authenticationToken") or data.attrib.get("authToken")
+        return str(token) if token else None
+
+    async def _shared_tokens(self) -> dict[str, str | None]:
+        machine = await self._gateway.machine_identifier()
+        url = MyPlexAccount.FRIENDINVITE.format(machineId=machine)
+        data = await self._gateway.query_plextv(url)
+        tokens: dict[str, str | None] = {}
+        for elem in data:
+            user_id = elem.attrib.get("userID")
+            if user_id:
+                tokens[str(user_id)] = elem.attrib.get("accessToken") or None
+        return tokens
