@@ -10,6 +10,7 @@ from aiohttp import web
 
 from cacherr import keys
 from cacherr.api import setup_routes
+from cacherr.api.auth import auth_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
@@ -17,6 +18,8 @@ from cacherr.db import DB_NAME, Database
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
 from cacherr.plex.status import PlexStatus
+from cacherr.security.ratelimit import FailureLimiter
+from cacherr.security.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ async def _instance_lock(app: web.Application) -> AsyncIterator[None]:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(app[keys.CONFIG].config_dir / DB_NAME)
     app[keys.DB] = db
+    app[keys.SESSIONS] = SessionStore(db)
     yield
     await db.close()
 
@@ -56,11 +60,12 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
-    app = web.Application(middlewares=[envelope_middleware])
+    app = web.Application(middlewares=[envelope_middleware, auth_middleware])
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
     app[keys.STARTED_AT] = keys.now()
+    app[keys.LOGIN_LIMITER] = FailureLimiter()
     app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher])
     setup_routes(app)
     app.router.add_get("/", _index, name="index")

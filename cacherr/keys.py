@@ -10,12 +10,16 @@ from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.events import EventBus
 from cacherr.plex.status import PlexStatus
+from cacherr.security.ratelimit import FailureLimiter
+from cacherr.security.sessions import SessionStore
 
 CONFIG = web.AppKey("config", ConfigStore)
 BUS = web.AppKey("bus", EventBus)
 DB = web.AppKey("db", Database)
 PLEX_STATUS = web.AppKey("plex_status", PlexStatus)
 STARTED_AT = web.AppKey("started_at", float)
+SESSIONS = web.AppKey("sessions", SessionStore)
+LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
 
 
 def now() -> float:

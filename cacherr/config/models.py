@@ -74,7 +74,7 @@ class GeneralConfig(StrictModel):
     config_force_polling: bool = Field(
         False,
         description="Poll cacherr.json for changes instead of using file-system events "
-        "(needed on some Docker bind mounts and network shares).",
+        "(needed on some Docker bind mounts and network shares); applies at restart.",
     )
     config_poll_interval_ms: int = Field(
         500, ge=50, le=10_000, description="Interval of the forced polling, in milliseconds."
@@ -277,6 +277,11 @@ class WebConfig(StrictModel):
     username: str | None = Field(None, description="Login name; set on the first visit.")
     password_hash: SecretStr | None = Field(
         None, description="Login password as a slow hash; set from the page, never by hand."
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="Login password in clear, for setting it from the environment "
+        "(CACHERR_WEB__PASSWORD with CACHERR_WEB__USERNAME); the page stores a hash instead.",
     )
     session_ttl_hours: float = Field(168.0, gt=0, description="How long a login lasts.")
 

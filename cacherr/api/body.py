@@ -1,0 +1,42 @@
+"""Request bodies: JSON parsed into a strict model, with field-level errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from cacherr.errors import BadRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_JSON_BYTES = 1 * 2**20
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON document, or BadRequest with the reason."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        return json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON validated by `model`; errors list each field and reason."""
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        text = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
+        raise BadRequest(f"invalid request: {text}", details=details) from exc

@@ -1,0 +1,1 @@
+"""Who may use Cacherr: password hashes, login sessions, the login rate limit."""
