@@ -34,6 +34,9 @@ CONFIG_RELOADED: Final = "config_reloaded"
 CONFIG_ERROR: Final = "config_error"
 PLEX_STATE: Final = "plex_state"
 PLAYBACK: Final = "playback"
+# The pool ran short of space (edge-triggered: once when it starts, not every check).
+# data: {free_bytes, total_bytes, path, message}
+LOW_SPACE: Final = "low_space"
 
 
 @dataclass(frozen=True)
