@@ -146,6 +146,12 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: claims looked up by (source, user[, show]) and by expiry, as the reactor replaces a
+    # user's window on one show and the sweep expires watchlist claims.
+    """
+    CREATE INDEX claims_source_user ON claims (source, user_id, show_key);
+    CREATE INDEX claims_expires ON claims (expires_at) WHERE expires_at IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
