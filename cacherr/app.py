@@ -18,6 +18,7 @@ from cacherr.db import DB_NAME, Database
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
 from cacherr.plex.status import PlexStatus
+from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 
@@ -54,6 +55,13 @@ async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
     await watcher.close()
 
 
+async def _realtime(app: web.Application) -> AsyncIterator[None]:
+    realtime = app[REALTIME]
+    await realtime.start()
+    yield
+    await realtime.close()
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
@@ -66,7 +74,8 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
     app[keys.STARTED_AT] = keys.now()
     app[keys.LOGIN_LIMITER] = FailureLimiter()
-    app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher])
+    app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher, _realtime])
+    app[REALTIME] = Realtime(app)
     setup_routes(app)
     app.router.add_get("/", _index, name="index")
     app.router.add_static("/static/", web_root(), name="static")

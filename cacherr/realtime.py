@@ -1,0 +1,108 @@
+"""Socket.IO, an output port: every bus event goes to the connected pages as it happens.
+
+Each event is emitted under its own name with the body `{type, timestamp, data}`. A client
+that connects (or reconnects) first receives a `status` snapshot built from the registered
+snapshot providers, then the deltas. Connecting needs the login session or the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from cacherr import events, keys
+from cacherr.events import Event
+from cacherr.security.sessions import COOKIE_NAME
+
+log = logging.getLogger(__name__)
+
+SnapshotProvider = Callable[[], Awaitable[Any]]
+
+
+class Realtime:
+    """The Socket.IO server mounted on the aiohttp app, fed by the event bus."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        # Same-origin only (no CORS origins): the page is served by this very app.
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+        self.sio.attach(app)
+        self.sio.on("connect", self._on_connect)
+        self._providers: dict[str, SnapshotProvider] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.add_snapshot("health", self._health)
+
+    def add_snapshot(self, name: str, provider: SnapshotProvider) -> None:
+        """Include `await provider()` under `name` in every new client's snapshot."""
+        self._providers[name] = provider
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The state a client starts from."""
+        data: dict[str, Any] = {}
+        for name, provider in self._providers.items():
+            try:
+                data[name] = await provider()
+            except Exception:
+                log.exception("Snapshot part %s failed", name)
+                data[name] = None
+        return data
+
+    async def _health(self) -> dict[str, Any]:
+        return {
+            "uptime_s": round(keys.now() - self._app[keys.STARTED_AT], 3),
+            "plex": self._app[keys.PLEX_STATUS].as_dict(),
+        }
+
+    async def _authorised(self, environ: dict[str, Any], auth: Any) -> bool:
+        request: web.Request = environ["aiohttp.request"]
+        web_config = self._app[keys.CONFIG].current.web
+        if web_config.auth == "none":
+            return True
+        given = (auth or {}).get("apikey") if isinstance(auth, dict) else None
+        given = given or request.headers.get("X-Api-Key") or request.query.get("apikey")
+        if isinstance(given, str) and web_config.api_key is not None:
+            expected = web_config.api_key.get_secret_value()
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                return True
+        token = request.cookies.get(COOKIE_NAME, "")
+        return bool(token) and await self._app[keys.SESSIONS].get(token) is not None
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if not await self._authorised(environ, auth):
+            raise socketio.exceptions.ConnectionRefusedError("log in or send the API key")
+        body = Event(events.STATUS, await self.snapshot(), time.time()).as_dict()
+        await self.sio.emit(events.STATUS, body, to=sid)
+
+    async def start(self) -> None:
+        """Begin forwarding bus events."""
+        subscription = self._app[keys.BUS].subscribe(maxsize=5000)
+        self._task = asyncio.create_task(self._forward(subscription), name="socketio-forward")
+
+    async def _forward(self, subscription: events.Subscription) -> None:
+        try:
+            async for event in subscription:
+                try:
+                    await self.sio.emit(event.type, event.as_dict())
+                except Exception:
+                    log.exception("Could not emit %s to the page", event.type)
+        finally:
+            subscription.close()
+
+    async def close(self) -> None:
+        """Stop forwarding and disconnect the clients."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.sio.shutdown()
+
+
+REALTIME = web.AppKey("realtime", Realtime)
