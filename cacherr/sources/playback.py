@@ -1,0 +1,195 @@
+"""The one stream of playback events: Plex webhooks, Tautulli and the session poller, merged.
+
+Every source turns what it heard into a `PlaybackEvent` and offers it to the
+`PlaybackStream`. The same thing heard twice is one event: a webhook and a poll both seeing
+a play, or Plex delivering a webhook twice, within `window_s` (play and resume count as the
+same thing). A scrobble is remembered much longer (`scrobble_memory_s`), since Plex and the
+poller can see a watch minutes apart. Accepted events go on a bounded queue for the reactor
+and out on the bus as `playback` events for the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from cacherr import events
+from cacherr.events import EventBus
+
+log = logging.getLogger(__name__)
+
+PlaybackKind = Literal["play", "resume", "pause", "stop", "scrobble", "new", "ondeck"]
+PlaybackSource = Literal["plex_webhook", "tautulli", "poll"]
+OfferResult = Literal["queued", "duplicate"]
+
+# Kinds that mean the same thing to Cacherr share a class: a duplicate is a repeat of the class.
+KIND_CLASS: Final[dict[PlaybackKind, str]] = {
+    "play": "start",
+    "resume": "start",
+    "pause": "pause",
+    "stop": "stop",
+    "scrobble": "scrobble",
+    "new": "new",
+    "ondeck": "ondeck",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackEvent:
+    """Something a user did with an item, from any source. Rating keys are strings."""
+
+    kind: PlaybackKind
+    rating_key: str
+    source: PlaybackSource
+    media_type: str = ""
+    grandparent_rating_key: str | None = None
+    parent_rating_key: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    title: str = ""
+    view_offset_ms: int | None = None
+    duration_ms: int | None = None
+    session_key: str | None = None
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def kind_class(self) -> str:
+        """The de-duplication class of `kind` (play and resume are one)."""
+        return KIND_CLASS[self.kind]
+
+    def user_keys(self) -> tuple[str, ...]:
+        """Every way this event names its user; two events match when any key is shared."""
+        keys = []
+        if self.user_id:
+            keys.append(f"id:{self.user_id}")
+        if self.username:
+            keys.append(f"name:{self.username.casefold()}")
+        return tuple(keys) or ("anonymous",)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the `playback` bus event's data)."""
+        return asdict(self)
+
+
+# (kind class, rating key, one of the user's keys)
+_Key = tuple[str, str, str]
+
+
+class _Recent:
+    """Keys seen within a window; insertion order is time order, so pruning is from the front."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._seen: dict[_Key, float] = {}
+
+    def prune(self, now: float) -> None:
+        while self._seen:
+            key, at = next(iter(self._seen.items()))
+            if now - at < self.window_s:
+                return
+            del self._seen[key]
+
+    def any_seen(self, keys: list[_Key]) -> bool:
+        return any(key in self._seen for key in keys)
+
+    def remember(self, keys: list[_Key], now: float) -> None:
+        for key in keys:
+            self._seen.pop(key, None)
+            self._seen[key] = now
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class PlaybackStream:
+    """De-duplicated, bounded queue of playback events; iterate it or `await get()`.
+
+    `offer` never blocks and never raises, so a webhook handler can answer at once. When the
+    queue is full the oldest waiting event is dropped (and counted): the periodic sweep
+    covers whatever a lost event would have triggered.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus | None = None,
+        *,
+        window_s: float = 30.0,
+        scrobble_memory_s: float = 6 * 3600.0,
+        maxsize: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._queue: asyncio.Queue[PlaybackEvent] = asyncio.Queue(maxsize)
+        self._recent = _Recent(window_s)
+        self._scrobbles = _Recent(scrobble_memory_s)
+        self.queued = 0
+        self.duplicates = 0
+        self.overflowed = 0
+
+    def offer(self, event: PlaybackEvent) -> OfferResult:
+        """Queue `event` unless it repeats one accepted within the window."""
+        now = self._clock()
+        recent = self._scrobbles if event.kind == "scrobble" else self._recent
+        recent.prune(now)
+        keys = [(event.kind_class, event.rating_key, user) for user in event.user_keys()]
+        if recent.any_seen(keys):
+            self.duplicates += 1
+            log.debug(
+                "Duplicate %s of %s from %s dropped", event.kind, event.rating_key, event.source
+            )
+            return "duplicate"
+        recent.remember(keys, now)
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self.overflowed += 1
+            log.warning(
+                "Playback queue full: dropped its oldest event (%d so far)", self.overflowed
+            )
+        self._queue.put_nowait(event)
+        self.queued += 1
+        log.info(
+            "Playback %s of %s (%s) by %s from %s",
+            event.kind,
+            event.rating_key,
+            event.title or event.media_type or "item",
+            event.username or event.user_id or "someone",
+            event.source,
+        )
+        if self._bus is not None:
+            self._bus.publish(events.PLAYBACK, **event.as_dict())
+        return "queued"
+
+    async def get(self) -> PlaybackEvent:
+        """The next event, waiting for one."""
+        return await self._queue.get()
+
+    def get_nowait(self) -> PlaybackEvent:
+        """The next event if one waits (raises `asyncio.QueueEmpty` otherwise)."""
+        return self._queue.get_nowait()
+
+    def qsize(self) -> int:
+        """Events waiting."""
+        return self._queue.qsize()
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the page and metrics."""
+        return {
+            "waiting": self.qsize(),
+            "queued": self.queued,
+            "duplicates": self.duplicates,
+            "overflowed": self.overflowed,
+        }
+
+    def __aiter__(self) -> AsyncIterator[PlaybackEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[PlaybackEvent]:
+        while True:
+            yield await self._queue.get()
