@@ -21,6 +21,8 @@ from cacherr.plex.status import PlexStatus
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
+from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.sessions import SessionPoller
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,33 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     await realtime.close()
 
 
+async def _session_poller(app: web.Application) -> AsyncIterator[None]:
+    # Runs only when the Plex gateway's wiring has filled keys.FETCH_SESSIONS; each tick it
+    # polls only while plex.url, plex.token and sessions.enabled are set (hot reload).
+    provider = app.get(keys.FETCH_SESSIONS)
+    if provider is None:
+        log.info("Session polling is off: no Plex sessions provider")
+        yield
+        return
+    store = app[keys.CONFIG]
+
+    def plex_configured() -> bool:
+        plex = store.current.plex
+        return bool(plex.url and plex.token and plex.token.get_secret_value())
+
+    poller = SessionPoller(
+        provider,
+        app[keys.PLAYBACK],
+        app[keys.BUS],
+        config=lambda: store.current.sessions,
+        should_poll=plex_configured,
+    )
+    app[keys.SESSION_POLLER] = poller
+    await poller.start()
+    yield
+    await poller.close()
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
@@ -74,7 +103,9 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
     app[keys.STARTED_AT] = keys.now()
     app[keys.LOGIN_LIMITER] = FailureLimiter()
+    app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.append(_session_poller)
     app[REALTIME] = Realtime(app)
     setup_routes(app)
     app.router.add_get("/", _index, name="index")

@@ -9,9 +9,12 @@ from aiohttp import web
 from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.events import EventBus
+from cacherr.plex.sessions import SessionsProvider
 from cacherr.plex.status import PlexStatus
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
+from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.sessions import SessionPoller
 
 CONFIG = web.AppKey("config", ConfigStore)
 BUS = web.AppKey("bus", EventBus)
@@ -20,6 +23,11 @@ PLEX_STATUS = web.AppKey("plex_status", PlexStatus)
 STARTED_AT = web.AppKey("started_at", float)
 SESSIONS = web.AppKey("sessions", SessionStore)
 LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
+PLAYBACK = web.AppKey("playback", PlaybackStream)
+SESSION_POLLER = web.AppKey("session_poller", SessionPoller)
+# The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
+# create_app or in a cleanup context before the poller's; the session poller runs only when set.
+FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
 
 
 def now() -> float:

@@ -1,0 +1,105 @@
+"""`POST /api/webhooks/plex` and `POST /api/webhooks/tautulli`: verify, parse, enqueue, 202.
+
+Plex cannot send headers, so the secret travels as `?secret=`; it is compared in constant
+time and never logged. Bodies are read as a stream and bounded by `webhook.max_body_bytes`:
+Plex's `thumb` JPEG is read in chunks and dropped, never held. The handlers only queue the
+event on the playback stream; the work it triggers runs elsewhere, so a client hanging up
+cannot cancel it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Final
+
+from aiohttp import BodyPartReader, web
+
+from cacherr import keys
+from cacherr.api.envelope import ok
+from cacherr.errors import BadRequest, PayloadTooLarge, Unauthorized
+from cacherr.plex.webhook import parse_plex_payload
+from cacherr.sources.playback import PlaybackEvent
+from cacherr.sources.plex_webhook import event_from_plex
+from cacherr.sources.tautulli import event_from_tautulli, parse_tautulli_payload
+
+log = logging.getLogger(__name__)
+
+_CHUNK_BYTES: Final = 64 * 1024
+
+
+def _authorize(request: web.Request) -> int:
+    """Check `?secret=`; returns the body size limit. Raises `Unauthorized`."""
+    webhook = request.app[keys.CONFIG].current.webhook
+    if webhook.secret is None or not webhook.secret.get_secret_value():
+        raise Unauthorized("webhooks are refused until webhook.secret is set")
+    given = request.query.get("secret", "")
+    if not hmac.compare_digest(given.encode(), webhook.secret.get_secret_value().encode()):
+        raise Unauthorized("wrong or missing webhook secret")
+    limit = webhook.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    return limit
+
+
+def _check_size(request: web.Request, limit: int) -> None:
+    if request.content.total_bytes > limit:
+        raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+
+
+async def _read_plex_payload(request: web.Request, limit: int) -> bytes:
+    """The `payload` part's bytes; every other part is read in chunks and dropped."""
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("expected multipart/form-data with a 'payload' part, as Plex sends")
+    payload: bytes | None = None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not Plex webhooks")
+            keep = payload is None and part.name == "payload"
+            buffer = bytearray()
+            while chunk := await part.read_chunk(_CHUNK_BYTES):
+                _check_size(request, limit)
+                if keep:
+                    buffer += chunk
+            if keep:
+                payload = bytes(buffer)
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from exc
+    if payload is None:
+        raise BadRequest("the multipart body has no 'payload' part")
+    return payload
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    buffer = bytearray()
+    while chunk := await request.content.read(_CHUNK_BYTES):
+        buffer += chunk
+        if len(buffer) > limit:
+            raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+    return bytes(buffer)
+
+
+def _enqueue(request: web.Request, name: str, event: PlaybackEvent | None) -> web.Response:
+    if event is None:
+        log.debug("Webhook event %s ignored", name)
+        return ok({"event": name, "status": "ignored"}, message="ignored", status=202)
+    status = request.app[keys.PLAYBACK].offer(event)
+    return ok({"event": name, "status": status}, message=status, status=202)
+
+
+async def plex_webhook(request: web.Request) -> web.Response:
+    """Plex's multipart webhook."""
+    limit = _authorize(request)
+    received_at = keys.now()
+    payload = parse_plex_payload(await _read_plex_payload(request, limit))
+    return _enqueue(request, payload.event, event_from_plex(payload, received_at=received_at))
+
+
+async def tautulli_webhook(request: web.Request) -> web.Response:
+    """Tautulli's JSON webhook (template in `cacherr.sources.tautulli`)."""
+    limit = _authorize(request)
+    received_at = keys.now()
+    payload = parse_tautulli_payload(await _read_body(request, limit))
+    return _enqueue(request, payload.action, event_from_tautulli(payload, received_at=received_at))
