@@ -31,9 +31,13 @@ def exclude_file_path(config: MoverConfig, config_dir: Path) -> Path | None:
 
 def render_exclusions(existing: str, host_paths: Iterable[str]) -> str:
     """The file's new text: the lines a person wrote above the marker, then Cacherr's list."""
-    lines = existing.splitlines()
+    # Split on "\n" only, as the mover does; a "\r" of a file edited on Windows stays put.
+    lines = existing.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    marker = next((i for i, line in enumerate(lines) if line.rstrip("\r") == MARKER), None)
     # Without a marker every line is someone else's (e.g. an older tool's list): keep them.
-    user_lines = lines[: lines.index(MARKER)] if MARKER in lines else lines
+    user_lines = lines if marker is None else lines[:marker]
     ours = sorted({path.rstrip("/") or "/" for path in host_paths})
     return "\n".join([*user_lines, MARKER, *ours]) + "\n"
 

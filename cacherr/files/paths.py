@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,7 +130,7 @@ def _check_text(path: object) -> None:
     if "\x00" in path:
         raise PathRefused(f"{path!r} contains a NUL byte")
     # Newlines would split a line of the mover's list; no real media name has controls.
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in path):
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029" for ch in path):
         raise PathRefused(f"{path!r} contains a newline or another control character")
 
 
@@ -195,13 +195,13 @@ class MappingProblem(Problem):
     mapping: str
 
 
-def check_mappings(mappings: Sequence[Mapping], *, probe: bool = True) -> list[MappingProblem]:
+def check_mappings(mappings: Sequence[Mapping], *, probe: bool = True) -> list[Problem]:
     """Everything wrong with the mappings on disk; a mapping with a problem must not be used.
 
     Blocking (stat calls, and with `probe` a hidden file created and removed in each cache
     root to see whether the array side shows it): run it off the event loop.
     """
-    problems: list[MappingProblem] = []
+    problems: list[Problem] = []
     first_with_prefix: dict[str, str] = {}
     for index, mapping in enumerate(mappings):
         where = f"paths.mappings.{index}"
@@ -219,6 +219,11 @@ def check_mappings(mappings: Sequence[Mapping], *, probe: bool = True) -> list[M
                 MappingProblem(path=f"{where}.{key}", message=message, mapping=mapping.name)
             )
     return problems
+
+
+def refused_mappings(problems: Iterable[Problem]) -> set[str]:
+    """Names of the mappings `check_mappings` found a problem with (not to be used)."""
+    return {p.mapping for p in problems if isinstance(p, MappingProblem)}
 
 
 def _check_one(mapping: Mapping, *, probe: bool) -> list[tuple[str, str]]:
@@ -281,7 +286,7 @@ def _unraid_parts(path: str) -> tuple[str, str, str] | None:
     parts = Path(path).parts
     for i, part in enumerate(parts[:-2]):
         if part == "mnt":
-            return "/".join(parts[: i + 1]), parts[i + 1], parts[i + 2]
+            return str(Path(*parts[: i + 1])), parts[i + 1], parts[i + 2]
     return None
 
 

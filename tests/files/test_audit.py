@@ -94,6 +94,7 @@ def test_scan_finds_every_kind(tree: Tree, resolver: PathResolver, tmp_path: Pat
     outside.mkdir()
     (outside / "z.mkv.plexcached").write_bytes(b"")
     (tree.array / "L").symlink_to(outside)  # never followed
+    os.mkfifo(tree.cache / "fifo")  # neither file, folder nor symlink: ignored
 
     report = scan(
         resolver,

@@ -114,6 +114,11 @@ async def test_no_file_configured_is_a_no_op(tmp_path: Path, resolver: PathResol
     assert sorted(os.listdir(tmp_path)) == ["array", "cache"]
 
 
+def test_render_splits_on_newlines_only() -> None:
+    existing = f"C:\\odd\r\n/keep\u2028me\n{MARKER}\r\n/old\n"
+    assert render_exclusions(existing, ["/new"]) == f"C:\\odd\r\n/keep\u2028me\n{MARKER}\n/new\n"
+
+
 def test_render_strips_trailing_slashes() -> None:
     assert render_exclusions("", ["/mnt/cache/x/", "/"]) == f"{MARKER}\n/\n/mnt/cache/x\n"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cacherr.config.models import Mapping
-from cacherr.errors import PathRefused
+from cacherr.errors import PathRefused, Problem
 from cacherr.files import names
 from cacherr.files.paths import (
     UNION_FIX,
@@ -16,6 +16,7 @@ from cacherr.files.paths import (
     PathResolver,
     check_mappings,
     is_within,
+    refused_mappings,
     shows_new_files,
     union_reason,
 )
@@ -84,6 +85,7 @@ def test_normalises_dots_and_slashes(resolver: PathResolver) -> None:
         ("/data/tv/a\n.mkv", "control"),
         ("/data/tv/a\t.mkv", "control"),
         ("/data/tv/a\x85.mkv", "control"),
+        ("/data/tv/a\u2028.mkv", "control"),
         ("data/tv/a.mkv", "not an absolute"),
         ("/data/tv/Show/", "empty file name"),
         ("/data/tv", "root folder"),
@@ -232,7 +234,7 @@ def test_good_mappings_have_no_problems(tmp_path: Path) -> None:
 def test_user_share_with_its_pool_is_refused(tmp_path: Path) -> None:
     mnt = unraid(tmp_path)
     [problem] = check_mappings([mapping_of(mnt / "user/media/tv", mnt / "cache/media/tv")])
-    assert problem.mapping == "tv"
+    assert refused_mappings([problem]) == {"tv"}
     assert problem.path == "paths.mappings.0.array"
     assert "/mnt/user union of share 'media'" in problem.message
     assert problem.message.endswith(UNION_FIX)
@@ -316,7 +318,7 @@ def test_duplicate_plex_prefix(tmp_path: Path) -> None:
     a = make_mapping(tmp_path, "a", "/data/tv")
     b = make_mapping(tmp_path, "b", "/data/tv")
     [problem] = check_mappings([a, b])
-    assert problem.mapping == "b"
+    assert refused_mappings([problem, Problem("x", "not a mapping's")]) == {"b"}
     assert problem.message == "mapping 'a' already uses the plex prefix /data/tv"
 
 
@@ -328,6 +330,8 @@ def test_sample_is_bounded_and_survives_missing_folders(tmp_path: Path) -> None:
         (cache / f"f{i:02}.mkv").write_bytes(b"")
     (array / "z").mkdir()
     (cache / "z" / "late.mkv").write_bytes(b"")
+    (cache / "a-link.mkv").symlink_to(cache / "f00.mkv")  # symlinks are not sampled
+    (array / "f01.mkv").write_bytes(b"")  # a twin by name only: a duplicate, not a union
     os.link(cache / "z" / "late.mkv", array / "z" / "late.mkv")
     # The twin lies beyond the sample of 64 files, so only the probe could have found it.
     assert union_reason(str(array), str(cache), probe=False) is None
