@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, Field
 
 from cacherr import keys
-from cacherr.api.body import parse_body
+from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import WebConfig
 from cacherr.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
@@ -55,10 +55,10 @@ def is_protected(path: str) -> bool:
 
 def principal(request: web.Request) -> Principal:
     """The principal the middleware let in (only on protected routes)."""
-    found = request.get(PRINCIPAL)
-    if found is None:
-        raise Unauthorized("credentials are required")
-    return found
+    try:
+        return request[PRINCIPAL]
+    except KeyError:
+        raise Unauthorized("credentials are required") from None
 
 
 def _api_key_matches(request: web.Request, web_config: WebConfig) -> bool | None:
@@ -177,6 +177,7 @@ async def auth_status(request: web.Request) -> web.Response:
     )
 
 
+@accepts(Credentials)
 async def setup(request: web.Request) -> web.Response:
     """The first visit chooses the login (only while none is configured)."""
     check_origin(request)
@@ -194,6 +195,7 @@ async def setup(request: web.Request) -> web.Response:
     return await _start_session(request, body.username, "login created")
 
 
+@accepts(Credentials)
 async def login(request: web.Request) -> web.Response:
     """Check user and password, rate-limited per address; a fresh session each time."""
     check_origin(request)
@@ -234,6 +236,7 @@ def _require_person(request: web.Request) -> Principal:
     return who
 
 
+@accepts(PasswordChange)
 async def change_password(request: web.Request) -> web.Response:
     """Change the login password; every other session ends."""
     _require_person(request)

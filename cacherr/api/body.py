@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -11,6 +12,9 @@ from pydantic import BaseModel, ValidationError
 from cacherr.errors import BadRequest
 
 M = TypeVar("M", bound=BaseModel)
+H = TypeVar("H", bound=Callable[..., Any])
+
+_BODIES: dict[Callable[..., Any], type[BaseModel]] = {}
 
 MAX_JSON_BYTES = 1 * 2**20
 
@@ -40,3 +44,18 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         ]
         text = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
         raise BadRequest(f"invalid request: {text}", details=details) from exc
+
+
+def accepts(model: type[BaseModel]) -> Callable[[H], H]:
+    """Declare the JSON body a handler reads (for the OpenAPI document)."""
+
+    def mark(handler: H) -> H:
+        _BODIES[handler] = model
+        return handler
+
+    return mark
+
+
+def body_model(handler: Callable[..., Any]) -> type[BaseModel] | None:
+    """The declared body model of a handler, if any."""
+    return _BODIES.get(handler)
