@@ -71,7 +71,7 @@ def test_run_on_an_empty_folder_writes_defaults_and_is_healthy_within_two_second
 ) -> None:
     _proc, port, config = daemon
     started = time.monotonic()
-    body = wait_healthy(port, timeout_s=10)
+    body = wait_healthy(port, timeout_s=30)
     elapsed = time.monotonic() - started
     assert body["success"] is True
     assert elapsed < 2.0, f"healthy after {elapsed:.2f} s"
@@ -84,7 +84,7 @@ def test_sigterm_stops_cleanly_and_releases_the_folder(
     daemon: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
     proc, port, _config = daemon
-    wait_healthy(port, timeout_s=10)
+    wait_healthy(port, timeout_s=30)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     _out, err = proc.communicate()
@@ -95,7 +95,7 @@ def test_a_second_daemon_on_the_same_folder_refuses_and_names_the_holder(
     daemon: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
     proc, port, config = daemon
-    wait_healthy(port, timeout_s=10)
+    wait_healthy(port, timeout_s=30)
     other = cacherr("run", "--config-dir", str(config), env={"CACHERR_WEB__PORT": str(free_port())})
     _out, err = other.communicate(timeout=20)
     assert other.returncode == 1
