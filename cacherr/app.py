@@ -17,6 +17,7 @@ from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
+from cacherr.notify import Notifier
 from cacherr.plex.status import PlexStatus
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
@@ -91,6 +92,14 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     await poller.close()
 
 
+async def _notifier(app: web.Application) -> AsyncIterator[None]:
+    notifier = Notifier(app[keys.CONFIG], app[keys.BUS])
+    app[keys.NOTIFIER] = notifier
+    await notifier.start()
+    yield
+    await notifier.close()
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
@@ -106,6 +115,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher, _realtime])
     app.cleanup_ctx.append(_session_poller)
+    app.cleanup_ctx.append(_notifier)
     app[REALTIME] = Realtime(app)
     setup_routes(app)
     app.router.add_get("/", _index, name="index")

@@ -9,6 +9,7 @@ from aiohttp import web
 from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.events import EventBus
+from cacherr.notify import Notifier
 from cacherr.plex.sessions import SessionsProvider
 from cacherr.plex.status import PlexStatus
 from cacherr.security.ratelimit import FailureLimiter
@@ -25,6 +26,7 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
 PLAYBACK = web.AppKey("playback", PlaybackStream)
 SESSION_POLLER = web.AppKey("session_poller", SessionPoller)
+NOTIFIER = web.AppKey("notifier", Notifier)
 # The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
 # create_app or in a cleanup context before the poller's; the session poller runs only when set.
 FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from cacherr.api.auth import setup_auth_routes
 from cacherr.api.health import health
+from cacherr.api.notifications import test_notifications
 from cacherr.api.sessions import sessions
 from cacherr.api.webhooks import plex_webhook, tautulli_webhook
 
@@ -17,3 +18,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/webhooks/plex", plex_webhook, name="webhook_plex")
     app.router.add_post("/api/webhooks/tautulli", tautulli_webhook, name="webhook_tautulli")
     app.router.add_get("/api/sessions", sessions, name="sessions")
+    app.router.add_post("/api/notifications/test", test_notifications, name="notifications_test")
