@@ -164,14 +164,22 @@ class PlexGateway:
         return await self._hop(query, "pms")
 
     async def query_plextv(
-        self, url: str, *, token: str | None = None, method: str = "GET", **kwargs: Any
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> Any:
-        """One plex.tv request through the owner's account (or `token`); parsed answer."""
+        """One plex.tv request as the owner (or `token`'s user): the parsed answer."""
 
         def query(account: Any) -> Any:
             send = self.transport.post if method == "POST" else self.transport.get
-            headers = {"X-Plex-Token": token} if token else None
-            return account.query(url, send, headers=headers, **kwargs)
+            extra = dict(headers or {})
+            if token:
+                extra["X-Plex-Token"] = token
+            return account.query(url, send, headers=extra, **kwargs)
 
         return await self.run_plextv(query)
 

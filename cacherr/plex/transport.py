@@ -141,8 +141,7 @@ class PlexTransport(requests.Session):
         """Send with rate limit, timeout and retries; raise what remains as a `PlexError`."""
         cfg = self._config()
         target, lane = self.rewrite(url.decode() if isinstance(url, bytes) else url)
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = cfg.timeout_s
+        kwargs["timeout"] = cfg.timeout_s  # live: a reload applies to existing plexapi objects
         kwargs.setdefault("verify", cfg.verify_tls)
         attempts = 1 if getattr(self._local, "single", False) else 1 + cfg.retries
         for attempt in range(attempts):

@@ -1,0 +1,185 @@
+"""The gateway against the simulated Plex: off-loop calls, limits, retries, state and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cacherr.events import Event, EventBus, Subscription
+from cacherr.fakeplex import FakePlexServer, World
+from cacherr.plex.errors import (
+    PlexNotConfigured,
+    PlexNotFound,
+    PlexRateLimited,
+    PlexUnauthorized,
+    PlexUnavailable,
+)
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.status import PlexStatus
+
+ON_DECK = "/library/sections/{id}/onDeck"
+
+
+async def next_state(sub: Subscription, timeout_s: float = 5.0) -> Event:
+    return await asyncio.wait_for(sub.get(), timeout_s)
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+async def test_connects_and_runs_plexapi_off_the_loop(
+    gateway: PlexGateway, states: Subscription, world: World
+) -> None:
+    event = await next_state(states)
+    assert event.data["state"] == "connected" and event.data["previous"] == "connecting"
+    assert gateway.status.state == "connected"
+    loop_thread = threading.get_ident()
+
+    def where(server: object) -> tuple[int, str]:
+        return threading.get_ident(), threading.current_thread().name
+
+    ident, name = await gateway.run(where)
+    assert ident != loop_thread and name.startswith("plex")
+    assert await gateway.machine_identifier() == world.machine_identifier
+
+
+async def test_errors_are_translated(gateway: PlexGateway, world: World) -> None:
+    with pytest.raises(PlexNotFound):
+        await gateway.query("/library/metadata/999999")
+    with pytest.raises(PlexUnauthorized):
+        await gateway.query("/library/sections/1/onDeck", token="not-a-token")
+    assert gateway.status.state == "connected"  # a refused user token is not an outage
+
+
+async def test_429_honours_retry_after_and_degrades(
+    gateway: PlexGateway, fake: FakePlexServer, states: Subscription
+) -> None:
+    await next_state(states)  # connected
+    rule = fake.faults.rule(route=ON_DECK)
+    rule.too_many_requests, rule.retry_after_s = True, 1
+    started = time.monotonic()
+    task = asyncio.create_task(gateway.query("/library/sections/1/onDeck"))
+    await until(lambda: fake.counter.count(ON_DECK) == 1)
+    fake.faults.clear()
+    await task
+    assert time.monotonic() - started >= 0.9
+    assert fake.counter.count(ON_DECK) == 2
+    event = await next_state(states)
+    assert event.data["state"] == "degraded" and "retries" in event.data["message"]
+    for _ in range(3):
+        await gateway.query("/library/sections/1/onDeck")
+    assert (await next_state(states)).data["state"] == "connected"
+
+
+async def test_429_without_end_raises_rate_limited(
+    gateway: PlexGateway, fake: FakePlexServer
+) -> None:
+    rule = fake.faults.rule(route=ON_DECK)
+    rule.too_many_requests, rule.retry_after_s = True, 0
+    with pytest.raises(PlexRateLimited):
+        await gateway.query("/library/sections/1/onDeck")
+    assert fake.counter.count(ON_DECK) == 3  # one try and plex.retries = 2
+    assert gateway.status.state == "degraded"
+
+
+async def test_5xx_is_retried_then_reported(
+    gateway: PlexGateway, fake: FakePlexServer, states: Subscription
+) -> None:
+    await next_state(states)
+    fake.faults.rule(route=ON_DECK).error_rate = 1.0
+    with pytest.raises(PlexUnavailable):
+        await gateway.query("/library/sections/1/onDeck")
+    assert fake.counter.count(ON_DECK) == 3
+    assert (await next_state(states)).data["state"] == "degraded"
+    fake.faults.clear()
+    for _ in range(3):
+        await gateway.query("/library/sections/1/onDeck")
+    assert (await next_state(states)).data["state"] == "connected"
+
+
+async def test_down_fails_fast_and_recovers_by_itself(
+    gateway: PlexGateway, fake: FakePlexServer, states: Subscription
+) -> None:
+    await next_state(states)
+    await fake.stop_listening()
+    with pytest.raises(PlexUnavailable):
+        await gateway.query("/library/sections/1/onDeck")
+    event = await next_state(states)
+    assert event.data["state"] == "down" and "no answer" in event.data["message"]
+    assert gateway.status.state == "down"
+    before = fake.counter.total()
+    started = time.monotonic()
+    with pytest.raises(PlexUnavailable, match="Plex is down"):
+        await gateway.query("/library/sections/1/onDeck")
+    assert time.monotonic() - started < 0.1 and fake.counter.total() == before
+    await fake.resume_listening()
+    assert (await next_state(states)).data["state"] == "connected"
+    await gateway.query("/library/sections/1/onDeck")
+
+
+async def test_timeout_counts_as_down(
+    gateway: PlexGateway, fake: FakePlexServer, box: Any, states: Subscription
+) -> None:
+    await next_state(states)
+    box.patch("plex", timeout_s=0.2, retries=0)
+    fake.faults.rule(route=ON_DECK).latency_ms = 1000
+    with pytest.raises(PlexUnavailable):
+        await gateway.query("/library/sections/1/onDeck")
+    assert (await next_state(states)).data["state"] == "down"
+    assert (await next_state(states)).data["state"] == "connected"  # /identity answers quickly
+
+
+async def test_min_interval_spaces_calls(gateway: PlexGateway, box: Any) -> None:
+    box.patch("plex", min_interval_ms=50)
+    started = time.monotonic()
+    await asyncio.gather(*(gateway.query("/identity") for _ in range(5)))
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_max_per_minute_budget(gateway: PlexGateway, box: Any, fake: FakePlexServer) -> None:
+    box.patch("plex", max_per_minute=3)
+    fake.counter.reset()
+    tasks = [asyncio.create_task(gateway.query("/identity")) for _ in range(5)]
+    await asyncio.sleep(0.3)
+    assert fake.counter.total() <= 3  # the rest wait for the minute to roll over
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_unconfigured_gateway(bus: EventBus, box: Any) -> None:
+    box.patch("plex", url="", token=None)
+    gw = PlexGateway(lambda: box().plex, PlexStatus("connecting"), bus)
+    await gw.start()
+    try:
+        assert await gw.wait_settled(2) == "not_configured"
+        with pytest.raises(PlexNotConfigured):
+            await gw.query("/library/sections")
+    finally:
+        await gw.close()
+
+
+async def test_refused_owner_token_is_down_until_reconfigured(
+    bus: EventBus, box: Any, world: World, states: Subscription
+) -> None:
+    box.patch("plex", token="wrong")
+    gw = PlexGateway(lambda: box().plex, PlexStatus("connecting"), bus, probe_min_s=0.05)
+    await gw.start()
+    try:
+        assert await gw.wait_settled(2) == "down"
+        assert "401" in gw.status.message
+        box.patch("plex", token=world.owner.token)
+        gw.reconfigure()
+        await until(lambda: gw.status.state == "connected")
+    finally:
+        await gw.close()
