@@ -1,0 +1,223 @@
+"""Watchlists: main and home users' from plex.tv, friends' from the owner's RSS feed.
+
+Titles are matched to local items by guid only (`plex://`, `imdb://`, `tmdb://`,
+`tvdb://`), never by title; what does not match is reported. A watchlisted movie
+contributes its files, a watchlisted show its first `watchlist.episodes` episodes the user
+has not watched. The local guid index costs one call per library section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from xml.etree import ElementTree as ET
+
+from plexapi.myplex import MyPlexAccount
+
+from cacherr.config.models import Settings
+from cacherr.plex.errors import PlexBadAnswer, PlexError
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.library import ItemRef, Library, items_from_xml
+from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
+
+log = logging.getLogger(__name__)
+
+GUID_SCHEMES = ("plex://", "imdb://", "tmdb://", "tvdb://")
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class WatchlistTitle:
+    """A title as a watchlist lists it."""
+
+    title: str
+    type: str
+    guids: list[str]
+    watchlisted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class WatchlistEntry:
+    """A matched title on one user's watchlist and the local items it stands for."""
+
+    user_id: str
+    username: str
+    title: WatchlistTitle
+    items: list[ItemRef]
+    source: str = "plextv"
+
+
+@dataclass
+class WatchlistResult:
+    """Everyone's matched titles, the unmatched ones, and who could not be read."""
+
+    entries: list[WatchlistEntry] = field(default_factory=list)
+    unmatched: list[tuple[str, WatchlistTitle]] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _usable(guid: str) -> bool:
+    return guid.startswith(GUID_SCHEMES)
+
+
+class GuidIndex:
+    """Local movies and shows by every guid they carry."""
+
+    def __init__(self, items: list[ItemRef]) -> None:
+        self._by_guid: dict[str, ItemRef] = {}
+        for item in items:
+            for guid in item.guids:
+                if _usable(guid):
+                    self._by_guid.setdefault(guid, item)
+
+    def match(self, guids: list[str]) -> ItemRef | None:
+        """The local item sharing a guid with `guids` (plex:// first), or None."""
+        for guid in sorted(guids, key=lambda g: not g.startswith("plex://")):
+            if _usable(guid) and guid in self._by_guid:
+                return self._by_guid[guid]
+        return None
+
+
+def parse_rss(text: str) -> list[tuple[str, WatchlistTitle]]:
+    """The friends' watchlist feed: (author id, title) per item."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise PlexBadAnswer("the watchlist RSS feed is not valid XML", lane="plextv") from exc
+    out = []
+    for item in root.iter("item"):
+        when = item.findtext("pubDate")
+        try:
+            at = parsedate_to_datetime(when).timestamp() if when else None
+        except (TypeError, ValueError):
+            at = None
+        title = WatchlistTitle(
+            item.findtext("title") or "",
+            item.findtext("category") or "",
+            [g.text.strip() for g in item.findall("guid") if g.text],
+            at,
+        )
+        out.append(((item.findtext("author") or "").strip(), title))
+    return out
+
+
+class Watchlists:
+    """Collects and matches every enabled user's watchlist."""
+
+    def __init__(
+        self,
+        gateway: PlexGateway,
+        users: UserDirectory,
+        library: Library,
+        settings: Callable[[], Settings],
+        *,
+        concurrency: int = 8,
+    ) -> None:
+        self._gateway = gateway
+        self._users = users
+        self._library = library
+        self._settings = settings
+        self._concurrency = concurrency
+
+    async def index(self) -> GuidIndex:
+        """Local movies and shows of the watched sections (one call per section)."""
+        cfg = self._settings().plex
+
+        async def section(section_id: int) -> list[ItemRef]:
+            data = await self._gateway.query(
+                f"/library/sections/{section_id}/all", params={"includeGuids": 1}
+            )
+            return items_from_xml(data, cfg)
+
+        found = await asyncio.gather(*(section(s.id) for s in await self._library.sections()))
+        return GuidIndex([item for items in found for item in items])
+
+    async def collect(self) -> WatchlistResult:
+        """Watchlists of every enabled, active user whose watchlist is on."""
+        result = WatchlistResult()
+        wanted = [(u, p) for u, p in await self._users.active() if p.watchlist]
+        if not wanted:
+            return result
+        index = await self.index()
+        limit = asyncio.Semaphore(self._concurrency)
+        titles: list[tuple[PlexUser, EffectivePolicy, WatchlistTitle, str]] = []
+
+        async def plextv(user: PlexUser, policy: EffectivePolicy) -> None:
+            async with limit:
+                try:
+                    for t in await self._users.call_as(user, self._plextv_watchlist):
+                        titles.append((user, policy, t, "plextv"))
+                except PlexError as exc:
+                    result.failed[user.name] = exc.message
+
+        await asyncio.gather(*(plextv(u, p) for u, p in wanted if u.kind != "shared"))
+        friends = {u.id: (u, p) for u, p in wanted if u.kind == "shared"}
+        rss = self._settings().plex.friends_watchlist_rss
+        if friends and rss is not None:
+            try:
+                for author, t in parse_rss(await self._gateway.fetch_text(rss.get_secret_value())):
+                    if author in friends:
+                        titles.append((*friends[author], t, "rss"))
+            except PlexError as exc:
+                result.failed["friends' watchlist RSS"] = exc.message
+        elif friends:
+            for user in friends.values():
+                result.failed[user[0].name] = "plex.friends_watchlist_rss is not set"
+
+        async def resolve(user: PlexUser, t: WatchlistTitle, source: str) -> None:
+            local = index.match(t.guids)
+            if local is None:
+                result.unmatched.append((user.name, t))
+                return
+            async with limit:
+                try:
+                    items = await self._items_for(user, local)
+                except PlexError as exc:
+                    result.failed[user.name] = exc.message
+                    return
+            result.entries.append(WatchlistEntry(user.id, user.name, t, items, source))
+
+        await asyncio.gather(*(resolve(u, t, src) for u, _p, t, src in titles))
+        return result
+
+    async def _plextv_watchlist(self, token: str) -> list[WatchlistTitle]:
+        url = f"{MyPlexAccount.DISCOVER}/library/sections/watchlist/all"
+        out: list[WatchlistTitle] = []
+        start = 0
+        while True:
+            data = await self._gateway.query_plextv(
+                url,
+                token=token,
+                headers={"X-Plex-Container-Start": str(start),
+                         "X-Plex-Container-Size": str(PAGE_SIZE)},
+                params={"includeGuids": 1},
+            )  # fmt: skip
+            page = [e for e in data if e.get("guid")]
+            for e in page:
+                guids = [e.get("guid", "")] + [g.get("id", "") for g in e.findall("Guid")]
+                at = e.get("watchlistedAt")
+                out.append(WatchlistTitle(e.get("title", ""), e.get("type", ""), guids,
+                                          float(at) if at else None))  # fmt: skip
+            start += len(page)
+            total = int(data.get("totalSize") or start)
+            if not page or start >= total:
+                return out
+
+    async def _items_for(self, user: PlexUser, local: ItemRef) -> list[ItemRef]:
+        if local.type != "show":
+            return [local]
+        count = self._settings().watchlist.episodes
+        if count == 0:
+            return []
+        token = await self._users.token(user)
+
+        async def unwatched(tok: str | None) -> list[ItemRef]:
+            episodes = await self._library.episodes(local.rating_key, token=tok)
+            return [e for e in episodes if not e.watched][:count]
+
+        if token is None:
+            return await unwatched(None)  # without a token only the owner's view is known
+        return await self._users.call_as(user, unwatched)
