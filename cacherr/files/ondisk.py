@@ -1,0 +1,299 @@
+"""The file actions of the protocol, one small blocking function each (run them off-loop).
+
+Each action is the single rename, link or unlink a journal step announces, made durable by
+fsyncing its folder. `undo_cache` and `redo_cache` bring a cache operation back or forward
+from whatever step it stopped at; the live protocol and start-up recovery share them, so a
+failure now and a crash now end the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cacherr.atomic import fsync_dir
+from cacherr.errors import CacherrError, Conflict, NotFound, PathRefused
+from cacherr.files.model import HIDING, LINKING, FileLocation
+from cacherr.files.verify import fingerprint
+
+
+class UnexpectedState(CacherrError):
+    """The files are not in any state the protocol leaves them in; a person must look."""
+
+    status = 409
+    code = "unexpected_state"
+
+
+def lstat_or_none(path: Path) -> os.stat_result | None:
+    """`os.lstat`, or None when nothing has that name."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def is_regular(st: os.stat_result | None) -> bool:
+    """Whether an lstat result is a regular file (not a symlink, not missing)."""
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def unlink_quiet(path: Path | None) -> bool:
+    """Unlink if present (fsyncing the folder); returns whether something was removed."""
+    if path is None:
+        return False
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(path.parent)
+    return True
+
+
+# --- before a copy ---------------------------------------------------------------------
+
+
+def inspect_source(loc: FileLocation) -> os.stat_result:
+    """The array original's stat, refusing anything the protocol must not start on."""
+    if not loc.mapping.cacheable:
+        raise PathRefused(f"mapping {loc.mapping.name!r} is set cacheable: false")
+    cache_root = Path(loc.mapping.cache)
+    if not cache_root.is_dir():
+        # Writing under a missing pool folder would land on the container's own disk.
+        raise NotFound(f"the cache folder {cache_root} does not exist (is the pool mounted?)")
+    st = lstat_or_none(loc.array_path)
+    if st is None:
+        if os.path.lexists(loc.backup_path):
+            raise Conflict(f"{loc.array_path} is already hidden as {loc.backup_path.name}")
+        raise NotFound(f"{loc.array_path} does not exist")
+    if not stat.S_ISREG(st.st_mode):
+        raise PathRefused(f"{loc.array_path} is not a regular file (a symlink or a folder)")
+    for other in (loc.cache_path, loc.backup_path):
+        if os.path.lexists(other):
+            raise Conflict(f"{other} already exists; the audit can adopt or clean it")
+    return st
+
+
+def missing_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
+    """The folders the file needs on `side` that do not exist yet, outermost first."""
+    if side == "cache":
+        root, folder = Path(loc.mapping.cache), loc.cache_path.parent
+    else:
+        root, folder = Path(loc.mapping.array), loc.array_path.parent
+    missing = []
+    while folder != root and not os.path.lexists(folder):
+        missing.append(str(folder))
+        folder = folder.parent
+    return missing[::-1]
+
+
+def make_dirs(loc: FileLocation, dirs: list[str], *, side: str = "cache") -> list[str]:
+    """Create `dirs` with their twins' owner and mode (the same folders on the other side);
+    returns those this call made."""
+    here, there = (loc.mapping.cache, loc.mapping.array)
+    if side != "cache":
+        here, there = there, here
+    created: list[str] = []
+    for folder in dirs:
+        twin = Path(there) / Path(folder).relative_to(here)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue  # another operation made it: it is that operation's to remove
+        created.append(folder)
+        twin_st = lstat_or_none(twin)
+        if twin_st is not None and stat.S_ISDIR(twin_st.st_mode):
+            with contextlib.suppress(PermissionError):
+                os.chown(folder, twin_st.st_uid, twin_st.st_gid)
+            os.chmod(folder, stat.S_IMODE(twin_st.st_mode))
+        else:
+            os.chmod(folder, 0o777 & ~_umask())
+        fsync_dir(Path(folder).parent)
+    return created
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_empty_dirs(dirs: list[str]) -> list[str]:
+    """Remove the folders of `dirs` that are empty, innermost first; returns those kept."""
+    kept: list[str] = []
+    for folder in sorted(dirs, key=len, reverse=True):
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            kept.append(folder)
+            continue
+        fsync_dir(Path(folder).parent)
+    return kept
+
+
+# --- caching ---------------------------------------------------------------------------
+
+
+def publish(temp: Path, final: Path) -> None:
+    """Give the verified temp copy its final name on the cache."""
+    if os.path.lexists(final):
+        raise Conflict(f"{final} appeared while it was being copied")
+    os.rename(temp, final)
+    fsync_dir(final.parent)
+
+
+def hide(array: Path, backup: Path) -> None:
+    """Union mode: rename the array original aside, so the union serves the cache copy."""
+    if os.path.lexists(backup):
+        raise Conflict(f"{backup} already exists")
+    os.rename(array, backup)
+    fsync_dir(array.parent)
+
+
+def back_up_by_link(array: Path, backup: Path) -> None:
+    """Symlink mode: a second name for the original; the array name stays in place."""
+    os.link(array, backup)
+    fsync_dir(array.parent)
+
+
+def link_over(array: Path, cache: Path, symlink_temp: Path) -> None:
+    """Symlink mode: a symlink to the cache copy takes the array name in one rename."""
+    unlink_quiet(symlink_temp)
+    os.symlink(cache, symlink_temp)
+    os.replace(symlink_temp, array)
+    fsync_dir(array.parent)
+
+
+@dataclass(frozen=True)
+class CachedCopy:
+    """What the database records of a cache copy."""
+
+    size_bytes: int
+    mtime_ns: int
+    fingerprint: str
+
+
+def describe(cache: Path) -> CachedCopy:
+    """Size, modification time and fingerprint of a cache copy."""
+    st = os.stat(cache)
+    return CachedCopy(st.st_size, st.st_mtime_ns, fingerprint(cache))
+
+
+def undo_cache(
+    step: str, loc: FileLocation, temp: Path | None, symlink_temp: Path, *, published: bool
+) -> None:
+    """Put everything back as it was before the cache operation began (any step).
+
+    The original returns to its name first; the cache copy is removed only once it is.
+    """
+    unlink_quiet(temp)
+    unlink_quiet(symlink_temp)
+    array, backup = loc.array_path, loc.backup_path
+    a, b = lstat_or_none(array), lstat_or_none(backup)
+    if step == LINKING and a is not None and stat.S_ISLNK(a.st_mode) and is_regular(b):
+        os.replace(backup, array)
+        fsync_dir(array.parent)
+    elif step == HIDING and a is None and is_regular(b):
+        os.rename(backup, array)
+        fsync_dir(array.parent)
+    elif is_regular(a) and is_regular(b) and os.path.samestat(a, b):  # type: ignore[arg-type]
+        unlink_quiet(backup)  # the second name of symlink mode's backup step
+    if published:
+        if not is_regular(lstat_or_none(array)):
+            raise UnexpectedState(f"{array} is missing; the cache copy {loc.cache_path} was kept")
+        unlink_quiet(loc.cache_path)
+
+
+def redo_cache(step: str, loc: FileLocation, symlink_temp: Path) -> CachedCopy:
+    """Finish a cache operation whose copy was published (steps hiding, backing_up, linking).
+
+    Raises `UnexpectedState` when the original no longer matches the copy (then undo).
+    """
+    unlink_quiet(symlink_temp)
+    array, backup, cache = loc.array_path, loc.backup_path, loc.cache_path
+    a, b, c = lstat_or_none(array), lstat_or_none(backup), lstat_or_none(cache)
+    original = a if is_regular(a) else b
+    if not is_regular(c) or not is_regular(original):
+        raise UnexpectedState(f"{cache} or its original is missing")
+    assert c is not None and original is not None
+    if (original.st_size, original.st_mtime_ns) != (c.st_size, c.st_mtime_ns):
+        raise UnexpectedState(f"{array} changed after it was copied")
+    if step == HIDING:
+        if is_regular(a) and b is None:
+            hide(array, backup)
+        elif a is not None or not is_regular(b):
+            raise UnexpectedState(f"both {array} and {backup.name} exist")
+    else:
+        if b is None:
+            back_up_by_link(array, backup)
+        if not stat.S_ISLNK(os.lstat(array).st_mode):
+            link_over(array, cache, symlink_temp)
+    return describe(cache)
+
+
+# --- restoring -------------------------------------------------------------------------
+
+
+def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | None) -> str:
+    """How a managed file goes back: `return` (rename the backup), `copy` or `release`.
+
+    `return` when the cache copy is unchanged since it was cached (size, mtime and a
+    fingerprint taken then) and the backup is there, or when the cache copy is gone but
+    the backup is not; `copy` when the cache copy changed or there is no backup; `release` when the
+    original is already back under its name and only the cache copy is left to remove.
+    """
+    a, b = lstat_or_none(loc.array_path), lstat_or_none(loc.backup_path)
+    c = lstat_or_none(loc.cache_path)
+    if not is_regular(c):
+        if is_regular(b) and not is_regular(a):
+            return "return"
+        if is_regular(a) and b is None:
+            return "release"
+        raise UnexpectedState(f"{loc.cache_path} and its backup are both missing")
+    assert c is not None
+    if is_regular(a):
+        assert a is not None
+        if b is None and (a.st_size, a.st_mtime_ns) == (c.st_size, c.st_mtime_ns):
+            return "release"
+        raise Conflict(f"{loc.array_path} exists and differs from its cache copy")
+    # No fingerprint (an adopted file nobody saw being copied): trust nothing, copy back.
+    unchanged = (
+        fp is not None
+        and (c.st_size, c.st_mtime_ns) == (size_bytes, mtime_ns)
+        and fingerprint(loc.cache_path) == fp
+    )
+    return "return" if unchanged and is_regular(b) else "copy"
+
+
+def put_back(loc: FileLocation) -> None:
+    """Rename the backup to the array name (over the symlink in symlink mode)."""
+    a = lstat_or_none(loc.array_path)
+    if a is not None and not stat.S_ISLNK(a.st_mode):
+        raise Conflict(f"{loc.array_path} exists; {loc.backup_path.name} was kept")
+    os.replace(loc.backup_path, loc.array_path)
+    fsync_dir(loc.array_path.parent)
+
+
+def replace_from_temp(loc: FileLocation, temp: Path) -> None:
+    """The copied-back file takes the array name; the outdated backup goes."""
+    a = lstat_or_none(loc.array_path)
+    if a is not None and not stat.S_ISLNK(a.st_mode):
+        raise Conflict(f"{loc.array_path} exists; the copy {temp.name} was kept")
+    os.replace(temp, loc.array_path)
+    fsync_dir(loc.array_path.parent)
+    unlink_quiet(loc.backup_path)
+
+
+def release(loc: FileLocation, dirs: list[str]) -> list[str]:
+    """Remove the cache copy and the created folders it leaves empty; returns those kept."""
+    if not is_regular(lstat_or_none(loc.array_path)):
+        raise UnexpectedState(f"{loc.array_path} is not back; {loc.cache_path} was kept")
+    unlink_quiet(loc.cache_path)
+    return remove_empty_dirs(dirs)
