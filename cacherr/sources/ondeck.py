@@ -48,7 +48,11 @@ class OnDeckResult:
 
 
 def within_days(last_viewed_at: float | None, days: int, now: float) -> bool:
-    """Whether an item touched at `last_viewed_at` is still monitored (0 days: always)."""
+    """Whether an item touched at `last_viewed_at` is still monitored (0 days: always).
+
+    A next-up episode that was never played carries no lastViewedAt and is kept: Plex's
+    own on-deck window already bounds it.
+    """
     return days == 0 or last_viewed_at is None or now - last_viewed_at <= days * DAY_S
 
 
