@@ -16,12 +16,17 @@ from typing import Final
 from aiohttp import BodyPartReader, web
 
 from cacherr import keys
+from cacherr.api.body import accepts
 from cacherr.api.envelope import ok
 from cacherr.errors import BadRequest, PayloadTooLarge, Unauthorized
 from cacherr.plex.webhook import parse_plex_payload
 from cacherr.sources.playback import PlaybackEvent
 from cacherr.sources.plex_webhook import event_from_plex
-from cacherr.sources.tautulli import event_from_tautulli, parse_tautulli_payload
+from cacherr.sources.tautulli import (
+    TautulliPayload,
+    event_from_tautulli,
+    parse_tautulli_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +95,22 @@ def _enqueue(request: web.Request, name: str, event: PlaybackEvent | None) -> we
 
 
 async def plex_webhook(request: web.Request) -> web.Response:
-    """Plex's multipart webhook."""
+    """Plex's webhook (multipart, `?secret=`): queue the playback event and answer 202.
+
+    Events Cacherr does not use are acknowledged as ignored.
+    """
     limit = _authorize(request)
     received_at = keys.now()
     payload = parse_plex_payload(await _read_plex_payload(request, limit))
     return _enqueue(request, payload.event, event_from_plex(payload, received_at=received_at))
 
 
+@accepts(TautulliPayload)
 async def tautulli_webhook(request: web.Request) -> web.Response:
-    """Tautulli's JSON webhook (template in `cacherr.sources.tautulli`)."""
+    """Tautulli's webhook (JSON, `?secret=`): queue the playback event and answer 202.
+
+    The body is the template in docs/tautulli.md; unused actions are acknowledged as ignored.
+    """
     limit = _authorize(request)
     received_at = keys.now()
     payload = parse_tautulli_payload(await _read_body(request, limit))
