@@ -18,7 +18,11 @@ from cacherr.db import DB_NAME, Database
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
 from cacherr.notify import Notifier
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.library import Library
+from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
+from cacherr.plex.users import UserDirectory
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
@@ -63,6 +67,21 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
     await realtime.start()
     yield
     await realtime.close()
+
+
+async def _plex(app: web.Application) -> AsyncIterator[None]:
+    # Before the session poller: it fills the poller's hook. Connects in the background.
+    store = app[keys.CONFIG]
+    gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
+    store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
+    app[keys.PLEX] = gateway
+    app[keys.PLEX_USERS] = UserDirectory(gateway, app[keys.DB], lambda: store.current)
+    app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
+    if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
+        app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)
+    await gateway.start()
+    yield
+    await gateway.close()
 
 
 async def _session_poller(app: web.Application) -> AsyncIterator[None]:
@@ -114,6 +133,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.LOGIN_LIMITER] = FailureLimiter()
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)
     app[REALTIME] = Realtime(app)

@@ -10,8 +10,11 @@ from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.events import EventBus
 from cacherr.notify import Notifier
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.library import Library
 from cacherr.plex.sessions import SessionsProvider
 from cacherr.plex.status import PlexStatus
+from cacherr.plex.users import UserDirectory
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.playback import PlaybackStream
@@ -27,6 +30,9 @@ LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
 PLAYBACK = web.AppKey("playback", PlaybackStream)
 SESSION_POLLER = web.AppKey("session_poller", SessionPoller)
 NOTIFIER = web.AppKey("notifier", Notifier)
+PLEX = web.AppKey("plex", PlexGateway)
+PLEX_USERS = web.AppKey("plex_users", UserDirectory)
+PLEX_LIBRARY = web.AppKey("plex_library", Library)
 # The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
 # create_app or in a cleanup context before the poller's; the session poller runs only when set.
 FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
