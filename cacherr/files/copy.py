@@ -107,16 +107,15 @@ def copy_to_temp(
             raise SourceChanged(f"{source} changed while it was being copied")
         _copy_metadata(fout, st)
         os.fsync(fout)
-        os.close(fout)
-        fout = -1
         fsync_dir(temp.parent)
+        os.close(fout)
         return CopyResult(st.st_size, st.st_mtime_ns, hasher.hexdigest() if hasher else None)
     except BaseException:
-        if fout >= 0:
+        if fout >= 0:  # only a temp this call created is removed
             os.close(fout)
             fout = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         raise
     finally:
         os.close(fin)

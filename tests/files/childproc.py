@@ -1,0 +1,169 @@
+"""Running protocol operations in a child process that a test can stop, kill or resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import check_disk, locate, media_bytes, put_media, temps
+
+from cacherr.config.models import Mapping
+from cacherr.db import Database
+from cacherr.files.faults import PAUSE_ENV, PAUSED_MARKER
+from cacherr.files.model import ProtocolOptions
+from cacherr.files.protocol import cache_file, recover
+
+CHILD = Path(__file__).with_name("crash_child.py")
+REL = "Show/Season 01/Show - S01E02.mkv"
+SIZE = 2 * 2**20 + 12345
+CHUNK = 128 * 1024
+
+
+def spawn(spec: dict[str, Any], pause: str | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
+    if pause is not None:
+        env[PAUSE_ENV] = pause
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_paused(proc: subprocess.Popen[str], point: str) -> None:
+    """Block until the child has announced `point` and is stopped there."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.strip() == f"{PAUSED_MARKER} {point.partition('#')[0]}":
+            break
+    else:
+        out = proc.stdout.read() if proc.stdout else ""
+        pytest.fail(f"the child never reached {point}: {out} {''.join(seen)}")
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+class Scene:
+    """The folders, the database and the spec a child gets."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        mode: str = "union",
+        verify: str = "sample",
+        size: int = SIZE,
+        cache: Path | None = None,
+    ) -> None:
+        array, cache = tmp_path / "array", cache or tmp_path / "cache"
+        array.mkdir(exist_ok=True)
+        cache.mkdir(exist_ok=True)
+        self.mapping = Mapping(name="tv", plex="/data/tv", array=str(array), cache=str(cache))
+        self.loc = locate(self.mapping, REL)
+        self.db_path = tmp_path / "c.db"
+        self.options = ProtocolOptions(
+            mode=mode,
+            verify=verify,
+            min_free="0B",
+            limit="100%",
+            chunk_bytes=CHUNK,  # type: ignore[arg-type]
+        )
+        self.data = media_bytes(size)
+        put_media(self.loc, self.data)
+
+    def spec(self, kind: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "db": str(self.db_path),
+            "mapping": self.mapping.model_dump(),
+            "rel": REL,
+            "kind": kind,
+            "options": self.options.__dict__,
+            **extra,
+        }
+
+    def cache_now(self) -> None:
+        async def run() -> None:
+            db = await Database.open(self.db_path)
+            try:
+                assert (await cache_file(db, self.loc, self.options)).result == "done"
+            finally:
+                await db.close()
+
+        asyncio.run(run())
+
+    def upgrade_cache_copy(self) -> bytes:
+        """Replace the cache copy as Sonarr would (a new file under the same name)."""
+        new = media_bytes(SIZE - 999, seed=7)
+        part = self.loc.cache_path.with_name("upgrade.part")
+        part.write_bytes(new)
+        os.replace(part, self.loc.cache_path)
+        return new
+
+    def recover_and_check(self, *, cached: bool | None, cache_data: bytes | None = None) -> bool:
+        """Recover on a fresh connection; check the promise. `cached` None: either is fine."""
+
+        async def run() -> bool:
+            db = await Database.open(self.db_path)
+            try:
+                await recover(db)
+                assert await db.fetchall("SELECT 1 FROM operations WHERE state = 'running'") == []
+                row = await db.fetchone(
+                    "SELECT state, size_bytes, mtime_ns FROM managed_files WHERE rel_path = ?",
+                    (REL,),
+                )
+            finally:
+                await db.close()
+            is_cached = row is not None
+            if cached is not None:
+                assert is_cached == cached
+            self.check(cached=is_cached, row=row, cache_data=cache_data)
+            return is_cached
+
+        return asyncio.run(run())
+
+    def check(self, *, cached: bool, row: Any, cache_data: bytes | None) -> None:
+        if cached and cache_data is not None:  # a restore of an upgraded copy, rolled back
+            assert self.loc.cache_path.read_bytes() == cache_data
+            assert self.loc.backup_path.read_bytes() == self.data
+            assert temps(Path(self.mapping.array), Path(self.mapping.cache)) == []
+        else:
+            check_disk(self.loc, cache_data or self.data, cached=cached, row=row)
+
+
+def journal_states(db_path: Path) -> list[tuple[str, str]]:
+    """(step, state) of every journaled operation, oldest first."""
+
+    async def run() -> list[tuple[str, str]]:
+        db = await Database.open(db_path)
+        try:
+            rows = await db.fetchall("SELECT step, state FROM operations ORDER BY id")
+        finally:
+            await db.close()
+        return [(r[0], r[1]) for r in rows]
+
+    return asyncio.run(run())
