@@ -110,7 +110,7 @@ class ClaimStore:
 
     async def replace(
         self,
-        source: Source,
+        source: Source | Collection[Source],
         user_id: str,
         claims: Iterable[Claim],
         *,
@@ -119,20 +119,28 @@ class ClaimStore:
     ) -> Change:
         """Make `claims` the whole set of (source, user) — or of (source, user, show_key).
 
-        One transaction: the reaction replaces a user's window on one show, the sweep all
-        `ondeck` claims of a user. Claims of the set that are not in `claims` are released.
+        One transaction: the reaction replaces a user's window on one show (sources
+        `playing` and `next_up` together), the sweep all `ondeck` claims of a user. Claims
+        of the set that are not in `claims` are deleted and their files released.
         """
-        _check_source(source)
+        sources = {source} if isinstance(source, str) else set(source)
+        for each in sources:
+            _check_source(each)
         now = time.time() if now is None else now
         batch = list(claims)
         for claim in batch:
-            if claim.source != source or claim.user_id != user_id:
+            if claim.source not in sources or claim.user_id != user_id:
                 raise ValueError(f"{claim.key} does not belong to ({source!r}, {user_id!r})")
             if show_key is not None and claim.show_key != show_key:
                 raise ValueError(f"{claim.plex_path!r} is not of show {show_key!r}")
-        keep = json.dumps([c.plex_path for c in batch])
-        sql = f"DELETE FROM claims WHERE source = ? AND user_id = ? AND plex_path NOT IN {_IN_JSON}"
-        params: list[Any] = [source, user_id, keep]
+        # A row stays when the new set claims its path for its own source ("source|path":
+        # a source never contains "|", so the key is unambiguous).
+        keep = json.dumps([f"{c.source}|{c.plex_path}" for c in batch])
+        sql = (
+            f"DELETE FROM claims WHERE source IN {_IN_JSON} AND user_id = ? "
+            f"AND source || '|' || plex_path NOT IN {_IN_JSON}"
+        )
+        params: list[Any] = [json.dumps(sorted(sources)), user_id, keep]
         if show_key is not None:
             sql += " AND show_key = ?"
             params.append(show_key)
