@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from childproc import SIZE, Scene, finish, journal_states, kill, spawn, wait_paused
-from conftest import temps
+from conftest import media_bytes, temps
 
 from cacherr.files.verify import sample_offsets
 
@@ -140,3 +140,34 @@ def test_a_copy_corrupted_before_verification_is_discarded(
     assert "differs" in outcome["error"] or "hash" in outcome["error"]
     scene.recover_and_check(cached=False)
     assert journal_states(scene.db_path) == [("verifying", "failed")]
+
+
+def test_an_original_changed_after_its_copy_is_kept_and_the_copy_dropped(
+    tmp_path: Path,
+) -> None:
+    scene = Scene(tmp_path)
+    child = spawn(scene.spec("cache"), pause="cache:hiding")
+    wait_paused(child, "cache:hiding")
+    kill(child)
+    newer = media_bytes(SIZE, seed=5)  # written to the array file while Cacherr was down
+    scene.loc.array_path.write_bytes(newer)
+    scene.data = newer
+
+    scene.recover_and_check(cached=False)
+
+
+def test_recovery_deletes_nothing_on_a_guess(tmp_path: Path) -> None:
+    """Journal says 'hiding' but the original vanished: the cache copy is all there is."""
+    scene = Scene(tmp_path)
+    child = spawn(scene.spec("cache"), pause="cache:hiding")
+    wait_paused(child, "cache:hiding")
+    kill(child)
+    scene.loc.array_path.unlink()
+
+    recovered = finish(spawn(scene.spec("recover")))
+
+    [(kind, step, action, error)] = recovered["recovered"]
+    assert (kind, step, action) == ("cache", "hiding", "failed")
+    assert "missing" in error
+    assert scene.loc.cache_path.read_bytes() == scene.data
+    assert journal_states(scene.db_path) == [("hiding", "failed")]
