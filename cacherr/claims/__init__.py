@@ -12,6 +12,7 @@ from cacherr.claims.model import (
     pin_holder,
 )
 from cacherr.claims.priority import claim_priority, file_priority
+from cacherr.claims.reasons import episode_code, window_reason
 from cacherr.claims.store import Change, ClaimStore
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Source",
     "UserKind",
     "claim_priority",
+    "episode_code",
     "file_priority",
     "pin_holder",
+    "window_reason",
 ]

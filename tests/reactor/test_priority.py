@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cacherr.claims import Claim, Source, claim_priority, file_priority
+from cacherr.claims import Claim, Source, claim_priority, file_priority, window_reason
 from cacherr.claims.priority import (
     episode_bonus,
     live_priority,
@@ -97,3 +97,15 @@ def test_the_formula_is_deterministic() -> None:
         for i, u in enumerate(["x", "y", "z"])
     ]
     assert file_priority(claims, NOW) == file_priority(list(reversed(claims)), NOW)
+
+
+def test_window_reasons_read_as_the_page_shows_them() -> None:
+    assert window_reason("alice", 0, (1, 10), (1, 10)) == "playing S01E10 for alice"
+    assert (
+        window_reason("alice", 1, (2, 1), (1, 10))
+        == "next episode (S02E01) for alice, playing S01E10"
+    )
+    assert window_reason("bob", 3, (2, 3), (2, None)) == (
+        "3rd episode ahead (S02E03) for bob, playing episode ?"
+    )
+    assert window_reason("bob", 12, (3, 1), (2, 1)).startswith("12th episode ahead")
