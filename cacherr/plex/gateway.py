@@ -187,7 +187,8 @@ class PlexGateway:
         """GET a plex.tv-hosted document without a token (the watchlist RSS feeds)."""
 
         def get() -> str:
-            response = self.transport.get(url)
+            with self.transport.lane("plextv"):
+                response = self.transport.get(url)
             if response.status_code == 404:
                 raise PlexNotFound("plex.tv does not know this feed", lane="plextv")
             if response.status_code >= 400:

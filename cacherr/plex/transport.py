@@ -104,17 +104,27 @@ class PlexTransport(requests.Session):
     def rewrite(self, url: str) -> tuple[str, Lane]:
         """The configured URL for plexapi's hard-wired one, and its lane."""
         cfg = self._config()
-        for real, configured in (
-            (REAL_DISCOVER, cfg.discover_url),
-            (REAL_METADATA, cfg.metadata_url),
-            (REAL_PLEXTV, cfg.plextv_url),
-        ):
+        plextv = (cfg.discover_url, cfg.metadata_url, cfg.plextv_url)
+        reals = (REAL_DISCOVER, REAL_METADATA, REAL_PLEXTV)
+        for real, configured in zip(reals, plextv, strict=True):
             if url == real or url.startswith(real + "/"):
                 url = configured.rstrip("/") + url[len(real) :]
                 break
-        server = cfg.url.rstrip("/")
-        is_pms = bool(server) and (url == server or url.startswith(server + "/"))
-        return url, "pms" if is_pms else "plextv"
+        forced: Lane | None = getattr(self._local, "lane", None)
+        if forced is not None:
+            return url, forced
+        if any(_under(url, base) for base in plextv):
+            return url, "plextv"
+        return url, "pms" if cfg.url and _under(url, cfg.url) else "plextv"
+
+    @contextlib.contextmanager
+    def lane(self, lane: Lane) -> Iterator[None]:
+        """Within this block (on this thread) requests count against `lane`."""
+        self._local.lane = lane
+        try:
+            yield
+        finally:
+            self._local.lane = None
 
     def _wait_for_slot(self, lane: Lane, cfg: PlexConfig) -> None:
         if lane == "pms":
@@ -204,6 +214,11 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _under(url: str, base: str) -> bool:
+    base = base.rstrip("/")
+    return bool(base) and (url == base or url.startswith(base + "/"))
 
 
 def _name(lane: Lane) -> str:

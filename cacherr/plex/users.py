@@ -230,10 +230,11 @@ class UserDirectory:
 
     async def _store_tokens(self, tokens: dict[str, str | None]) -> None:
         now = self._clock()
-        await self._db.executemany(
-            "UPDATE users SET token = ?, token_fetched_at = ? WHERE id = ?",
-            [(token, now, user_id) for user_id, token in tokens.items()],
-        )
+        for user_id, token in tokens.items():
+            await self._db.execute(
+                "UPDATE users SET token = ?, token_fetched_at = ? WHERE id = ?",
+                (token, now, user_id),
+            )
 
     async def _switch_home_user(self, user_id: str) -> str | None:
         url = f"{MyPlexAccount.HOMEUSERS}/{user_id}/switch"

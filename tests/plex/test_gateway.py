@@ -183,3 +183,13 @@ async def test_refused_owner_token_is_down_until_reconfigured(
         await until(lambda: gw.status.state == "connected")
     finally:
         await gw.close()
+
+
+async def test_plextv_is_spaced_on_its_own_lane(gateway: PlexGateway, box: Any) -> None:
+    box.patch("plex", plextv_min_interval_ms=100)
+    started = time.monotonic()
+    await asyncio.gather(*(gateway.run_plextv(lambda a: a.users()) for _ in range(3)))
+    assert time.monotonic() - started >= 0.2
+    started = time.monotonic()
+    await asyncio.gather(*(gateway.query("/identity") for _ in range(5)))
+    assert time.monotonic() - started < 0.2  # the server's lane is not held up
