@@ -296,8 +296,13 @@ async def test_the_test_endpoint_sends_to_the_configured_urls(
 
 
 async def test_the_test_endpoint_tries_urls_from_the_body_one_by_one(
-    client: TestClient[Any, Any], store: ConfigStore, receiver: Receiver, dead_port: int
+    client: TestClient[Any, Any],
+    store: ConfigStore,
+    receiver: Receiver,
+    dead_port: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     urls = [receiver.url(), f"json://127.0.0.1:{dead_port}/{SECRET}", f"nosuchservice://{SECRET}"]
     resp = await client.post("/api/notifications/test", json={"urls": urls}, headers=api_key(store))
     text = await resp.text()
@@ -311,6 +316,9 @@ async def test_the_test_endpoint_tries_urls_from_the_body_one_by_one(
     assert data["results"][2]["error"] == "not a valid apprise URL"
     assert (data["sent"], data["failed"]) == (1, 2)
     assert SECRET not in text
+    # apprise's own complaint about the unknown URL is cut down to its scheme.
+    assert "nosuchservice://…" in caplog.text
+    assert SECRET not in caplog.text
     assert len(receiver.messages) == 1
 
 
