@@ -29,6 +29,14 @@ ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def tool_works(name: str) -> bool:
+    """Whether a linter is installed and runs (a stale pyenv shim does not)."""
+    if shutil.which(name) is None:
+        return False
+    probe = subprocess.run([name, "--version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
 def instructions() -> list[tuple[str, str]]:
     """The Dockerfile as (INSTRUCTION, arguments), continuation lines joined."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
@@ -109,7 +117,7 @@ def test_the_build_context_holds_what_the_build_copies() -> None:
                 assert (ROOT / source).exists(), source
 
 
-@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint is not installed")
+@pytest.mark.skipif(not tool_works("hadolint"), reason="hadolint is not installed")
 def test_hadolint_finds_nothing() -> None:
     result = subprocess.run(
         ["hadolint", str(DOCKERFILE)], capture_output=True, text=True, check=False
@@ -117,7 +125,7 @@ def test_hadolint_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.skipif(not tool_works("shellcheck"), reason="shellcheck is not installed")
 def test_shellcheck_finds_nothing_in_the_entrypoint() -> None:
     result = subprocess.run(
         ["shellcheck", "--shell=sh", str(ENTRYPOINT)], capture_output=True, text=True, check=False
