@@ -45,12 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries whose DEBUG lines carry secrets (SQL parameters with tokens, request URLs
+# with tokens or feed keys): never below INFO, whatever the configured level.
+_QUIET_LOGGERS = ("aiosqlite", "urllib3", "requests", "engineio", "socketio")
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _run(config_dir: Path) -> int:

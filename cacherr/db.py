@@ -219,7 +219,8 @@ class Database:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows."""
-        await self.conn.executemany(sql, rows)
+        cursor = await self.conn.executemany(sql, rows)
+        await cursor.close()
 
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()

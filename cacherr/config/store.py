@@ -67,7 +67,12 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> set[str]:
 def read_environment() -> dict[str, Any]:
     """The `CACHERR_<SECTION>__<KEY>` layer as a nested dict."""
     source = EnvSettingsSource(
-        Settings, env_prefix="CACHERR_", env_nested_delimiter="__", case_sensitive=False
+        Settings,
+        env_prefix="CACHERR_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        # Unraid passes a template's blank fields as empty variables: they mean "unset".
+        env_ignore_empty=True,
     )
     return source()
 
