@@ -194,15 +194,13 @@ async def _cache_steps(run: _CacheRun, control: CopyControl, rating_key: str | N
     await run.enter(COPYING, temp_path=run.temp)
     copied = await run_blocking(
         cancel, copy_to_temp, loc.array_path, run.temp, control,
-        chunk_bytes=options.chunk_bytes, digest=options.verify == "full",
+        chunk_bytes=options.chunk_bytes,
     )  # fmt: skip
     await run.enter(VERIFYING, bytes_done=copied.size)
-    fingerprint = await run_blocking(
-        cancel, verify_copy, loc.array_path, run.temp, options.verify, copied.digest
-    )
+    fingerprint = await run_blocking(cancel, verify_copy, loc.array_path, run.temp, options.verify)
     control.check()
 
-    await run.enter(PUBLISHING, fingerprint=copied.digest or fingerprint)
+    await run.enter(PUBLISHING, fingerprint=fingerprint)
     await run_blocking(cancel, publish, run.temp, loc.cache_path)
     checkpoint("cache:publishing:after")
     if options.mode == "union":

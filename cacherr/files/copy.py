@@ -1,17 +1,17 @@
 """Streaming one file to a hidden temp name: fast, cancellable, durable, metadata kept.
 
-The kernel copies (`copy_file_range`, no bytes through Python) unless the caller wants the
-source hashed in the same pass (`cache.verify = full`) or the file systems refuse it; then
-large buffers go through `preadv`/`pwrite`. Either way the copy is checked for cancellation
-and reported between chunks, fsynced with its folder, and given the source's owner, mode and
-times. On any error or cancellation the temp file is removed; the source is only ever read.
+The kernel copies (`copy_file_range`, no bytes through Python); where the file systems
+refuse that, 8 MiB buffers go through `preadv`/`pwrite`. Either way the copy is checked for
+cancellation and reported between chunks, fsynced with its folder, and given the source's
+owner, mode and times. On any error or cancellation the temp file is removed; the source
+is only ever read. (`cache.verify = full` hashes both files afterwards, in parallel: see
+`verify`; that is faster than pushing every byte through Python here to hash it in passing.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 import threading
@@ -62,16 +62,10 @@ class CopyControl:
 
 @dataclass(frozen=True)
 class CopyResult:
-    """The copied file: its size, modification time and (when asked for) the source hash."""
+    """The copied file: its size and modification time."""
 
     size: int
     mtime_ns: int
-    digest: str | None
-
-
-def new_hasher() -> hashlib.blake2b:
-    """The hash of `cache.verify = full` (fast in software, 256 bits)."""
-    return hashlib.blake2b(digest_size=32)
 
 
 def copy_to_temp(
@@ -80,7 +74,6 @@ def copy_to_temp(
     control: CopyControl,
     *,
     chunk_bytes: int = CHUNK_BYTES,
-    digest: bool = False,
     fault_prefix: str = "cache",
 ) -> CopyResult:
     """Copy `source` to the new file `temp` (which must not exist); blocking, run it off-loop."""
@@ -94,14 +87,9 @@ def copy_to_temp(
         fout = os.open(temp, flags, 0o600)
         with contextlib.suppress(OSError):
             os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        hasher = new_hasher() if digest else None
-        done = 0
-        if hasher is None:
-            done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes, fault_prefix)
+        done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes, fault_prefix)
         if done < st.st_size:
-            done = _buffered_copy(
-                fin, fout, st.st_size, done, control, chunk_bytes, hasher, fault_prefix
-            )
+            done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes, fault_prefix)
         after = os.fstat(fin)
         if done != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise SourceChanged(f"{source} changed while it was being copied")
@@ -109,7 +97,7 @@ def copy_to_temp(
         os.fsync(fout)
         fsync_dir(temp.parent)
         os.close(fout)
-        return CopyResult(st.st_size, st.st_mtime_ns, hasher.hexdigest() if hasher else None)
+        return CopyResult(st.st_size, st.st_mtime_ns)
     except BaseException:
         if fout >= 0:  # only a temp this call created is removed
             os.close(fout)
@@ -148,18 +136,15 @@ def _buffered_copy(
     done: int,
     control: CopyControl,
     chunk: int,
-    hasher: hashlib.blake2b | None,
     prefix: str,
 ) -> int:
-    """preadv/pwrite through one reused buffer, hashing what is read; returns bytes copied."""
+    """preadv/pwrite through one reused buffer; returns bytes copied."""
     buffer = memoryview(bytearray(min(max(chunk, 2**16), BUFFER_BYTES)))
     while done < size:
         control.check()
         n = os.preadv(fin, [buffer[: min(len(buffer), size - done)]], done)
         if n == 0:
             break
-        if hasher is not None:
-            hasher.update(buffer[:n])
         written = 0
         while written < n:
             written += os.pwrite(fout, buffer[written:n], done + written)

@@ -172,13 +172,11 @@ async def _copy_back(run: _RestoreRun, control: CopyControl, managed: ManagedFil
     await run.enter(COPYING_BACK, temp_path=run.temp, size_bytes=size)
     copied = await run_blocking(
         cancel, copy_to_temp, loc.cache_path, run.temp, control,
-        chunk_bytes=run.options.chunk_bytes, digest=run.options.verify == "full",
+        chunk_bytes=run.options.chunk_bytes,
         fault_prefix="restore",
     )  # fmt: skip
     await run.enter(VERIFYING_BACK, bytes_done=copied.size)
-    await run_blocking(
-        cancel, verify_copy, loc.cache_path, run.temp, run.options.verify, copied.digest
-    )
+    await run_blocking(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify)
     control.check()
     await run.enter(REPLACING)
     await run_blocking(cancel, replace_from_temp, loc, run.temp)

@@ -1,9 +1,11 @@
 """Checking a copy against its source, and the fingerprint that tells a changed cache copy.
 
 `size` compares lengths; `sample` also compares 16 blocks of 64 KiB spread over the file
-(the first and last included); `full` compares a blake2b hash of every byte. The copy's
-pages are dropped from the page cache first, so the check reads what reached the disk, not
-what the copy left in memory.
+(the first and last included); `full` compares a SHA-256 of every byte of both, hashed on
+two threads at once (hashlib releases the GIL). SHA-256 because OpenSSL runs it on the
+CPU's SHA extensions (most x86 since 2017-2019, ARMv8), about twice blake2b's speed there.
+The copy's pages are dropped from the page cache first, so the check reads what reached
+the disk, not what the copy left in memory.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
 from cacherr.errors import CacherrError
-from cacherr.files.copy import BUFFER_BYTES, new_hasher
+from cacherr.files.copy import BUFFER_BYTES
 from cacherr.files.model import VerifyHow
 
 SAMPLE_BLOCKS: Final = 16
@@ -68,8 +71,8 @@ def fingerprint(path: Path) -> str:
 
 
 def full_digest(path: Path, *, drop_cache: bool = True) -> str:
-    """blake2b of every byte of `path`."""
-    hasher = new_hasher()
+    """SHA-256 of every byte of `path`."""
+    hasher = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
         if drop_cache:
             drop_page_cache(handle.fileno())
@@ -79,11 +82,10 @@ def full_digest(path: Path, *, drop_cache: bool = True) -> str:
     return hasher.hexdigest()
 
 
-def verify_copy(source: Path, copy: Path, how: VerifyHow, source_digest: str | None = None) -> str:
+def verify_copy(source: Path, copy: Path, how: VerifyHow) -> str:
     """Check `copy` against `source` as `how` says; returns the copy's fingerprint.
 
-    Blocking. `source_digest` is the hash taken while copying (`full`), else it is computed.
-    Raises `VerificationFailed` with what differs.
+    Blocking. Raises `VerificationFailed` with what differs.
     """
     size, copy_size = os.stat(source).st_size, os.stat(copy).st_size
     if size != copy_size:
@@ -96,8 +98,9 @@ def verify_copy(source: Path, copy: Path, how: VerifyHow, source_digest: str | N
             if mine != theirs:
                 raise VerificationFailed(f"{copy} differs from {source} near byte {offset}")
     if how == "full":
-        expected = source_digest or full_digest(source, drop_cache=False)
-        actual = full_digest(copy)
-        if expected != actual:
-            raise VerificationFailed(f"{copy} does not hash like {source}")
+        with ThreadPoolExecutor(2, thread_name_prefix="cacherr-hash") as pool:
+            expected = pool.submit(full_digest, source, drop_cache=False)
+            actual = pool.submit(full_digest, copy)
+            if expected.result() != actual.result():
+                raise VerificationFailed(f"{copy} does not hash like {source}")
     return _fingerprint_of(size, copy_blocks)
