@@ -223,3 +223,13 @@ def test_sizes(text: str, total: int | None, expected: int) -> None:
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies by mistake
         parse_size(text, 100)
+
+
+def test_an_empty_environment_variable_counts_as_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, {"plex": {"url": "http://plex:32400"}})
+    monkeypatch.setenv("CACHERR_PLEX__URL", "")
+    store = ConfigStore.open(tmp_path)
+    assert store.current.plex.url == "http://plex:32400"
+    assert "plex.url" not in store.env_locked
