@@ -113,13 +113,23 @@ class MediaLibrary:
         return lib
 
     def _make_media(
-        self, rel: PurePosixPath, *, size: int | None, parts: int, subtitles: Iterable[str],
+        self,
+        rel: PurePosixPath,
+        *,
+        size: int | None,
+        parts: int,
+        subtitles: Iterable[str],
         resolution: str | None,
     ) -> Media:
         return files.make_media(
-            self.array_root if self.create_files else None, self.plex_root, rel,
-            size=self.file_bytes if size is None else size, parts=parts, subtitles=subtitles,
-            resolution=resolution, next_id=lambda: next(self._media_ids),
+            self.array_root if self.create_files else None,
+            self.plex_root,
+            rel,
+            size=self.file_bytes if size is None else size,
+            parts=parts,
+            subtitles=subtitles,
+            resolution=resolution,
+            next_id=lambda: next(self._media_ids),
         )
 
     def add_movie(
@@ -145,13 +155,21 @@ class MediaLibrary:
                 rel = files.movie_relpath(lib.folder, title, year)
                 if v:
                     rel = rel.with_name(f"{rel.stem} - v{v + 1}{rel.suffix}")
-                medias.append(self._make_media(rel, size=size, parts=parts, subtitles=subtitles,
-                                               resolution=resolution))
+                medias.append(
+                    self._make_media(
+                        rel, size=size, parts=parts, subtitles=subtitles, resolution=resolution
+                    )
+                )
             movie = Movie(
-                rating_key=rk, title=title, year=year, duration_ms=duration_ms,
-                added_at=self.now(), guids=guids if guids is not None else files.external_guids(rk),
+                rating_key=rk,
+                title=title,
+                year=year,
+                duration_ms=duration_ms,
+                added_at=self.now(),
+                guids=guids if guids is not None else files.external_guids(rk),
                 plex_guid=f"plex://movie/{files.short_hash('movie', title, year)}",
-                media=medias, library=lib,
+                media=medias,
+                library=lib,
             )
             self.items[rk] = movie
             return movie
@@ -173,17 +191,27 @@ class MediaLibrary:
             lib = self._library_for(library, "show")
             rk = next(self._rating_keys)
             show = Show(
-                rating_key=rk, title=title, year=year, added_at=self.now(),
+                rating_key=rk,
+                title=title,
+                year=year,
+                added_at=self.now(),
                 guids=files.external_guids(rk, tv=True),
                 plex_guid=f"plex://show/{files.short_hash('show', title, year)}",
-                library=lib, folder=f"{lib.folder}/{files.safe_name(title)}",
+                library=lib,
+                folder=f"{lib.folder}/{files.safe_name(title)}",
             )
             self.items[rk] = show
             counts = {1: seasons} if isinstance(seasons, int) else seasons
             for season_no, n_eps in sorted(counts.items()):
                 for _ in range(n_eps):
-                    self.add_episode(show, season_no, size=size, subtitles=subtitles,
-                                     resolution=resolution, duration_ms=duration_ms)
+                    self.add_episode(
+                        show,
+                        season_no,
+                        size=size,
+                        subtitles=subtitles,
+                        resolution=resolution,
+                        duration_ms=duration_ms,
+                    )
             return show
 
     def _season(self, show: Show, index: int) -> Season:
@@ -191,8 +219,13 @@ class MediaLibrary:
             if season.index == index:
                 return season
         rk = next(self._rating_keys)
-        season = Season(rating_key=rk, index=index, show=show, added_at=self.now(),
-                        plex_guid=f"plex://season/{files.short_hash('season', show.title, index)}")
+        season = Season(
+            rating_key=rk,
+            index=index,
+            show=show,
+            added_at=self.now(),
+            plex_guid=f"plex://season/{files.short_hash('season', show.title, index)}",
+        )
         show.seasons.append(season)
         show.seasons.sort(key=lambda s: s.index)
         self.items[rk] = season
@@ -217,12 +250,19 @@ class MediaLibrary:
             rk = next(self._rating_keys)
             rel = files.episode_relpath(show.folder, show.title, season, index)
             ep = Episode(
-                rating_key=rk, index=index, parent_index=season,
-                title=title or f"Episode {index}", duration_ms=duration_ms, added_at=self.now(),
+                rating_key=rk,
+                index=index,
+                parent_index=season,
+                title=title or f"Episode {index}",
+                duration_ms=duration_ms,
+                added_at=self.now(),
                 guids=files.external_guids(rk, tv=True),
                 plex_guid=f"plex://episode/{files.short_hash('ep', show.title, season, index)}",
-                media=[self._make_media(rel, size=size, parts=1, subtitles=subtitles,
-                                        resolution=resolution)],
+                media=[
+                    self._make_media(
+                        rel, size=size, parts=1, subtitles=subtitles, resolution=resolution
+                    )
+                ],
                 season=sea,
             )
             sea.episodes.append(ep)
@@ -236,8 +276,13 @@ class MediaLibrary:
         """A plex.tv title that is not in the library (for watchlists)."""
         with self.lock:
             guid = f"plex://{type}/{files.short_hash('catalog', title, year)}"
-            entry = CatalogEntry(plex_guid=guid, title=title, type=type, year=year,
-                                 guids=[f"imdb://tt9{len(self.catalog):06d}"])
+            entry = CatalogEntry(
+                plex_guid=guid,
+                title=title,
+                type=type,
+                year=year,
+                guids=[f"imdb://tt9{len(self.catalog):06d}"],
+            )
             self.catalog[guid] = entry
             return entry
 
@@ -258,4 +303,3 @@ class MediaLibrary:
         self.items.pop(item.rating_key, None)
         if isinstance(item, Episode):
             item.season.episodes.remove(item)
-

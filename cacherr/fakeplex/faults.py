@@ -25,7 +25,10 @@ DownMode = Literal["close", "503"]
 
 #: URL prefix of each host kind on the one simulated server ("" is the PMS itself).
 PREFIXES: dict[HostKind, str] = {
-    "plextv": "/plextv", "discover": "/discover", "metadata": "/metadata", "rss": "/rss",
+    "plextv": "/plextv",
+    "discover": "/discover",
+    "metadata": "/metadata",
+    "rss": "/rss",
     "pms": "",
 }
 UNMATCHED = "<unmatched>"
@@ -77,8 +80,9 @@ class Faults:
     def matching(self, kind: HostKind, route: str) -> list[FaultRule]:
         """Rules that apply to a request."""
         with self._lock:
-            return [r for (k, t), r in self._rules.items()
-                    if k in (None, kind) and t in (None, route)]
+            return [
+                r for (k, t), r in self._rules.items() if k in (None, kind) and t in (None, route)
+            ]
 
     def roll(self, rate: float) -> bool:
         """Seeded coin flip, so error-rate tests are reproducible."""
@@ -101,8 +105,7 @@ class RequestCounter:
     def count(self, route: str, kind: HostKind | None = None) -> int:
         """Requests to a route template, e.g. ``count("/library/metadata/{rk}")``."""
         with self._lock:
-            return sum(n for (k, t), n in self._counts.items()
-                       if t == route and kind in (None, k))
+            return sum(n for (k, t), n in self._counts.items() if t == route and kind in (None, k))
 
     def total(self, kind: HostKind | None = None) -> int:
         """All requests, or those of one host kind."""
@@ -138,7 +141,7 @@ def route_template(request: web.Request) -> str:
         return UNMATCHED
     canonical = info.route.resource.canonical if info.route.resource else UNMATCHED
     prefix = PREFIXES[host_kind(request.path)]
-    return canonical[len(prefix):] or "/" if prefix else canonical
+    return canonical[len(prefix) :] or "/" if prefix else canonical
 
 
 def fault_middleware(faults: Faults, counter: RequestCounter) -> Middleware:

@@ -107,7 +107,15 @@ def make_media(
         if array_root is not None:
             write_file(array_root, prel, size)
             subs = [str(plex_root / write_subtitle(array_root, prel, lang)) for lang in subtitles]
-        part_list.append(Part(id=next_id(), file=str(plex_root / prel), size=size,
-                              container=prel.suffix.lstrip("."), subtitle_files=subs))
-    return Media(id=next_id(), parts=part_list, video_resolution=resolution,
-                 container=rel.suffix.lstrip("."))
+        part_list.append(
+            Part(
+                id=next_id(),
+                file=str(plex_root / prel),
+                size=size,
+                container=prel.suffix.lstrip("."),
+                subtitle_files=subs,
+            )
+        )
+    return Media(
+        id=next_id(), parts=part_list, video_resolution=resolution, container=rel.suffix.lstrip(".")
+    )

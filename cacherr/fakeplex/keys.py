@@ -40,6 +40,7 @@ def require_owner(request: web.Request) -> User:
 
 def container_window(request: web.Request) -> tuple[int, int | None]:
     """``X-Plex-Container-Start`` / ``-Size`` from headers or query (paging)."""
+
     def read(name: str) -> int | None:
         raw = request.headers.get(name) or request.query.get(name)
         return int(raw) if raw not in (None, "") else None

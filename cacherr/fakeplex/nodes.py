@@ -79,11 +79,8 @@ def wants_json(request: web.Request) -> bool:
 def respond(request: web.Request, node: Node, *, status: int = 200) -> web.Response:
     """XML by default, JSON on request."""
     if wants_json(request):
-        return web.Response(
-            text=json.dumps(to_json(node)), status=status, content_type=JSON_TYPE
-        )
-    return web.Response(body=to_xml(node), status=status, content_type=XML_TYPE,
-                        charset="utf-8")
+        return web.Response(text=json.dumps(to_json(node)), status=status, content_type=JSON_TYPE)
+    return web.Response(body=to_xml(node), status=status, content_type=XML_TYPE, charset="utf-8")
 
 
 def container(**attrs: Attr) -> Node:

@@ -22,8 +22,12 @@ from plexapi import myplex
 
 PLEXTV = "https://plex.tv"
 _CLASSES: tuple[type, ...] = (
-    myplex.MyPlexAccount, myplex.MyPlexUser, myplex.MyPlexResource, myplex.MyPlexDevice,
-    myplex.MyPlexInvite, myplex.MyPlexPinLogin,
+    myplex.MyPlexAccount,
+    myplex.MyPlexUser,
+    myplex.MyPlexResource,
+    myplex.MyPlexDevice,
+    myplex.MyPlexInvite,
+    myplex.MyPlexPinLogin,
 )
 
 
@@ -42,8 +46,12 @@ class PlexapiUrlPatch:
     def __enter__(self) -> PlexapiUrlPatch:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.restore()
 
 
@@ -58,7 +66,7 @@ def point_plexapi_at(plextv_url: str, discover_url: str, metadata_url: str) -> P
     for cls in _CLASSES:
         for name, value in list(vars(cls).items()):
             if isinstance(value, str) and value.startswith(PLEXTV + "/"):
-                put(cls, name, plextv_url.rstrip("/") + value[len(PLEXTV):])
+                put(cls, name, plextv_url.rstrip("/") + value[len(PLEXTV) :])
     put(myplex.MyPlexAccount, "DISCOVER", discover_url.rstrip("/"))
     put(myplex.MyPlexAccount, "METADATA", metadata_url.rstrip("/"))
     return PlexapiUrlPatch(saved)

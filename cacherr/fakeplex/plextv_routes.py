@@ -24,27 +24,64 @@ MYPLEX = {"friendlyName": "myPlex", "identifier": "com.plexapp.plugins.myplex"}
 def _account(world: World, user: User) -> Node:
     """The ``<user>`` document of ``/api/v2/user`` (also the switch answer)."""
     home = [u for u in world.users if u.kind in ("owner", "home")]
-    return Node("user", {
-        "id": user.id, "uuid": user.uuid, "username": user.username, "title": user.title,
-        "email": user.email, "friendlyName": user.title, "locale": "en", "confirmed": True,
-        "joinedAt": 1_600_000_000, "emailOnlyAuth": False, "hasPassword": user.kind != "home",
-        "protected": False, "thumb": f"https://plex.tv/users/{user.uuid}/avatar",
-        "authToken": user.token, "authenticationToken": user.token,
-        "mailingListStatus": "active", "mailingListActive": False, "scrobbleTypes": "1,4",
-        "country": "US", "restricted": user.restricted, "anonymous": None,
-        "home": user.kind in ("owner", "home"), "guest": False, "homeSize": len(home),
-        "homeAdmin": user.kind == "owner", "maxHomeSize": 15, "experimentalFeatures": False,
-        "twoFactorEnabled": False, "backupCodesCreated": False,
-    }).add(
-        Node("subscription", {"active": user.kind == "owner",
-                              "subscribedAt": "2020-01-01 00:00:00 UTC",
-                              "status": "Active" if user.kind == "owner" else "Inactive",
-                              "paymentService": "", "plan": "lifetime"},
-             [Node("features", {}, [Node("feature", {"id": "webhooks"})])], single=True),
-        Node("profile", {"autoSelectAudio": True, "defaultAudioLanguage": "en",
-                         "defaultSubtitleLanguage": "en", "autoSelectSubtitle": 0,
-                         "defaultSubtitleAccessibility": 0, "defaultSubtitleForces": 0},
-             single=True),
+    return Node(
+        "user",
+        {
+            "id": user.id,
+            "uuid": user.uuid,
+            "username": user.username,
+            "title": user.title,
+            "email": user.email,
+            "friendlyName": user.title,
+            "locale": "en",
+            "confirmed": True,
+            "joinedAt": 1_600_000_000,
+            "emailOnlyAuth": False,
+            "hasPassword": user.kind != "home",
+            "protected": False,
+            "thumb": f"https://plex.tv/users/{user.uuid}/avatar",
+            "authToken": user.token,
+            "authenticationToken": user.token,
+            "mailingListStatus": "active",
+            "mailingListActive": False,
+            "scrobbleTypes": "1,4",
+            "country": "US",
+            "restricted": user.restricted,
+            "anonymous": None,
+            "home": user.kind in ("owner", "home"),
+            "guest": False,
+            "homeSize": len(home),
+            "homeAdmin": user.kind == "owner",
+            "maxHomeSize": 15,
+            "experimentalFeatures": False,
+            "twoFactorEnabled": False,
+            "backupCodesCreated": False,
+        },
+    ).add(
+        Node(
+            "subscription",
+            {
+                "active": user.kind == "owner",
+                "subscribedAt": "2020-01-01 00:00:00 UTC",
+                "status": "Active" if user.kind == "owner" else "Inactive",
+                "paymentService": "",
+                "plan": "lifetime",
+            },
+            [Node("features", {}, [Node("feature", {"id": "webhooks"})])],
+            single=True,
+        ),
+        Node(
+            "profile",
+            {
+                "autoSelectAudio": True,
+                "defaultAudioLanguage": "en",
+                "defaultSubtitleLanguage": "en",
+                "autoSelectSubtitle": 0,
+                "defaultSubtitleAccessibility": 0,
+                "defaultSubtitleForces": 0,
+            },
+            single=True,
+        ),
         Node("entitlements", {"all": True}, single=True),
         Node("roles", {}, [Node("role", {"id": "plexpass"})], single=True),
     )
@@ -57,38 +94,88 @@ async def account(request: web.Request) -> web.Response:
 
 
 def _server_share(world: World, user: User) -> Node:
-    libs = world.libraries.values() if user.library_ids is None else [
-        lib for lib in world.libraries.values() if lib.id in user.library_ids]
-    return Node("Server", {
-        "id": user.id * 10, "serverId": 1, "machineIdentifier": world.machine_identifier,
-        "name": world.server_name, "lastSeenAt": world.now(), "numLibraries": len(list(libs)),
-        "allLibraries": user.library_ids is None, "owned": True, "pending": False,
-    })
+    libs = (
+        world.libraries.values()
+        if user.library_ids is None
+        else [lib for lib in world.libraries.values() if lib.id in user.library_ids]
+    )
+    return Node(
+        "Server",
+        {
+            "id": user.id * 10,
+            "serverId": 1,
+            "machineIdentifier": world.machine_identifier,
+            "name": world.server_name,
+            "lastSeenAt": world.now(),
+            "numLibraries": len(list(libs)),
+            "allLibraries": user.library_ids is None,
+            "owned": True,
+            "pending": False,
+        },
+    )
 
 
 async def users(request: web.Request) -> web.Response:
     """``/api/users/``: everyone the owner shares with (friends and home members)."""
     require_owner(request)
     world = request.app[WORLD]
-    nodes = [Node("User", {
-        "id": u.id, "title": u.title, "username": u.username, "email": u.email,
-        "recommendationsPlaylistId": "", "thumb": f"https://plex.tv/users/{u.uuid}/avatar",
-        "protected": False, "home": u.kind == "home", "allowTuners": 0, "allowSync": False,
-        "allowCameraUpload": False, "allowChannels": False, "allowSubtitleAdmin": False,
-        "filterAll": "", "filterMovies": "", "filterMusic": "", "filterPhotos": "",
-        "filterTelevision": "", "restricted": u.restricted,
-    }, [_server_share(world, u)]) for u in world.users if u.kind != "owner"]
-    return respond(request, container(**MYPLEX, machineIdentifier=world.machine_identifier,
-                                      totalSize=len(nodes), size=len(nodes)).add(*nodes))
+    nodes = [
+        Node(
+            "User",
+            {
+                "id": u.id,
+                "title": u.title,
+                "username": u.username,
+                "email": u.email,
+                "recommendationsPlaylistId": "",
+                "thumb": f"https://plex.tv/users/{u.uuid}/avatar",
+                "protected": False,
+                "home": u.kind == "home",
+                "allowTuners": 0,
+                "allowSync": False,
+                "allowCameraUpload": False,
+                "allowChannels": False,
+                "allowSubtitleAdmin": False,
+                "filterAll": "",
+                "filterMovies": "",
+                "filterMusic": "",
+                "filterPhotos": "",
+                "filterTelevision": "",
+                "restricted": u.restricted,
+            },
+            [_server_share(world, u)],
+        )
+        for u in world.users
+        if u.kind != "owner"
+    ]
+    return respond(
+        request,
+        container(
+            **MYPLEX,
+            machineIdentifier=world.machine_identifier,
+            totalSize=len(nodes),
+            size=len(nodes),
+        ).add(*nodes),
+    )
 
 
 def _home_user(u: User) -> Node:
-    return Node("User", {
-        "id": u.id, "uuid": u.uuid, "admin": u.kind == "owner", "guest": False,
-        "restricted": u.restricted, "protected": False, "hasPassword": u.kind == "owner",
-        "title": u.title, "username": u.username, "email": u.email,
-        "thumb": f"https://plex.tv/users/{u.uuid}/avatar",
-    })
+    return Node(
+        "User",
+        {
+            "id": u.id,
+            "uuid": u.uuid,
+            "admin": u.kind == "owner",
+            "guest": False,
+            "restricted": u.restricted,
+            "protected": False,
+            "hasPassword": u.kind == "owner",
+            "title": u.title,
+            "username": u.username,
+            "email": u.email,
+            "thumb": f"https://plex.tv/users/{u.uuid}/avatar",
+        },
+    )
 
 
 async def home_users(request: web.Request) -> web.Response:
@@ -123,20 +210,57 @@ async def shared_servers(request: web.Request) -> web.Response:
     for u in world.users:
         if u.kind == "owner":
             continue
-        libs = [lib for lib in world.libraries.values()
-                if u.library_ids is None or lib.id in u.library_ids]
-        nodes.append(Node("SharedServer", {
-            "id": u.id * 10, "username": u.username or u.title, "email": u.email,
-            "userID": u.id, "accessToken": None if u.shared_token_withdrawn else u.token,
-            "name": world.server_name, "acceptedAt": 1_600_000_000, "invitedAt": 1_600_000_000,
-            "allowSync": False, "allowCameraUpload": False, "allowChannels": False,
-            "allowTuners": 0, "allowSubtitleAdmin": False, "owned": False,
-            "allLibraries": u.library_ids is None, "filterAll": "", "filterMovies": "",
-            "filterMusic": "", "filterPhotos": "", "filterTelevision": "",
-        }, [Node("Section", {"id": lib.id * 100, "key": lib.id, "title": lib.title,
-                             "type": lib.type, "shared": True}) for lib in libs]))
-    return respond(request, container(**MYPLEX, machineIdentifier=world.machine_identifier,
-                                      size=len(nodes)).add(*nodes))
+        libs = [
+            lib
+            for lib in world.libraries.values()
+            if u.library_ids is None or lib.id in u.library_ids
+        ]
+        nodes.append(
+            Node(
+                "SharedServer",
+                {
+                    "id": u.id * 10,
+                    "username": u.username or u.title,
+                    "email": u.email,
+                    "userID": u.id,
+                    "accessToken": None if u.shared_token_withdrawn else u.token,
+                    "name": world.server_name,
+                    "acceptedAt": 1_600_000_000,
+                    "invitedAt": 1_600_000_000,
+                    "allowSync": False,
+                    "allowCameraUpload": False,
+                    "allowChannels": False,
+                    "allowTuners": 0,
+                    "allowSubtitleAdmin": False,
+                    "owned": False,
+                    "allLibraries": u.library_ids is None,
+                    "filterAll": "",
+                    "filterMovies": "",
+                    "filterMusic": "",
+                    "filterPhotos": "",
+                    "filterTelevision": "",
+                },
+                [
+                    Node(
+                        "Section",
+                        {
+                            "id": lib.id * 100,
+                            "key": lib.id,
+                            "title": lib.title,
+                            "type": lib.type,
+                            "shared": True,
+                        },
+                    )
+                    for lib in libs
+                ],
+            )
+        )
+    return respond(
+        request,
+        container(**MYPLEX, machineIdentifier=world.machine_identifier, size=len(nodes)).add(
+            *nodes
+        ),
+    )
 
 
 async def resources(request: web.Request) -> web.Response:
@@ -144,20 +268,46 @@ async def resources(request: web.Request) -> web.Response:
     user = require_user(request)
     world = request.app[WORLD]
     url = f"{request.scheme}://{request.host}"
-    conn = Node("connection", {"protocol": request.scheme, "address": request.url.host,
-                               "port": request.url.port, "uri": url, "local": True,
-                               "relay": False, "IPv6": False})
-    res = Node("resource", {
-        "name": world.server_name, "product": "Plex Media Server",
-        "productVersion": world.version, "platform": "Linux", "platformVersion": "6.1",
-        "device": "PC", "clientIdentifier": world.machine_identifier,
-        "createdAt": "2020-01-01T00:00:00Z", "lastSeenAt": "2024-01-01T00:00:00Z",
-        "provides": "server", "ownerId": None if user.kind == "owner" else world.owner.id,
-        "owned": user.kind == "owner", "accessToken": user.token, "publicAddress": "127.0.0.1",
-        "httpsRequired": False, "synced": False, "relay": False, "dnsRebindingProtection": False,
-        "natLoopbackSupported": False, "publicAddressMatches": True, "presence": True,
-        "home": user.kind != "shared",
-    }, [conn])
+    conn = Node(
+        "connection",
+        {
+            "protocol": request.scheme,
+            "address": request.url.host,
+            "port": request.url.port,
+            "uri": url,
+            "local": True,
+            "relay": False,
+            "IPv6": False,
+        },
+    )
+    res = Node(
+        "resource",
+        {
+            "name": world.server_name,
+            "product": "Plex Media Server",
+            "productVersion": world.version,
+            "platform": "Linux",
+            "platformVersion": "6.1",
+            "device": "PC",
+            "clientIdentifier": world.machine_identifier,
+            "createdAt": "2020-01-01T00:00:00Z",
+            "lastSeenAt": "2024-01-01T00:00:00Z",
+            "provides": "server",
+            "ownerId": None if user.kind == "owner" else world.owner.id,
+            "owned": user.kind == "owner",
+            "accessToken": user.token,
+            "publicAddress": "127.0.0.1",
+            "httpsRequired": False,
+            "synced": False,
+            "relay": False,
+            "dnsRebindingProtection": False,
+            "natLoopbackSupported": False,
+            "publicAddressMatches": True,
+            "presence": True,
+            "home": user.kind != "shared",
+        },
+        [conn],
+    )
     return respond(request, Node("MediaContainer", {"size": 1}, [res]))
 
 
@@ -165,8 +315,11 @@ def _watch_entry(world: World, guid: str) -> Movie | Show | CatalogEntry:
     found = world.find_guid(guid)
     if found is not None:
         return found
-    return CatalogEntry(plex_guid=guid, title=guid.rsplit("/", 1)[-1],
-                        type="show" if guid.startswith("plex://show/") else "movie")
+    return CatalogEntry(
+        plex_guid=guid,
+        title=guid.rsplit("/", 1)[-1],
+        type="show" if guid.startswith("plex://show/") else "movie",
+    )
 
 
 async def watchlist(request: web.Request) -> web.Response:
@@ -179,10 +332,16 @@ async def watchlist(request: web.Request) -> web.Response:
     nodes = [n for n in nodes if wanted is None or n.attrs["type"] == wanted]
     start, size = container_window(request)
     chunk = nodes[start:] if size is None else nodes[start : start + size]
-    return respond(request, container(
-        librarySectionTitle="Watchlist", offset=start, size=len(chunk), totalSize=len(nodes),
-        identifier="tv.plex.provider.discover",
-    ).add(*chunk))
+    return respond(
+        request,
+        container(
+            librarySectionTitle="Watchlist",
+            offset=start,
+            size=len(chunk),
+            totalSize=len(nodes),
+            identifier="tv.plex.provider.discover",
+        ).add(*chunk),
+    )
 
 
 async def rss_info(request: web.Request) -> web.Response:
@@ -198,8 +357,15 @@ async def rss_info(request: web.Request) -> web.Response:
 async def metadata_root(request: web.Request) -> web.Response:
     """The metadata provider's root (plexapi opens it as a server for online items)."""
     require_user(request)
-    return respond(request, container(size=0, identifier="tv.plex.provider.metadata",
-                                      friendlyName="Plex Metadata", machineIdentifier="metadata"))
+    return respond(
+        request,
+        container(
+            size=0,
+            identifier="tv.plex.provider.metadata",
+            friendlyName="Plex Metadata",
+            machineIdentifier="metadata",
+        ),
+    )
 
 
 async def metadata_item(request: web.Request) -> web.Response:
@@ -210,8 +376,9 @@ async def metadata_item(request: web.Request) -> web.Response:
         for kind in ("movie", "show"):
             entry = world.find_guid(f"plex://{kind}/{plex_id}")
             if entry is not None:
-                node = render.discover_item(world, entry, user.watchlisted_at.get(
-                    entry.plex_guid, 0))
+                node = render.discover_item(
+                    world, entry, user.watchlisted_at.get(entry.plex_guid, 0)
+                )
                 return respond(request, container(size=1).add(node))
     raise web.HTTPNotFound()
 

@@ -24,13 +24,22 @@ def _page(request: web.Request, items: list[Node], **attrs: Attr) -> Node:
     """A container holding one page (X-Plex-Container-Start/Size) of ``items``."""
     start, size = container_window(request)
     chunk = items[start:] if size is None else items[start : start + size]
-    return container(size=len(chunk), totalSize=len(items), offset=start,
-                     allowSync=True, identifier=LIBRARY_IDENTIFIER, **attrs).add(*chunk)
+    return container(
+        size=len(chunk),
+        totalSize=len(items),
+        offset=start,
+        allowSync=True,
+        identifier=LIBRARY_IDENTIFIER,
+        **attrs,
+    ).add(*chunk)
 
 
 def _lib_attrs(lib: Library) -> dict[str, Attr]:
-    return {"librarySectionID": lib.id, "librarySectionTitle": lib.title,
-            "librarySectionUUID": lib.uuid}
+    return {
+        "librarySectionID": lib.id,
+        "librarySectionTitle": lib.title,
+        "librarySectionUUID": lib.uuid,
+    }
 
 
 def _section(request: web.Request, user: User) -> Library:
@@ -56,40 +65,72 @@ async def root(request: web.Request) -> web.Response:
     """``/``: server identity and capabilities."""
     require_user(request)
     world = request.app[WORLD]
-    return respond(request, container(
-        size=0, allowSync=True, friendlyName=world.server_name,
-        machineIdentifier=world.machine_identifier, version=world.version, platform="Linux",
-        platformVersion="6.1", multiuser=True, myPlex=True, myPlexSigninState="ok",
-        myPlexMappingState="mapped", myPlexUsername=world.owner.email, myPlexSubscription=True,
-        transcoderActiveVideoSessions=len(world.sessions), updatedAt=world.now(),
-    ))
+    return respond(
+        request,
+        container(
+            size=0,
+            allowSync=True,
+            friendlyName=world.server_name,
+            machineIdentifier=world.machine_identifier,
+            version=world.version,
+            platform="Linux",
+            platformVersion="6.1",
+            multiuser=True,
+            myPlex=True,
+            myPlexSigninState="ok",
+            myPlexMappingState="mapped",
+            myPlexUsername=world.owner.email,
+            myPlexSubscription=True,
+            transcoderActiveVideoSessions=len(world.sessions),
+            updatedAt=world.now(),
+        ),
+    )
 
 
 async def identity(request: web.Request) -> web.Response:
     """``/identity``: unauthenticated, like the real server."""
     world = request.app[WORLD]
-    return respond(request, container(size=0, claimed=True, version=world.version,
-                                      machineIdentifier=world.machine_identifier))
+    return respond(
+        request,
+        container(
+            size=0, claimed=True, version=world.version, machineIdentifier=world.machine_identifier
+        ),
+    )
 
 
 async def library(request: web.Request) -> web.Response:
     """``/library``."""
     require_user(request)
-    return respond(request, container(size=0, allowSync=False, identifier=LIBRARY_IDENTIFIER,
-                                      title1="Plex Library", mediaTagVersion=1))
+    return respond(
+        request,
+        container(
+            size=0,
+            allowSync=False,
+            identifier=LIBRARY_IDENTIFIER,
+            title1="Plex Library",
+            mediaTagVersion=1,
+        ),
+    )
 
 
 async def sections(request: web.Request) -> web.Response:
     """``/library/sections``: the libraries this token may see."""
     user, world = require_user(request), request.app[WORLD]
     libs = visible_libraries(world, user)
-    return respond(request, container(size=len(libs), allowSync=False, title1="Plex Library")
-                   .add(*(render.section(world, lib) for lib in libs)))
+    return respond(
+        request,
+        container(size=len(libs), allowSync=False, title1="Plex Library").add(
+            *(render.section(world, lib) for lib in libs)
+        ),
+    )
 
 
 def _section_items(world: World, lib: Library, libtype: str) -> list[Item]:
-    return [it for it in world.items.values()
-            if render_libtype(it) == libtype and library_of(it).id == lib.id]
+    return [
+        it
+        for it in world.items.values()
+        if render_libtype(it) == libtype and library_of(it).id == lib.id
+    ]
 
 
 def render_libtype(it: Item) -> str:
@@ -114,9 +155,19 @@ def _matches(it: Item, guid: str | None, title: str | None) -> bool:
 
 
 def _meta(lib: Library) -> Node:
-    types = [Node("Type", {"key": f"/library/sections/{lib.id}/all?type={code}", "type": t,
-                           "title": t.capitalize(), "active": t == lib.type})
-             for code, t in SEARCH_TYPES.items() if t in SECTION_LIBTYPES[lib.type]]
+    types = [
+        Node(
+            "Type",
+            {
+                "key": f"/library/sections/{lib.id}/all?type={code}",
+                "type": t,
+                "title": t.capitalize(),
+                "active": t == lib.type,
+            },
+        )
+        for code, t in SEARCH_TYPES.items()
+        if t in SECTION_LIBTYPES[lib.type]
+    ]
     return Node("Meta", {}, types, single=True)
 
 
@@ -130,8 +181,11 @@ async def section_all(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"type {raw_type} not in this section")
     with world.lock:
         items = sorted(_section_items(world, lib, libtype), key=_sort_key)
-        items = [it for it in items
-                 if _matches(it, request.query.get("guid"), request.query.get("title"))]
+        items = [
+            it
+            for it in items
+            if _matches(it, request.query.get("guid"), request.query.get("title"))
+        ]
         nodes = [render.item(world, user, it) for it in items]
     page = _page(request, nodes, **_lib_attrs(lib), title1=lib.title, viewGroup=libtype)
     if request.query.get("includeMeta") == "1":
@@ -175,11 +229,15 @@ async def global_on_deck(request: web.Request) -> web.Response:
 async def recently_added(request: web.Request) -> web.Response:
     """``/library/recentlyAdded`` (and per section): movies and episodes, newest first."""
     user, world = require_user(request), request.app[WORLD]
-    libs = ([_section(request, user)] if "id" in request.match_info
-            else visible_libraries(world, user))
+    libs = (
+        [_section(request, user)] if "id" in request.match_info else visible_libraries(world, user)
+    )
     with world.lock:
-        items = [it for it in world.items.values()
-                 if isinstance(it, Movie | Episode) and library_of(it) in libs]
+        items = [
+            it
+            for it in world.items.values()
+            if isinstance(it, Movie | Episode) and library_of(it) in libs
+        ]
         items.sort(key=lambda it: (-it.added_at, -it.rating_key))
         nodes = [render.item(world, user, it) for it in items]
     return respond(request, _page(request, nodes, mixedParents=True))
@@ -194,8 +252,11 @@ async def library_all(request: web.Request) -> web.Response:
         for lib in visible_libraries(world, user):
             libtype = SEARCH_TYPES.get(int(raw_type), "") if raw_type else lib.type
             items += _section_items(world, lib, libtype)
-        items = [it for it in items
-                 if _matches(it, request.query.get("guid"), request.query.get("title"))]
+        items = [
+            it
+            for it in items
+            if _matches(it, request.query.get("guid"), request.query.get("title"))
+        ]
         nodes = [render.item(world, user, it) for it in sorted(items, key=_sort_key)]
     return respond(request, _page(request, nodes))
 
@@ -224,8 +285,17 @@ async def children(request: web.Request) -> web.Response:
             kids = []
         nodes = [render.item(world, user, it) for it in kids]
     lib = library_of(parent)
-    return respond(request, _page(request, nodes, **_lib_attrs(lib), key=str(parent.rating_key),
-                                  parentRatingKey=parent.rating_key, parentTitle=parent.title))
+    return respond(
+        request,
+        _page(
+            request,
+            nodes,
+            **_lib_attrs(lib),
+            key=str(parent.rating_key),
+            parentRatingKey=parent.rating_key,
+            parentTitle=parent.title,
+        ),
+    )
 
 
 async def all_leaves(request: web.Request) -> web.Response:
@@ -235,8 +305,17 @@ async def all_leaves(request: web.Request) -> web.Response:
         parent = _item(request, user, request.match_info["rk"])
         nodes = [render.item(world, user, it) for it in leaves(parent)]
     lib = library_of(parent)
-    return respond(request, _page(request, nodes, **_lib_attrs(lib), key=str(parent.rating_key),
-                                  parentRatingKey=parent.rating_key, parentTitle=parent.title))
+    return respond(
+        request,
+        _page(
+            request,
+            nodes,
+            **_lib_attrs(lib),
+            key=str(parent.rating_key),
+            parentRatingKey=parent.rating_key,
+            parentTitle=parent.title,
+        ),
+    )
 
 
 async def sessions(request: web.Request) -> web.Response:
@@ -252,13 +331,25 @@ async def accounts(request: web.Request) -> web.Response:
     """``/accounts``: the server's view of every account (owner only)."""
     require_owner(request)
     world = request.app[WORLD]
-    nodes = [Node("Account", {"id": u.id, "key": f"/accounts/{u.id}", "name": u.title,
-                              "defaultAudioLanguage": "en", "autoSelectAudio": True,
-                              "defaultSubtitleLanguage": "en", "subtitleMode": 0,
-                              "thumb": f"https://plex.tv/users/{u.uuid}/avatar"})
-             for u in world.users]
-    return respond(request, container(size=len(nodes),
-                                      identifier="com.plexapp.system.accounts").add(*nodes))
+    nodes = [
+        Node(
+            "Account",
+            {
+                "id": u.id,
+                "key": f"/accounts/{u.id}",
+                "name": u.title,
+                "defaultAudioLanguage": "en",
+                "autoSelectAudio": True,
+                "defaultSubtitleLanguage": "en",
+                "subtitleMode": 0,
+                "thumb": f"https://plex.tv/users/{u.uuid}/avatar",
+            },
+        )
+        for u in world.users
+    ]
+    return respond(
+        request, container(size=len(nodes), identifier="com.plexapp.system.accounts").add(*nodes)
+    )
 
 
 def add_pms_routes(app: web.Application) -> None:

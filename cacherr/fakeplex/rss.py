@@ -28,8 +28,10 @@ def _items(world: World, friends: bool) -> list[tuple[User, Movie | Show | Catal
     for user in who:
         for guid in user.watchlist:
             entry = world.find_guid(guid) or CatalogEntry(
-                plex_guid=guid, title=guid.rsplit("/", 1)[-1],
-                type="show" if guid.startswith("plex://show/") else "movie")
+                plex_guid=guid,
+                title=guid.rsplit("/", 1)[-1],
+                type="show" if guid.startswith("plex://show/") else "movie",
+            )
             out.append((user, entry, user.watchlisted_at.get(guid, 0)))
     out.sort(key=lambda t: -t[2])
     return out
@@ -46,9 +48,12 @@ def _as_dict(
 ) -> dict[str, Any]:
     kind = _kind(entry)
     return {
-        "title": entry.title, "pubDate": formatdate(at, usegmt=True),
+        "title": entry.title,
+        "pubDate": formatdate(at, usegmt=True),
         "link": f"https://watch.plex.tv/{kind}/{entry.plex_guid.rsplit('/', 1)[-1]}",
-        "description": "", "category": kind, "guids": [*entry.guids, entry.plex_guid],
+        "description": "",
+        "category": kind,
+        "guids": [*entry.guids, entry.plex_guid],
         "author": str(user.id) if friends else "",
     }
 
@@ -57,8 +62,11 @@ def _to_xml(title: str, items: list[dict[str, Any]]) -> bytes:
     ET.register_namespace("media", MEDIA_NS)
     rss = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss, "channel")
-    for tag, text in (("title", title), ("link", "https://watch.plex.tv/watchlist"),
-                      ("description", title)):
+    for tag, text in (
+        ("title", title),
+        ("link", "https://watch.plex.tv/watchlist"),
+        ("description", title),
+    ):
         ET.SubElement(channel, tag).text = text
     for it in items:
         node = ET.SubElement(channel, "item")
@@ -84,8 +92,9 @@ async def feed(request: web.Request) -> web.Response:
         items = [_as_dict(u, e, at, friends) for u, e, at in _items(world, friends)]
     if request.query.get("format") == "json":
         return web.json_response({"title": title, "items": items})
-    return web.Response(body=_to_xml(title, items), content_type="application/rss+xml",
-                        charset="utf-8")
+    return web.Response(
+        body=_to_xml(title, items), content_type="application/rss+xml", charset="utf-8"
+    )
 
 
 def add_rss_routes(app: web.Application) -> None:

@@ -7,16 +7,16 @@ from pathlib import Path
 from .world import World
 
 
-def demo_world(array_root: Path | str, plex_root: str = "/data", *,
-               file_bytes: int = 64 * 1024) -> World:
+def demo_world(
+    array_root: Path | str, plex_root: str = "/data", *, file_bytes: int = 64 * 1024
+) -> World:
     """Two libraries plus a hidden kids library, a home member and two friends mid-series.
 
     Alice (home) is half-way through The Expanse and an episode is playing; Bob (friend)
     has Heat in progress and a title on his watchlist; the owner watchlists Dune.
     """
     w = World(array_root=array_root, plex_root=plex_root, file_bytes=file_bytes)
-    expanse = w.add_show("The Expanse", seasons={0: 2, 1: 10, 2: 13}, year=2015,
-                         subtitles=["en"])
+    expanse = w.add_show("The Expanse", seasons={0: 2, 1: 10, 2: 13}, year=2015, subtitles=["en"])
     severance = w.add_show("Severance", seasons={1: 9, 2: 10}, year=2022)
     heat = w.add_movie("Heat", year=1995)
     w.add_movie("Alien", year=1979, subtitles=["en", "fr"])

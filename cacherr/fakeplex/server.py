@@ -21,8 +21,9 @@ from .world import World
 class FakePlexServer:
     """The simulated Plex listening on ``host:port`` (port 0 picks a free one)."""
 
-    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, *,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, world: World, host: str = "127.0.0.1", port: int = 0, *, seed: int = 0
+    ) -> None:
         self.world = world
         self.faults = Faults(seed)
         self.counter = RequestCounter()
@@ -94,8 +95,12 @@ class FakePlexServer:
     async def __aenter__(self) -> FakePlexServer:
         return await self.start() if self._runner is None else self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
 
@@ -115,11 +120,11 @@ class FakePlexThread:
             PlexServer(fp.url, world.owner.token)
     """
 
-    def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0, *,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, world: World, host: str = "127.0.0.1", port: int = 0, *, seed: int = 0
+    ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fakeplex",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fakeplex", daemon=True)
         self.server = FakePlexServer(world, host, port, seed=seed)
 
     def start(self) -> FakePlexServer:
@@ -143,6 +148,10 @@ class FakePlexThread:
     def __enter__(self) -> FakePlexServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -52,8 +52,9 @@ class World(MediaLibrary):
         owner_name: str = "owner",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(array_root, plex_root, file_bytes=file_bytes,
-                         create_files=create_files, clock=clock)
+        super().__init__(
+            array_root, plex_root, file_bytes=file_bytes, create_files=create_files, clock=clock
+        )
         self.server_name = server_name
         self.machine_identifier = files.short_hash("machine", server_name, length=40)
         self.version = "1.41.3.9314-a0bfb8370"
@@ -64,7 +65,6 @@ class World(MediaLibrary):
         self._user_ids = itertools.count(1001)
         self._session_keys = itertools.count(1)
         self._owner = self._new_user(1, owner_name, "owner")
-
 
     # ----------------------------------------------------------------- lookups
     @property
@@ -87,10 +87,12 @@ class World(MediaLibrary):
         with self.lock:
             return next((u for u in self.users if u.token == token), None)
 
-
     def _new_user(self, uid: int, name: str, kind: UserKind) -> User:
         user = User(
-            id=uid, username=name if kind != "home" else "", title=name, kind=kind,
+            id=uid,
+            username=name if kind != "home" else "",
+            title=name,
+            kind=kind,
             token=f"tok-{files.short_hash('token', uid, name, length=20)}",
             uuid=files.short_hash("uuid", uid, name, length=16),
             email=f"{name}@example.invalid" if kind != "home" else "",
@@ -137,15 +139,28 @@ class World(MediaLibrary):
             st.last_viewed_at = self.now()
 
     def start_session(
-        self, user: User, item: Playable, *, offset_ms: int = 0, state: SessionState = "playing",
-        player: str = "Living Room TV", local: bool = True,
+        self,
+        user: User,
+        item: Playable,
+        *,
+        offset_ms: int = 0,
+        state: SessionState = "playing",
+        player: str = "Living Room TV",
+        local: bool = True,
     ) -> Session:
         """Start playback; the session shows in ``/status/sessions``."""
         with self.lock:
             key = next(self._session_keys)
-            sess = Session(session_key=key, user=user, item=item, view_offset_ms=offset_ms,
-                           state=state, player_title=player, local=local,
-                           player_id=files.short_hash("player", player, length=20))
+            sess = Session(
+                session_key=key,
+                user=user,
+                item=item,
+                view_offset_ms=offset_ms,
+                state=state,
+                player_title=player,
+                local=local,
+                player_id=files.short_hash("player", player, length=20),
+            )
             self.sessions[key] = sess
             return sess
 

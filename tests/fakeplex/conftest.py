@@ -15,8 +15,9 @@ from cacherr.fakeplex import FakePlexServer, World, point_plexapi_at, start_fake
 def world(tmp_path: Path) -> World:
     """Movies, a show with specials, a hidden kids library and three other users."""
     clock = itertools.count(1_700_000_000)
-    w = World(array_root=tmp_path / "array", plex_root="/data", file_bytes=256,
-              clock=lambda: next(clock))
+    w = World(
+        array_root=tmp_path / "array", plex_root="/data", file_bytes=256, clock=lambda: next(clock)
+    )
     w.add_show("The Expanse", seasons={0: 1, 1: 3, 2: 2}, year=2015, subtitles=["en"])
     w.add_movie("Heat", year=1995)
     w.add_movie("Alien", year=1979)

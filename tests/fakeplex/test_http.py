@@ -29,8 +29,9 @@ async def test_json_metadata_and_sessions(
     heat = _movie(world, "Heat")
     world.start_session(world.user("alice"), heat, offset_ms=5_000)
     accept = {"Accept": "application/json"}
-    async with http.get(f"{fake_plex.url}/library/metadata/{heat.rating_key}",
-                        headers=accept) as resp:
+    async with http.get(
+        f"{fake_plex.url}/library/metadata/{heat.rating_key}", headers=accept
+    ) as resp:
         body = await resp.json()
     meta = body["MediaContainer"]["Metadata"][0]
     assert meta["ratingKey"] == str(heat.rating_key)
@@ -48,8 +49,9 @@ async def test_json_metadata_and_sessions(
 
 async def test_token_in_query_and_missing_token(fake_plex: FakePlexServer, world: World) -> None:
     async with aiohttp.ClientSession() as bare:
-        async with bare.get(f"{fake_plex.url}/library/sections",
-                            params={"X-Plex-Token": world.owner.token}) as resp:
+        async with bare.get(
+            f"{fake_plex.url}/library/sections", params={"X-Plex-Token": world.owner.token}
+        ) as resp:
             assert resp.status == 200
         async with bare.get(f"{fake_plex.url}/library/sections") as resp:
             assert resp.status == 401
@@ -84,9 +86,7 @@ async def test_forced_429_on_one_route(
         assert resp.status == 200
 
 
-async def test_error_rate_is_seeded(
-    fake_plex: FakePlexServer, http: aiohttp.ClientSession
-) -> None:
+async def test_error_rate_is_seeded(fake_plex: FakePlexServer, http: aiohttp.ClientSession) -> None:
     fake_plex.faults.rule().error_rate = 0.5
     statuses = []
     for _ in range(40):

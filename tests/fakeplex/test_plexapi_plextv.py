@@ -42,9 +42,7 @@ async def test_withdrawn_shared_token(fake_plex: FakePlexServer, world: World) -
     assert await asyncio.to_thread(token) is None
 
 
-async def test_switch_home_user_token_works_on_pms(
-    fake_plex: FakePlexServer, world: World
-) -> None:
+async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, world: World) -> None:
     alice = world.user("alice")
     world.watch(alice, _movie(world, "Alien"))
 
@@ -83,9 +81,11 @@ async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) ->
     world.add_to_watchlist(bob, heat)
     world.add_to_watchlist(world.owner, _movie(world, "Alien"))
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{fake_plex.discover_url}/rss",
-                             headers={"X-Plex-Token": world.owner.token},
-                             json={"feedType": "friendsWatchlist"}) as resp:
+        async with http.post(
+            f"{fake_plex.discover_url}/rss",
+            headers={"X-Plex-Token": world.owner.token},
+            json={"feedType": "friendsWatchlist"},
+        ) as resp:
             url = (await resp.json())["RSSInfo"][0]["url"]
         assert url == fake_plex.rss_url("friends")
         async with http.get(url) as resp:

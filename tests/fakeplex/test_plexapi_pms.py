@@ -30,7 +30,10 @@ async def test_server_identity_and_sections(fake_plex: FakePlexServer, world: Wo
         assert plex.machineIdentifier == world.machine_identifier
         assert plex.friendlyName == world.server_name
         assert [(s.title, s.type) for s in plex.library.sections()] == [
-            ("TV Shows", "show"), ("Movies", "movie"), ("Kids", "show")]
+            ("TV Shows", "show"),
+            ("Movies", "movie"),
+            ("Kids", "show"),
+        ]
         assert [m.title for m in plex.library.section("Movies").all()] == ["Alien", "Heat"]
         assert len(plex.library.section("TV Shows").all(libtype="episode")) == 6
         assert [s.title for s in plex.library.section("TV Shows").all()] == ["The Expanse"]
@@ -135,11 +138,23 @@ async def test_sessions_owner_only(fake_plex: FakePlexServer, world: World) -> N
 
     def first_session() -> tuple[int, int, list[str], str, str, str]:
         s = plex.sessions()[0]
-        return (s.ratingKey, s.viewOffset, s.usernames, s.player.state, s.player.title,
-                s.media[0].parts[0].file)
+        return (
+            s.ratingKey,
+            s.viewOffset,
+            s.usernames,
+            s.player.state,
+            s.player.title,
+            s.media[0].parts[0].file,
+        )
 
     assert await asyncio.to_thread(first_session) == (
-        ep.rating_key, 30_000, ["bob"], "playing", "Bedroom", ep.media[0].parts[0].file)
+        ep.rating_key,
+        30_000,
+        ["bob"],
+        "playing",
+        "Bedroom",
+        ep.media[0].parts[0].file,
+    )
     world.pause_session(sess)
     world.progress_session(sess, 45_000)
     state = await asyncio.to_thread(first_session)
