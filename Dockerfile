@@ -38,6 +38,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/cacherr-entrypoint
 
 ENV CACHERR_CONFIG_DIR=/config \
+    CACHERR_IMAGE=1 \
     PUID=99 \
     PGID=100 \
     UMASK=022 \

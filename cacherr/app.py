@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,9 +13,11 @@ from cacherr import keys
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.envelope import envelope_middleware
+from cacherr.checks import check_paths, fatal
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
+from cacherr.errors import Unavailable
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
 from cacherr.notify import Notifier
@@ -45,6 +48,22 @@ async def _instance_lock(app: web.Application) -> AsyncIterator[None]:
     lock.acquire()
     yield
     lock.release()
+
+
+async def _preflight(app: web.Application) -> AsyncIterator[None]:
+    # Refuse to start on set-ups that lose data (a union array root, a cache folder inside
+    # the container); the rest is reported by `cacherr check` and the page.
+    results = await asyncio.to_thread(check_paths, app[keys.CONFIG].current)
+    for result in results:
+        if not result.ok:
+            log.warning("%s", result.line())
+    refused = fatal(results)
+    if refused:
+        raise Unavailable(
+            "refusing to start, this set-up would lose data:\n"
+            + "\n".join(r.line() for r in refused)
+        )
+    yield
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -132,7 +151,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.STARTED_AT] = keys.now()
     app[keys.LOGIN_LIMITER] = FailureLimiter()
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
-    app.cleanup_ctx.extend([_instance_lock, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.extend([_instance_lock, _preflight, _database, _config_watcher, _realtime])
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)

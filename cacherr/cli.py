@@ -98,9 +98,13 @@ def _run(config_dir: Path) -> int:
 
 
 def _check(config_dir: Path) -> int:
+    import asyncio
+
+    from cacherr.checks import run_checks
+
     path = config_dir / CONFIG_NAME
     try:
-        ConfigStore.open(config_dir, persist=False)
+        store = ConfigStore.open(config_dir, persist=False)
     except ConfigError as exc:
         print(f"✗ configuration {path}")
         for problem in exc.problems:
@@ -108,7 +112,10 @@ def _check(config_dir: Path) -> int:
         return 1
     where = path if path.exists() else f"defaults ({path} does not exist yet)"
     print(f"✓ configuration {where}")
-    return 0
+    results = asyncio.run(run_checks(store.current, config_dir))
+    for result in results:
+        print(result.line())
+    return 0 if all(r.ok for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,14 +117,17 @@ def test_run_refuses_a_broken_file_and_lists_every_problem(tmp_path: Path) -> No
 def test_check_reports_and_changes_nothing(tmp_path: Path) -> None:
     config = tmp_path / "config"
     proc = cacherr("check", "--config-dir", str(config))
-    out, _err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, out
+    out, _err = proc.communicate(timeout=60)
     assert out.startswith("✓ configuration")
+    # A fresh set-up has neither mappings nor Plex yet: each is a ✗ with its fix.
+    assert "✗ path mappings" in out and "✗ plex: Plex is not configured" in out
+    assert out.count("fix: ") >= 2
+    assert proc.returncode == 1
     assert not config.exists()
     config.mkdir()
     (config / "cacherr.json").write_text('{"web": {"port": 70000}}')
     proc = cacherr("check", env={"CACHERR_CONFIG_DIR": str(config)})
-    out, _err = proc.communicate(timeout=20)
+    out, _err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "✗ configuration" in out and "web.port" in out
 

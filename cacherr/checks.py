@@ -1,0 +1,254 @@
+"""`cacherr check` and the start-up checks: one ✓/✗ line each, with a one-sentence fix.
+
+Checks marked `fatal` guard against data loss (an array root that is a union including the
+pool, a cache folder inside the container's own file system); the daemon refuses to start
+on them. The rest are reported and the daemon carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cacherr.config.models import Mapping, Settings, parse_size
+from cacherr.errors import CacherrError
+from cacherr.events import EventBus
+from cacherr.files import audit
+from cacherr.files.mover import exclude_file_path
+from cacherr.files.paths import UNION_FIX, PathResolver, check_mappings, refused_mappings
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.status import PlexStatus
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    fatal: bool = False
+
+    def line(self) -> str:
+        """`✓ name: detail` or `✗ name: detail — fix`."""
+        mark = "✓" if self.ok else "✗"
+        text = f"{mark} {self.name}: {self.detail}"
+        return text if self.ok or not self.fix else f"{text}\n    fix: {self.fix}"
+
+
+_SAME_FILES = "are the same folder"
+_NESTED = "lies inside"
+
+
+def in_image() -> bool:
+    """Whether Cacherr runs in its own container image (its Dockerfile sets CACHERR_IMAGE)."""
+    return os.environ.get("CACHERR_IMAGE") == "1"
+
+
+def check_paths(
+    settings: Settings, *, probe: bool = True, container: bool | None = None
+) -> list[Check]:
+    """Mappings exist, are not unions of the pool, and the cache is a real mount. Blocking.
+
+    `container` says whether to require the cache to be mounted from outside the container
+    (default: when running in Cacherr's image).
+    """
+    container = in_image() if container is None else container
+    mappings = settings.paths.mappings
+    if not mappings:
+        return [
+            Check(
+                "path mappings",
+                False,
+                "no mapping is configured, so nothing can be cached",
+                "add paths.mappings entries {name, plex, array, cache} in Settings",
+            )
+        ]
+    problems = check_mappings(mappings, probe=probe)
+    refused = refused_mappings(problems)
+    results = [
+        Check(
+            f"mapping {p.path}",
+            False,
+            p.message,
+            "correct the mapping's folders; see the README's path mapping examples",
+            # Copying between two names of one file truncates or hides it.
+            fatal=UNION_FIX in p.message or _SAME_FILES in p.message or _NESTED in p.message,
+        )
+        for p in problems
+    ]
+    for mapping in mappings:
+        if mapping.name in refused:
+            continue
+        results.append(Check(f"mapping {mapping.name}", True, f"{mapping.array} ⇄ {mapping.cache}"))
+        if mapping.cacheable:
+            results.extend(_cache_root_checks(mapping, settings, container=container))
+    return results
+
+
+def _cache_root_checks(mapping: Mapping, settings: Settings, *, container: bool) -> list[Check]:
+    cache = Path(mapping.cache)
+    name = f"cache of {mapping.name}"
+    results: list[Check] = []
+    if container and os.stat(cache).st_dev == os.stat("/").st_dev:
+        results.append(
+            Check(
+                name,
+                False,
+                f"{cache} is on the container's own file system, not the pool",
+                "bind-mount the pool into the container (e.g. -v /mnt/cache:/mnt/cache)",
+                fatal=True,
+            )
+        )
+    if not os.access(cache, os.W_OK):
+        results.append(
+            Check(
+                name,
+                False,
+                f"{cache} is not writable by uid {os.getuid()}",
+                "give PUID/PGID write access to the pool share",
+            )
+        )
+    else:
+        results.append(
+            Check(
+                f"temp files of {mapping.name}",
+                True,
+                "temp copies are written beside their final name, so renames stay atomic",
+            )
+        )
+    vfs = os.statvfs(cache)
+    total, free = vfs.f_blocks * vfs.f_frsize, vfs.f_bavail * vfs.f_frsize
+    min_free = parse_size(settings.cache.min_free, total)
+    gib = 2**30
+    results.append(
+        Check(
+            f"free space of {mapping.name}",
+            free > min_free,
+            f"{free / gib:.1f} GiB free of {total / gib:.1f} GiB "
+            f"(keeping {min_free / gib:.1f} GiB)",
+            "free space on the pool or lower cache.min_free",
+        )
+    )
+    array = mapping.array
+    if array.startswith("/mnt/user0") and not Path("/mnt/user0").exists():
+        results.append(
+            Check(
+                f"array of {mapping.name}",
+                False,
+                "/mnt/user0 does not exist on this server",
+                "use the disk-level path (/mnt/diskN/<share>) for array",
+            )
+        )
+    return results
+
+
+def check_mover(settings: Settings, config_dir: Path) -> list[Check]:
+    """The exclusion file can be written where the Mover Tuning plugin is told to read it."""
+    path = exclude_file_path(settings.mover, config_dir)
+    if path is None:
+        return [
+            Check(
+                "mover exclusion file",
+                False,
+                "mover.exclude_file is unset, so the mover may move cached files back",
+                "set mover.exclude_file and point Mover Tuning's ignore list at it",
+            )
+        ]
+    folder_ok = path.parent.is_dir() and os.access(path.parent, os.W_OK)
+    return [
+        Check(
+            "mover exclusion file",
+            folder_ok,
+            f"{path} ({'writable' if folder_ok else 'its folder is missing or read-only'}); "
+            "Mover Tuning must list this file (host path) and the built-in mover must not run "
+            "on its own schedule (Unraid 7.2.1+)",
+            "create the folder or choose another mover.exclude_file",
+        )
+    ]
+
+
+def check_audit(settings: Settings) -> list[Check]:
+    """Duplicates, orphaned backups and stray temp files already on disk. Blocking."""
+    mappings = [m for m in settings.paths.mappings if m.cacheable]
+    if not mappings:
+        return []
+    report = audit.scan(PathResolver(mappings))
+    counts = {k: v for k, v in report.counts().items() if v}
+    if not counts:
+        return [Check("audit", True, f"{report.files_scanned} files, nothing out of place")]
+    found = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(counts.items()))
+    return [
+        Check(
+            "audit",
+            False,
+            found,
+            "open Maintenance on the page to review and fix them",
+        )
+    ]
+
+
+async def check_plex(settings: Settings, timeout_s: float = 15.0) -> list[Check]:
+    """Plex and plex.tv answer with the configured token."""
+    plex = settings.plex
+    if not plex.url or plex.token is None:
+        return [
+            Check(
+                "plex",
+                False,
+                "Plex is not configured",
+                "set plex.url and plex.token (Settings → Plex)",
+            )
+        ]
+    gateway = PlexGateway(lambda: plex, PlexStatus("connecting"), EventBus(), probe_max_s=5.0)
+    await gateway.start()
+    try:
+        try:
+            state = await gateway.wait_settled(timeout_s)
+        except TimeoutError:
+            state = "down"
+        status = gateway.status
+        results = [
+            Check(
+                "plex",
+                state == "connected",
+                f"{plex.url}: {state}" + (f" ({status.message})" if status.message else ""),
+                "check plex.url and plex.token, and that Plex is running",
+            )
+        ]
+        try:
+            username = await asyncio.wait_for(
+                gateway.run_plextv(lambda account: str(account.username)), timeout_s
+            )
+            results.append(Check("plex.tv", True, f"signed in as {username}"))
+        except (CacherrError, TimeoutError) as exc:
+            results.append(
+                Check(
+                    "plex.tv",
+                    False,
+                    f"{plex.plextv_url} did not accept the token: {exc}",
+                    "check the token and the server's internet access",
+                )
+            )
+        return results
+    finally:
+        await gateway.close()
+
+
+async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True) -> list[Check]:
+    """Every check, the blocking ones off the event loop."""
+    results = await asyncio.to_thread(check_paths, settings)
+    results += check_mover(settings, config_dir)
+    results += await asyncio.to_thread(check_audit, settings)
+    if plex:
+        results += await check_plex(settings)
+    return results
+
+
+def fatal(results: Iterable[Check]) -> list[Check]:
+    """The failed checks the daemon must not start with."""
+    return [c for c in results if not c.ok and c.fatal]

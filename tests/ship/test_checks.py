@@ -1,0 +1,139 @@
+"""`cacherr check` and the start-up checks on prepared folders: each ✓ and each ✗."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from cacherr.app import create_app
+from cacherr.checks import check_audit, check_mover, check_paths, check_plex, fatal
+from cacherr.config import ConfigStore
+from cacherr.config.models import Settings
+from cacherr.errors import Unavailable
+from cacherr.fakeplex import World, start_fake_plex
+
+
+def settings(**sections: Any) -> Settings:
+    return Settings.model_validate(sections)
+
+
+def tree(root: Path, *parts: str) -> Path:
+    folder = root.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def mapping(array: Path, cache: Path, name: str = "tv") -> dict[str, Any]:
+    return {"name": name, "plex": "/data/tv", "array": str(array), "cache": str(cache)}
+
+
+def test_a_good_mapping_passes(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    results = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    assert all(r.ok for r in results), [r.line() for r in results]
+    names = {r.name for r in results}
+    assert {"mapping tv", "temp files of tv", "free space of tv"} <= names
+
+
+def test_a_union_array_is_fatal_with_its_fix(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "mnt/user/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    results = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    (bad,) = fatal(results)
+    assert "/mnt/user0" in bad.line()
+
+
+def test_in_the_image_a_cache_on_the_container_file_system_is_fatal(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "array"), tree(tmp_path, "cache")
+    if os.stat(cache).st_dev != os.stat("/").st_dev:
+        pytest.skip("tmp_path is a separate file system here, so it looks like a real mount")
+    conf = settings(paths={"mappings": [mapping(array, cache)]})
+    assert fatal(check_paths(conf, container=False)) == []
+    (bad,) = fatal(check_paths(conf, container=True))
+    assert "bind-mount the pool" in bad.fix
+
+
+def test_the_same_folder_twice_is_fatal(tmp_path: Path) -> None:
+    folder = tree(tmp_path, "media")
+    results = check_paths(settings(paths={"mappings": [mapping(folder, folder)]}))
+    assert len(fatal(results)) == 1
+
+
+def test_missing_folders_and_no_mappings_are_reported_not_fatal(tmp_path: Path) -> None:
+    assert not check_paths(settings())[0].ok
+    results = check_paths(
+        settings(paths={"mappings": [mapping(tmp_path / "nope", tree(tmp_path, "cache"))]})
+    )
+    assert [r.ok for r in results] == [False]
+    assert "does not exist" in results[0].detail
+    assert fatal(results) == []
+
+
+def test_low_free_space_is_a_cross(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "array"), tree(tmp_path, "cache")
+    results = check_paths(
+        settings(paths={"mappings": [mapping(array, cache)]}, cache={"min_free": "100%"})
+    )
+    (space,) = [r for r in results if r.name == "free space of tv"]
+    assert not space.ok and "cache.min_free" in space.fix
+
+
+def test_the_mover_file_folder_must_be_writable(tmp_path: Path) -> None:
+    ok = check_mover(settings(), tmp_path)
+    assert ok[0].ok
+    missing = check_mover(
+        settings(mover={"exclude_file": str(tmp_path / "no/such/list.txt")}), tmp_path
+    )
+    assert not missing[0].ok
+    unset = check_mover(settings(mover={"exclude_file": None}), tmp_path)
+    assert not unset[0].ok
+
+
+def test_the_audit_reports_duplicates(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "array"), tree(tmp_path, "cache")
+    conf = settings(paths={"mappings": [mapping(array, cache)]})
+    assert check_audit(conf)[0].ok
+    (array / "a.mkv").write_bytes(b"x" * 10)
+    (cache / "a.mkv").write_bytes(b"x" * 10)
+    (result,) = check_audit(conf)
+    assert not result.ok and "1 duplicate" in result.detail
+
+
+async def test_plex_and_plextv_answer_with_the_token(tmp_path: Path) -> None:
+    world = World(array_root=tmp_path / "array")
+    world.add_movie("Heat", year=1995)
+    server = await start_fake_plex(world)
+    try:
+        plex = {
+            "url": server.url,
+            "token": world.owner.token,
+            "plextv_url": server.plextv_url,
+            "discover_url": server.discover_url,
+            "metadata_url": server.metadata_url,
+            "plextv_min_interval_ms": 0,
+        }
+        results = await check_plex(settings(plex=plex))
+        assert [r.ok for r in results] == [True, True], [r.line() for r in results]
+        assert world.owner.username in results[1].detail
+        results = await check_plex(settings(plex={**plex, "token": "wrong"}), timeout_s=5)
+        assert not results[0].ok
+    finally:
+        await server.close()
+
+
+async def test_plex_not_configured_is_a_cross() -> None:
+    (result,) = await check_plex(settings())
+    assert not result.ok and "plex.url" in result.fix
+
+
+async def test_the_daemon_refuses_to_start_on_a_union_array(tmp_path: Path) -> None:
+    array, cache = tree(tmp_path, "mnt/user/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    store = ConfigStore.open(tmp_path / "config")
+    store.save({"paths": {"mappings": [mapping(array, cache)]}})
+    runner = web.AppRunner(create_app(store))
+    with pytest.raises(Unavailable, match="would lose data"):
+        await runner.setup()
+    await runner.cleanup()
