@@ -20,6 +20,7 @@ from cacherr.db import DB_NAME, Database
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
 from cacherr.lock import InstanceLock
+from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
@@ -156,6 +157,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)
     app[REALTIME] = Realtime(app)
+    setup_metrics(app)
     setup_routes(app)
     app.router.add_get("/", _index, name="index")
     app.router.add_static("/static/", web_root(), name="static")

@@ -34,6 +34,8 @@ CONFIG_RELOADED: Final = "config_reloaded"
 CONFIG_ERROR: Final = "config_error"
 PLEX_STATE: Final = "plex_state"
 PLAYBACK: Final = "playback"
+# A playback event handled: data {user, show, cached, reason, latency_s (arrival to copy start)}.
+REACTION: Final = "reaction"
 # The pool ran short of space (edge-triggered: once when it starts, not every check).
 # data: {free_bytes, total_bytes, path, message}
 LOW_SPACE: Final = "low_space"

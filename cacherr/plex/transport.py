@@ -20,8 +20,10 @@ import contextlib
 import email.utils
 import logging
 import random
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +93,9 @@ class PlexTransport(requests.Session):
         self.closed = threading.Event()
         self.limiters: dict[Lane, LaneLimiter] = {"pms": LaneLimiter(), "plextv": LaneLimiter()}
         self.calls: collections.Counter[Lane] = collections.Counter()
+        # (lane, endpoint template, HTTP status or "error") -> answers, for /metrics.
+        self.answers: collections.Counter[tuple[Lane, str, str]] = collections.Counter()
+        self._answers_lock = threading.Lock()
 
     @contextlib.contextmanager
     def single_attempt(self) -> Iterator[None]:
@@ -163,6 +168,7 @@ class PlexTransport(requests.Session):
             try:
                 response = super().request(method, target, *args, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
+                self._count(lane, target, "error")
                 problem = f"no answer ({type(exc).__name__})"
                 if last:
                     self._report(lane, True, attempt, problem, reachable=False)
@@ -171,6 +177,7 @@ class PlexTransport(requests.Session):
                 self._sleep(self._backoff(attempt), lane)
                 continue
             status = response.status_code
+            self._count(lane, target, str(status))
             if status != 429 and status < 500:
                 self._report(lane, False, attempt, "")
                 return response
@@ -193,6 +200,10 @@ class PlexTransport(requests.Session):
             self._sleep(wait, lane)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _count(self, lane: Lane, url: str, status: str) -> None:
+        with self._answers_lock:
+            self.answers[(lane, endpoint_template(url), status)] += 1
+
     def _report(
         self, lane: Lane, failed: bool, retried: int, problem: str, *, reachable: bool = True
     ) -> None:
@@ -200,6 +211,22 @@ class PlexTransport(requests.Session):
             self._on_outcome(Outcome(lane, failed, retried, problem, reachable))
         except Exception:
             log.exception("Plex outcome listener failed")
+
+
+_TOKEN_LIKE = re.compile(r"[0-9A-Za-z_-]{16,}")
+
+
+def _is_id(segment: str) -> bool:
+    # Numbers, and long tokens with a digit (guids, feed keys): never a label's value.
+    return segment.isdigit() or (
+        _TOKEN_LIKE.fullmatch(segment) is not None and any(c.isdigit() for c in segment)
+    )
+
+
+def endpoint_template(url: str) -> str:
+    """The path of `url` with ids folded, e.g. `/library/metadata/{id}/children`."""
+    segments = urllib.parse.urlsplit(url).path.split("/")
+    return "/".join("{id}" if _is_id(seg) else seg for seg in segments) or "/"
 
 
 def retry_after_s(value: str | None) -> float | None:
