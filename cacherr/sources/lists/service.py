@@ -1,0 +1,227 @@
+"""Import lists at run time: refresh (fetch → match → store → claims), the claims the sweep
+asks for, and the scheduler that refreshes each list every `refresh_interval_s`.
+
+A failed fetch or a failed match only marks the list `failed` with the reason: its stored
+entries and its claims stay as they were, so nothing leaves the cache because a provider
+was down. Claims are held by `list:<name>` with source `list`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from cacherr.claims import Claim, ClaimStore
+from cacherr.config.models import ImportList, Settings
+from cacherr.errors import NotFound
+from cacherr.plex.errors import PlexError
+from cacherr.sources.lists.build import HOLDER_PREFIX, FillRoom, claims_for, holder
+from cacherr.sources.lists.http import Fetcher
+from cacherr.sources.lists.model import ListFetchError
+from cacherr.sources.lists.plexside import PlexSide, SizeLookup
+from cacherr.sources.lists.providers import fetch_entries
+from cacherr.sources.lists.store import ListRepository, ListStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TICK_S: Final = 30.0
+
+
+class ListService:
+    """Refreshes lists and turns them into claims."""
+
+    def __init__(
+        self,
+        repo: ListRepository,
+        claims: ClaimStore,
+        fetcher: Fetcher,
+        plex: PlexSide,
+        settings: Callable[[], Settings],
+        *,
+        sizes: SizeLookup | None = None,
+        room: Callable[[], FillRoom | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo = repo
+        self._claims = claims
+        self._fetcher = fetcher
+        self._plex = plex
+        self._settings = settings
+        self._sizes = sizes
+        self._room = room
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.attempted_at: dict[str, float] = {}
+
+    def definitions(self) -> list[ImportList]:
+        """The configured lists."""
+        return list(self._settings().lists.definitions)
+
+    def definition(self, name: str) -> ImportList:
+        """A configured list by name, or NotFound."""
+        for each in self.definitions():
+            if each.name == name:
+                return each
+        raise NotFound(f"there is no import list named {name!r}")
+
+    def _today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC).date()
+
+    async def refresh(self, name: str) -> ListStatus:
+        """Fetch, match and store one list now, then update its claims."""
+        definition = self.definition(name)
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            self.attempted_at[name] = self._clock()
+            settings = self._settings()
+            try:
+                result = await fetch_entries(self._fetcher, settings.lists, definition)
+            except ListFetchError as exc:
+                log.warning("Import list %s failed: %s", name, exc.message)
+                await self.repo.record_failure(name, exc.message)
+                return await self.repo.status(name)
+            try:
+                index = await self._plex.local_index()
+            except PlexError as exc:
+                reason = f"read {len(result.entries)} entries but Plex cannot match them: "
+                log.warning("Import list %s not matched: %s", name, exc.message)
+                await self.repo.record_failure(name, reason + exc.message)
+                return await self.repo.status(name)
+            fallback = definition.title_fallback
+            matched = [(e, index.match(e, title_fallback=fallback)) for e in result.entries]
+            note = f"only the first {len(result.entries)} entries were read ({result.note})"
+            await self.repo.record_success(
+                name, matched, truncated=result.truncated, at=self._clock(), note=note
+            )
+            log.info("Import list %s: %d entries, %d in the library", name, len(matched),
+                     sum(m.state == "matched" for _, m in matched))  # fmt: skip
+            await self._apply(definition, self._room() if self._room else None)
+        return await self.repo.status(name)
+
+    async def _list_claims(self, definition: ImportList, room: FillRoom | None) -> list[Claim]:
+        items = await self.repo.items(definition.name, matched_only=True)
+        return await claims_for(definition, items, self._plex, today=self._today(),
+                                sizes=self._sizes, room=room)  # fmt: skip
+
+    async def _apply(self, definition: ImportList, room: FillRoom | None) -> bool:
+        # A fill list without a word on the room waits for the sweep, which knows it.
+        if definition.mode == "fill" and room is None and definition.fill_limit is None:
+            return False
+        try:
+            found = await self._list_claims(definition, room)
+        except PlexError as exc:
+            log.warning("Claims of list %s kept as they were: %s", definition.name, exc.message)
+            return False
+        await self._claims.replace("list", holder(definition.name), found)
+        return True
+
+    async def claims_for_lists(self, room: FillRoom | None = None) -> list[Claim]:
+        """Every enabled list's claims, from the stored matches (the sweep's lists hook).
+
+        `room` is the space left after the higher sources (for fill lists). A list whose
+        claims cannot be built now (Plex trouble) contributes its claims in force instead.
+        """
+        out: list[Claim] = []
+        for definition in self.definitions():
+            if not definition.enabled:
+                continue
+            try:
+                out += await self._list_claims(definition, room)
+            except PlexError as exc:
+                log.warning("Claims of list %s kept as they were: %s", definition.name,
+                            exc.message)  # fmt: skip
+                out += await self._claims.for_user(holder(definition.name), "list")
+        return out
+
+    async def sync_claims(self, room: FillRoom | None = None) -> None:
+        """Write every enabled list's claims and release those of lists gone or disabled."""
+        for definition in self.definitions():
+            if definition.enabled:
+                await self._apply(definition, room)
+        await self.release_stale()
+
+    async def release_stale(self) -> None:
+        """Release the claims of lists that were deleted or disabled."""
+        wanted = {holder(d.name) for d in self.definitions() if d.enabled}
+        stale = {c.user_id for c in await self._claims.for_source("list")} - wanted
+        for user_id in sorted(stale):
+            if user_id.startswith(HOLDER_PREFIX):
+                await self._claims.replace("list", user_id, [])
+
+    async def forget(self, name: str) -> None:
+        """Drop a list's stored entries and release its claims (after it was deleted)."""
+        await self._claims.replace("list", holder(name), [])
+        await self.repo.delete(name)
+        self.attempted_at.pop(name, None)
+
+    async def statuses(self) -> dict[str, ListStatus]:
+        """Every list's status by name (never fetched: `new`)."""
+        stored = await self.repo.statuses()
+        return {d.name: stored.get(d.name) or ListStatus(d.name) for d in self.definitions()}
+
+    async def due(self) -> list[str]:
+        """Enabled lists whose refresh interval has passed since the last attempt."""
+        now, stored = self._clock(), await self.repo.statuses()
+        out = []
+        for definition in self.definitions():
+            if not definition.enabled:
+                continue
+            status = stored.get(definition.name)
+            last = self.attempted_at.get(definition.name)
+            if last is None and status is not None and status.state in ("ok", "truncated"):
+                last = status.fetched_at
+            if last is None or now - last >= definition.refresh_interval_s:
+                out.append(definition.name)
+        return out
+
+
+class ListScheduler:
+    """Refreshes due lists every `tick_s` and keeps claims in step with the definitions."""
+
+    def __init__(self, service: ListService, *, tick_s: float = DEFAULT_TICK_S) -> None:
+        self._service = service
+        self._tick_s = tick_s
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> list[str]:
+        """Refresh every due list (one after the other) and release removed lists' claims."""
+        names = await self._service.due()
+        for name in names:
+            try:
+                await self._service.refresh(name)
+            except NotFound:
+                continue  # removed while we were busy
+        known = {d.name for d in self._service.definitions()}
+        for name in set(await self._service.repo.statuses()) - known:
+            await self._service.forget(name)
+        await self._service.release_stale()
+        return names
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("Import list refresh failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._tick_s)
+
+    async def start(self) -> None:
+        """Start refreshing in the background."""
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name="import-lists")
+
+    async def close(self) -> None:
+        """Stop and wait for the loop to end."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
