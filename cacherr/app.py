@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from cacherr import keys
+from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.envelope import envelope_middleware
@@ -19,6 +20,7 @@ from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
+from cacherr.live import LiveOperations
 from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
@@ -27,11 +29,13 @@ from cacherr.plex.library import Library
 from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
+from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
+from cacherr.usage import UsageSampler, measure
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +143,34 @@ async def _notifier(app: web.Application) -> AsyncIterator[None]:
     await notifier.close()
 
 
+async def _page_state(app: web.Application) -> AsyncIterator[None]:
+    # The activity log (with WARNING+ log records as `log` events), the usage history
+    # sampler, and what a page connecting mid-copy is first told.
+    store, bus, db = app[keys.CONFIG], app[keys.BUS], app[keys.DB]
+    activity = ActivityLog(db, bus)
+    app[keys.ACTIVITY] = activity
+    await activity.start()
+    forwarder = LogForwarder(bus, asyncio.get_running_loop(), lambda: store.current)
+    logging.getLogger("cacherr").addHandler(forwarder)
+    sampler = UsageSampler(db, bus, lambda: store.current)
+    app[keys.USAGE] = sampler
+    await sampler.start()
+    realtime = app[REALTIME]
+
+    async def usage_snapshot() -> dict[str, object]:
+        return (await measure(db, store.current)).as_dict()
+
+    async def operations_snapshot() -> list[dict[str, object]]:
+        return app[keys.LIVE_OPERATIONS].active()
+
+    realtime.add_snapshot("stats", usage_snapshot)
+    realtime.add_snapshot("operations", operations_snapshot)
+    yield
+    logging.getLogger("cacherr").removeHandler(forwarder)
+    await sampler.close()
+    await activity.close()
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
@@ -152,10 +184,14 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.STARTED_AT] = keys.now()
     app[keys.LOGIN_LIMITER] = FailureLimiter()
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
+    app[keys.LIVE_OPERATIONS] = LiveOperations(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _preflight, _database, _config_watcher, _realtime])
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)
+    app.cleanup_ctx.append(_page_state)
+    # Recovery, engine and executor → playback reactions → pins and the sweep.
+    app.cleanup_ctx.extend([files_context, reactor_context, sweep_context])
     app[REALTIME] = Realtime(app)
     setup_metrics(app)
     setup_routes(app)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from cacherr.activity import ActivityLog
 from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.events import EventBus
+from cacherr.executor import Executor
+from cacherr.live import LiveOperations
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
 from cacherr.plex.sessions import SessionsProvider
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
+from cacherr.reactor import CacheEngine, Pins, Reactor, Sweeper
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
+from cacherr.usage import UsageSampler
 
 CONFIG = web.AppKey("config", ConfigStore)
 BUS = web.AppKey("bus", EventBus)
@@ -36,6 +43,22 @@ PLEX_LIBRARY = web.AppKey("plex_library", Library)
 # The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
 # create_app or in a cleanup context before the poller's; the session poller runs only when set.
 FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
+# The page's state: live operations from the bus, the activity log, the usage sampler.
+LIVE_OPERATIONS = web.AppKey("live_operations", LiveOperations)
+ACTIVITY = web.AppKey("activity", ActivityLog)
+USAGE = web.AppKey("usage", UsageSampler)
+# Hooks the reactor's wiring fills: the operation queue (queued operations, busy files for the
+# audit) and its sweep state for `GET /api/status`; the API reads them only when set.
+EXECUTOR = web.AppKey("executor", Executor)
+SWEEP_STATE = web.AppKey[Callable[[], dict[str, Any]]]("sweep_state")
+# The reactor (cacherr.reactor.wiring): the cache engine between claims, planner and executor,
+# the playback reaction worker, the sweep and pins. CLOCK, when a test sets it before start-up,
+# is the wall clock the reactor and planner read (retention, expiry).
+CLOCK = web.AppKey[Callable[[], float]]("clock")
+CACHE_ENGINE = web.AppKey("cache_engine", CacheEngine)
+REACTOR = web.AppKey("reactor", Reactor)
+SWEEPER = web.AppKey("sweeper", Sweeper)
+PINS = web.AppKey("pins", Pins)
 
 
 def now() -> float:

@@ -1,0 +1,224 @@
+"""The activity log: notable bus events kept in the `activity` table for the page's feed.
+
+`ActivityLog` subscribes to the bus and stores one line per notable event (finished
+operations, sessions starting and stopping, sweeps, Plex going up or down, configuration
+problems, low space, warnings from the log), at most `max_rows` of them. `LogForwarder`
+is a logging handler turning WARNING and worse records into `log` events, with every
+configured secret value masked out of the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from cacherr import events
+from cacherr.config.models import Settings
+from cacherr.db import Database
+from cacherr.events import Event, EventBus
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 5000
+PRUNE_EVERY = 100
+MAX_DATA_CHARS = 4000
+MASK = "********"
+# Too frequent to be news: the page shows them live instead.
+_NOISY = frozenset(
+    {
+        events.STATUS,
+        events.STATS,
+        events.OPERATION_STARTED,
+        events.OPERATION_PROGRESS,
+        events.SESSION_PROGRESS,
+        events.CYCLE_PROGRESS,
+        events.PLAYBACK,
+    }
+)
+
+
+def _who_what(data: dict[str, Any]) -> str:
+    user = data.get("user") or "someone"
+    return f"{user}: {data.get('title') or data.get('rating_key') or 'an item'}"
+
+
+def describe(event: Event) -> tuple[str, str] | None:
+    """(level, message) of a notable event, or None for an event not worth a line."""
+    data = event.data
+    if event.type in _NOISY:
+        return None
+    if event.type == events.OPERATION_COMPLETE:
+        path, result = data.get("path", "?"), data.get("result")
+        verb = "Cached" if data.get("kind") == "cache" else "Returned to the array"
+        if result == "done":
+            return "info", f"{verb}: {path}"
+        if result == "failed":
+            return "error", f"{verb} failed for {path}: {data.get('error') or 'unknown error'}"
+        return "info", f"{verb} {result or 'ended'}: {path}"
+    if event.type == events.SESSION_START:
+        return "info", f"Playing — {_who_what(data)}"
+    if event.type == events.SESSION_STOP:
+        return "info", f"Stopped — {_who_what(data)}"
+    if event.type == events.PLEX_STATE:
+        message = data.get("message") or ""
+        level = "warning" if data.get("state") in ("down", "degraded") else "info"
+        return level, f"Plex is {data.get('state')}" + (f": {message}" if message else "")
+    if event.type == events.CONFIG_RELOADED:
+        return "info", "Configuration reloaded from cacherr.json"
+    if event.type == events.CONFIG_ERROR:
+        return "error", str(data.get("message") or "Configuration error")
+    if event.type == events.LOW_SPACE:
+        return "warning", str(data.get("message") or "The pool is running short of space")
+    if event.type == events.LOG:
+        return str(data.get("level", "warning")).lower(), str(data.get("message", ""))
+    if event.type == events.CYCLE_START:
+        return "info", str(data.get("message") or "Sweep started")
+    if event.type == events.CYCLE_COMPLETE:
+        return "info", str(data.get("message") or "Sweep finished")
+    if isinstance(data.get("message"), str):
+        return str(data.get("level", "info")), data["message"]
+    return None
+
+
+class ActivityLog:
+    """A bus subscriber storing notable events; `start()` / `close()`; `recent()` reads."""
+
+    def __init__(self, db: Database, bus: EventBus, *, max_rows: int = MAX_ROWS) -> None:
+        self._db = db
+        self._bus = bus
+        self._max_rows = max_rows
+        self._task: asyncio.Task[None] | None = None
+        self._written = 0
+
+    async def start(self) -> None:
+        """Begin storing events."""
+        subscription = self._bus.subscribe(maxsize=2000)
+        self._task = asyncio.create_task(self._run(subscription), name="cacherr-activity")
+
+    async def _run(self, subscription: events.Subscription) -> None:
+        try:
+            async for event in subscription:
+                try:
+                    await self.store(event)
+                except Exception:  # never through `log`: a warning would come back as an event
+                    logging.getLogger("cacherr.activity.quiet").debug(
+                        "Could not store %s", event.type, exc_info=True
+                    )
+        finally:
+            subscription.close()
+
+    async def store(self, event: Event) -> bool:
+        """Store one event if it is notable; returns whether it was stored."""
+        described = describe(event)
+        if described is None:
+            return False
+        level, message = described
+        data = json.dumps(event.data, default=str)
+        await self._db.execute(
+            "INSERT INTO activity (ts, level, type, message, data) VALUES (?, ?, ?, ?, ?)",
+            (event.timestamp, level, event.type, message, data[:MAX_DATA_CHARS]),
+        )
+        self._written += 1
+        if self._written % PRUNE_EVERY == 0:
+            await self.prune()
+        return True
+
+    async def prune(self) -> None:
+        """Keep the newest `max_rows` lines."""
+        await self._db.execute(
+            "DELETE FROM activity WHERE id <= (SELECT MAX(id) FROM activity) - ?",
+            (self._max_rows,),
+        )
+
+    async def recent(
+        self, *, limit: int = 100, before_id: int | None = None, level: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest lines first, optionally older than `before_id` or of one level."""
+        where: list[str] = []
+        params: list[object] = []
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
+        if level:
+            where.append("level = ?")
+            params.append(level)
+        sql = "SELECT id, ts, level, type, message FROM activity"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self._db.fetchall(f"{sql} ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [
+            {"id": r[0], "ts": r[1], "level": r[2], "type": r[3], "message": r[4]} for r in rows
+        ]
+
+    async def close(self) -> None:
+        """Stop storing events."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _secrets_of(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secrets_of(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secrets_of(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secrets_of(item)
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret value (long enough to be worth masking), longest first."""
+    return sorted({s for s in _secrets_of(settings) if len(s) >= 4}, key=len, reverse=True)
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """`text` with each secret value replaced by a mask."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class LogForwarder(logging.Handler):
+    """Publishes WARNING and worse log records as `log` events (secrets masked, no traceback)."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        loop: asyncio.AbstractEventLoop,
+        settings: Callable[[], Settings],
+        level: int = logging.WARNING,
+    ) -> None:
+        super().__init__(level)
+        self._bus = bus
+        self._loop = loop
+        self._settings = settings
+        self._thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Forward one record."""
+        if record.name.startswith("cacherr.activity"):
+            return  # its own troubles would loop back here
+        try:
+            message = mask_secrets(record.getMessage(), secret_values(self._settings()))
+            data = {"level": record.levelname, "logger": record.name, "message": message}
+            if threading.get_ident() == self._thread:
+                self._bus.publish(events.LOG, **data)
+            else:  # a closing loop has nobody left to tell
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(lambda: self._bus.publish(events.LOG, **data))
+        except Exception:
+            self.handleError(record)

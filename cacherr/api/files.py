@@ -1,0 +1,128 @@
+"""`GET /api/files`: the files on the cache, each with the claims that keep it there (why)."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from aiohttp import web
+
+from cacherr import keys
+from cacherr.api.envelope import ok
+from cacherr.api.query import choice_param, page, page_params
+from cacherr.claims import Claim, ClaimStore, file_priority
+from cacherr.db import Database
+
+SORTS = ("size", "priority", "age", "user", "path")
+HOUR_S = 3600.0
+
+
+async def user_names(db: Database) -> dict[str, str]:
+    """Display name by Plex user id."""
+    rows = await db.fetchall("SELECT id, username, title FROM users")
+    return {str(r[0]): str(r[1] or r[2] or r[0]) for r in rows}
+
+
+def holder_name(claim: Claim, names: dict[str, str]) -> str:
+    """Who holds a claim, as a person reads it: a user's name, a list, a pin."""
+    if claim.source == "pinned":
+        return "pin"
+    if claim.source == "list":
+        return f"list {claim.user_id}"
+    return names.get(claim.user_id, claim.user_id)
+
+
+def claim_dict(claim: Claim, names: dict[str, str]) -> dict[str, Any]:
+    """A claim as the page shows it."""
+    return {
+        "source": claim.source,
+        "user_id": claim.user_id,
+        "user": holder_name(claim, names),
+        "reason": claim.reason,
+        "priority": round(claim.priority, 1),
+        "created_at": claim.created_at,
+        "expires_at": claim.expires_at,
+        "rating_key": claim.rating_key,
+    }
+
+
+async def _rows(db: Database) -> list[Any]:
+    return await db.fetchall(
+        "SELECT m.id, m.mapping, m.rel_path, m.plex_path, m.rating_key, m.state, m.cached_at,"
+        " m.released_at, m.adopted, m.size_bytes + COALESCE(k.bytes, 0) AS size,"
+        " COALESCE(k.n, 0) AS sidecars FROM managed_files m"
+        " LEFT JOIN (SELECT parent_id, SUM(size_bytes) AS bytes, COUNT(*) AS n"
+        "   FROM managed_files WHERE parent_id IS NOT NULL GROUP BY parent_id) k"
+        "   ON k.parent_id = m.id"
+        " WHERE m.parent_id IS NULL"
+    )
+
+
+async def cached_files(request: web.Request) -> web.Response:
+    """Cached files: search `q`, filter `user`, `sort` (size, priority, age, user, path), paged.
+
+    Each file lists its claims: who wants it, from which source, and why.
+    """
+    limit, offset = page_params(request)
+    sort = choice_param(request, "sort", SORTS, "priority")
+    order = choice_param(request, "order", ("asc", "desc"), "desc")
+    needle = request.query.get("q", "").strip().lower()
+    user = request.query.get("user", "")
+    app = request.app
+    db, now = app[keys.DB], keys.now()
+    retention_s = app[keys.CONFIG].current.retention.hours * HOUR_S
+    names = await user_names(db)
+    claims: dict[str, list[Claim]] = {}
+    for claim in await ClaimStore(db).all():
+        claims.setdefault(claim.plex_path, []).append(claim)
+    items = []
+    for r in await _rows(db):
+        held = claims.get(r["plex_path"], [])
+        if user and all(c.user_id != user for c in held):
+            continue
+        if (
+            needle
+            and needle not in r["plex_path"].lower()
+            and not any(
+                needle in c.reason.lower() or needle in holder_name(c, names).lower() for c in held
+            )
+        ):
+            continue
+        priority = file_priority(held, now)
+        released = r["released_at"] if not held else None
+        items.append(
+            {
+                "id": r["id"],
+                "path": r["plex_path"],
+                "name": posixpath.basename(r["plex_path"]),
+                "mapping": r["mapping"],
+                "rel": r["rel_path"],
+                "rating_key": r["rating_key"],
+                "state": r["state"],
+                "size_bytes": int(r["size"]),
+                "sidecars": int(r["sidecars"]),
+                "cached_at": r["cached_at"],
+                "adopted": bool(r["adopted"]),
+                "priority": None if priority is None else round(priority, 1),
+                "pinned": any(c.source == "pinned" for c in held),
+                "returns_at": None if held else (released or r["cached_at"]) + retention_s,
+                "claims": [claim_dict(c, names) for c in held],
+            }
+        )
+    _sort(items, sort, order == "desc")
+    return ok(page(list(items[offset : offset + limit]), len(items), limit, offset))
+
+
+def _sort(items: list[dict[str, Any]], sort: str, desc: bool) -> None:
+    def first_user(item: dict[str, Any]) -> str:
+        return min((c["user"].lower() for c in item["claims"]), default="\uffff")
+
+    keys_by_sort = {
+        "size": lambda i: i["size_bytes"],
+        "priority": lambda i: -1e9 if i["priority"] is None else i["priority"],
+        # "age": the most recently cached first when descending means newest first.
+        "age": lambda i: i["cached_at"],
+        "user": first_user,
+        "path": lambda i: i["path"].lower(),
+    }
+    items.sort(key=keys_by_sort[sort], reverse=desc)

@@ -1,0 +1,102 @@
+"""`GET /api/status`: what Cacherr is doing now, at a glance; the webhook URLs on request.
+
+The webhook URLs carry the webhook secret, so they are never part of a GET: a person on the
+page asks for them with `POST /api/security/webhook-urls`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from cacherr import __version__, keys
+from cacherr.api.auth import principal
+from cacherr.api.envelope import ok
+from cacherr.errors import Conflict, Forbidden
+
+AUTH_NONE_WARNING = (
+    "Login is off (web.auth = none): anyone on the network can use Cacherr and change its "
+    "settings. Turn it back on under Settings → Security."
+)
+
+
+async def _counts(request: web.Request) -> dict[str, int]:
+    db = request.app[keys.DB]
+    row = await db.fetchone(
+        "SELECT"
+        " (SELECT COUNT(*) FROM managed_files WHERE parent_id IS NULL AND state = 'cached'),"
+        " (SELECT COUNT(*) FROM managed_files WHERE parent_id IS NULL AND state != 'cached'),"
+        " (SELECT COUNT(DISTINCT plex_path) FROM claims),"
+        " (SELECT COUNT(*) FROM users),"
+        " (SELECT COUNT(*) FROM pins)"
+    )
+    assert row is not None
+    names = ("files_cached", "files_in_flight", "files_claimed", "users", "pins")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def _sweep_state(app: web.Application) -> dict[str, Any]:
+    # keys.SWEEP_STATE is the reactor's hook: a callable giving its sweep state, when wired.
+    provider = app.get(keys.SWEEP_STATE)
+    if provider is None:
+        return {"state": "unavailable", "message": "the sweep is not running in this build"}
+    return provider()
+
+
+async def status(request: web.Request) -> web.Response:
+    """Plex, the sweep, counts, running operations, sessions and warnings, at a glance."""
+    app = request.app
+    settings = app[keys.CONFIG].current
+    warnings = []
+    if settings.web.auth == "none":
+        warnings.append({"code": "auth_none", "message": AUTH_NONE_WARNING})
+    if not settings.paths.mappings:
+        warnings.append(
+            {"code": "no_mappings", "message": "No path mapping is set: nothing can be cached."}
+        )
+    if not settings.plex.url:
+        warnings.append(
+            {"code": "plex_not_configured", "message": "Plex is not configured yet (Settings)."}
+        )
+    poller = app.get(keys.SESSION_POLLER)
+    live = app.get(keys.LIVE_OPERATIONS)
+    return ok(
+        {
+            "version": __version__,
+            "uptime_s": round(keys.now() - app[keys.STARTED_AT], 3),
+            "plex": app[keys.PLEX_STATUS].as_dict(),
+            "sweep": _sweep_state(app),
+            "counts": await _counts(request),
+            "operations_running": len(live.active()) if live is not None else 0,
+            "sessions": len(poller.current()) if poller is not None else 0,
+            "auth": {"mode": settings.web.auth, "username": settings.web.username},
+            "warnings": warnings,
+            "webhooks": {
+                "secret_set": settings.webhook.secret is not None,
+                "urls": "POST /api/security/webhook-urls (from the page)",
+            },
+        }
+    )
+
+
+async def webhook_urls(request: web.Request) -> web.Response:
+    """The Plex and Tautulli webhook URLs, secret included, ready to copy (page only).
+
+    Built from the address the page was opened with; a person on the page must ask for them,
+    since they carry the webhook secret.
+    """
+    if principal(request).via == "api_key":
+        raise Forbidden("this needs a logged-in session on the page, not the API key")
+    secret = request.app[keys.CONFIG].current.webhook.secret
+    if secret is None or not secret.get_secret_value():
+        raise Conflict("no webhook secret is set yet; restart Cacherr to generate one")
+    base = f"{request.scheme}://{request.host}"
+    query = "?secret=" + quote(secret.get_secret_value(), safe="")
+    return ok(
+        {
+            "plex": f"{base}/api/webhooks/plex{query}",
+            "tautulli": f"{base}/api/webhooks/tautulli{query}",
+        }
+    )

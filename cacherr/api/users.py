@@ -1,0 +1,88 @@
+"""`GET /api/users`, `POST /api/users/refresh`, `PUT /api/users/{name}/settings`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from cacherr import keys
+from cacherr.api.body import accepts, parse_body
+from cacherr.api.envelope import ok
+from cacherr.config.models import UserOverride
+from cacherr.errors import BadRequest, Unavailable
+from cacherr.plex.errors import PlexError
+from cacherr.plex.users import PlexUser, effective_policy, is_active
+
+MAX_NAME = 200
+
+
+async def _cached_per_user(request: web.Request) -> dict[str, tuple[int, int]]:
+    rows = await request.app[keys.DB].fetchall(
+        "SELECT c.user_id, COUNT(DISTINCT m.id), COALESCE(SUM(m.size_bytes), 0) FROM"
+        " (SELECT DISTINCT plex_path, user_id FROM claims) c"
+        " JOIN managed_files m ON m.plex_path = c.plex_path AND m.parent_id IS NULL"
+        " GROUP BY c.user_id"
+    )
+    return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
+def _user_dict(
+    user: PlexUser, request: web.Request, cached: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    settings = request.app[keys.CONFIG].current
+    override = settings.users.overrides.get(user.name) or settings.users.overrides.get(user.title)
+    files, size = cached.get(user.id, (0, 0))
+    return {
+        "id": user.id,
+        "name": user.name,
+        "username": user.username,
+        "title": user.title,
+        "kind": user.kind,
+        "thumb": user.thumb,
+        "last_active_at": user.last_active_at,
+        "active": is_active(user, settings.users, keys.now()),
+        "policy": asdict(effective_policy(user, settings.users, settings.cache)),
+        "override": override.model_dump(exclude_none=True) if override is not None else {},
+        "cached_files": files,
+        "cached_bytes": size,
+    }
+
+
+async def users(request: web.Request) -> web.Response:
+    """Known Plex users (main, home, shared) with their effective settings and override."""
+    directory = request.app[keys.PLEX_USERS]
+    cached = await _cached_per_user(request)
+    return ok([_user_dict(u, request, cached) for u in await directory.all()])
+
+
+async def refresh_users(request: web.Request) -> web.Response:
+    """Ask plex.tv who uses the server now, and list them."""
+    directory = request.app[keys.PLEX_USERS]
+    try:
+        found = await directory.refresh()
+    except PlexError as exc:  # a Plex 401 is not the page's session ending
+        raise Unavailable(f"Plex could not list the users: {exc.message}") from exc
+    cached = await _cached_per_user(request)
+    return ok(
+        [_user_dict(u, request, cached) for u in found], message=f"{len(found)} users from Plex"
+    )
+
+
+@accepts(UserOverride)
+async def user_settings(request: web.Request) -> web.Response:
+    """Save one user's overrides (a field set to null falls back to the user type's default)."""
+    name = request.match_info["name"]
+    if not name.strip() or len(name) > MAX_NAME:
+        raise BadRequest("the user name is empty or too long")
+    body = await parse_body(request, UserOverride)
+    store = request.app[keys.CONFIG]
+    prefix = f"users.overrides.{name}"
+    if any(p == prefix or p.startswith(prefix + ".") for p in store.env_locked):
+        raise BadRequest(f"the settings of {name} are set by environment variables")
+    patch = {"users": {"overrides": {name: body.model_dump()}}}
+    settings = await asyncio.to_thread(store.save, patch)
+    saved = settings.users.overrides[name].model_dump(exclude_none=True)
+    return ok({"name": name, "override": saved}, message=f"Settings of {name} saved")

@@ -1,0 +1,221 @@
+"""How much of the fast pool Cacherr uses, and a sampler that keeps its history.
+
+The pool's size comes from `statvfs` of each cacheable mapping's cache root (one per file
+system); what Cacherr uses is the sum of its managed files (copies in flight included).
+`UsageSampler` records one point in `usage_history` every few minutes, drops points older
+than a week and a day, and publishes each point as a `stats` event for the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cacherr import events
+from cacherr.config.models import Settings, parse_size
+from cacherr.db import Database
+from cacherr.events import EventBus
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEEP_S = 8 * 86_400
+RANGES_S = {"24h": 86_400, "7d": 7 * 86_400}
+MAX_POINTS = 288
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The pool and Cacherr's share of it, in bytes."""
+
+    total_bytes: int
+    free_bytes: int
+    used_bytes: int
+    limit_bytes: int
+    min_free_bytes: int
+    files: int
+    pools: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the share of the limit in use."""
+        data: dict[str, Any] = asdict(self)
+        data["used_percent"] = (
+            round(100 * self.used_bytes / self.limit_bytes, 1) if self.limit_bytes else None
+        )
+        return data
+
+
+def _pool_sizes(roots: list[str]) -> tuple[int, int, int]:
+    """(total, free, pools) over the distinct file systems holding `roots` (blocking)."""
+    seen: set[int] = set()
+    total = free = 0
+    for root in roots:
+        try:
+            device = os.stat(root).st_dev
+            st = os.statvfs(root)
+        except OSError:
+            continue
+        if device in seen:
+            continue
+        seen.add(device)
+        total += st.f_blocks * st.f_frsize
+        free += st.f_bavail * st.f_frsize
+    return total, free, len(seen)
+
+
+def cache_roots(settings: Settings) -> list[str]:
+    """The cache roots of the cacheable mappings, in configuration order."""
+    return list(dict.fromkeys(m.cache for m in settings.paths.mappings if m.cacheable))
+
+
+async def measure(db: Database, settings: Settings) -> Usage:
+    """The current usage (statvfs runs off the event loop)."""
+    total, free, pools = await asyncio.to_thread(_pool_sizes, cache_roots(settings))
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(size_bytes), 0),"
+        " COALESCE(SUM(parent_id IS NULL AND state = 'cached'), 0) FROM managed_files"
+    )
+    used, files = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+    cache = settings.cache
+    return Usage(
+        total_bytes=total,
+        free_bytes=free,
+        used_bytes=used,
+        limit_bytes=parse_size(cache.limit, total),
+        min_free_bytes=parse_size(cache.min_free, total),
+        files=files,
+        pools=pools,
+    )
+
+
+async def record(db: Database, usage: Usage, now: float) -> None:
+    """Store one history point and drop the points that are too old."""
+    await db.execute(
+        "INSERT OR REPLACE INTO usage_history (ts, used_bytes, limit_bytes, files)"
+        " VALUES (?, ?, ?, ?)",
+        (int(now), usage.used_bytes, usage.limit_bytes, usage.files),
+    )
+    await db.execute("DELETE FROM usage_history WHERE ts < ?", (int(now - HISTORY_KEEP_S),))
+
+
+async def history(db: Database, range_s: int, now: float) -> list[dict[str, int]]:
+    """The points of the last `range_s` seconds, thinned to at most `MAX_POINTS`."""
+    rows = await db.fetchall(
+        "SELECT ts, used_bytes, limit_bytes, files FROM usage_history WHERE ts >= ? ORDER BY ts",
+        (int(now - range_s),),
+    )
+    step = max(1, -(-len(rows) // MAX_POINTS))
+    picked = rows[::step]
+    if rows and picked[-1] is not rows[-1]:
+        picked.append(rows[-1])  # always end on the latest point
+    return [
+        {"ts": int(r[0]), "used_bytes": int(r[1]), "limit_bytes": int(r[2]), "files": int(r[3])}
+        for r in picked
+    ]
+
+
+class UsageSampler:
+    """A small long-running task: a usage point every `interval_s`; `start()` / `close()`."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        settings: Callable[[], Settings],
+        *,
+        interval_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._settings = settings
+        self._interval_s = interval_s
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def sample(self, *, publish: bool = True) -> Usage:
+        """Measure, record and (unless told not to) publish one point now."""
+        usage = await measure(self._db, self._settings())
+        await record(self._db, usage, self._clock())
+        if publish:
+            self._bus.publish(events.STATS, **usage.as_dict())
+        return usage
+
+    async def start(self) -> None:
+        """Begin sampling (the first point is taken at once)."""
+        self._task = asyncio.create_task(self._run(), name="cacherr-usage-sampler")
+
+    async def _run(self) -> None:
+        # The first point is not published: a page connecting now gets it in its snapshot.
+        publish = False
+        while True:
+            try:
+                await self.sample(publish=publish)
+            except Exception:
+                log.exception("Could not record the cache usage")
+            publish = True
+            await asyncio.sleep(self._interval_s)
+
+    async def close(self) -> None:
+        """Stop sampling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+DISK_SAMPLE = 2000
+SPARED_EXPLANATION = (
+    "Array disks holding the originals of cached files: playing those files reads the pool, "
+    "so these disks can stay asleep for them (an estimate: other files on the same disks "
+    "may still wake them)."
+)
+
+
+def _disk_roots(array_root: str) -> tuple[list[str], str] | None:
+    """The `/mnt/diskN/<share>/<sub>` twins of an Unraid `/mnt/user0/<share>/<sub>` root."""
+    parts = array_root.split("/")
+    for i, part in enumerate(parts[:-2]):
+        if part == "mnt" and parts[i + 1] in ("user0", "user"):
+            base = "/".join(parts[: i + 1]) or "/"
+            rest = "/".join(parts[i + 2 :])
+            try:
+                names = sorted(
+                    n for n in os.listdir(base) if n.startswith("disk") and n[4:].isdigit()
+                )
+            except OSError:
+                return None
+            if not names:
+                return None
+            return [os.path.join(base, n, rest) for n in names], rest
+    return None
+
+
+def disks_spared(settings: Settings, files: list[tuple[str, str]]) -> dict[str, Any]:
+    """Which array disks hold the backups of the cached `(mapping, rel)` files (blocking)."""
+    by_name = {m.name: m for m in settings.paths.mappings}
+    disks: set[str] = set()
+    layout_known = False
+    for mapping_name, rel in files[:DISK_SAMPLE]:
+        mapping = by_name.get(mapping_name)
+        twins = _disk_roots(mapping.array) if mapping is not None else None
+        if twins is None:
+            continue
+        layout_known = True
+        for root in twins[0]:
+            if os.path.lexists(os.path.join(root, rel + ".plexcached")):
+                disks.add(root.split("/mnt/", 1)[-1].split("/", 1)[0])
+                break
+    if not layout_known:
+        return {
+            "count": None,
+            "disks": [],
+            "explanation": "Not an Unraid /mnt/user0 array layout, so the disks cannot be told "
+            "apart; every cached file is one array read avoided.",
+        }
+    return {"count": len(disks), "disks": sorted(disks), "explanation": SPARED_EXPLANATION}
