@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
             help="folder of cacherr.json and the state database "
             "(default: $CACHERR_CONFIG_DIR or /config)",
         )
+    demo = commands.add_parser(
+        "demo",
+        help="run on a simulated Plex with simulated viewers (no Plex, no network needed)",
+        description="Run the daemon on a simulated Plex with simulated viewers, in a sandbox.",
+    )
+    demo.add_argument(
+        "--dir", type=Path, default=None, help="sandbox folder (default: a new temp folder)"
+    )
+    demo.add_argument("--port", type=int, default=5757, help="port of the page (default 5757)")
+    demo.add_argument(
+        "--speed", type=float, default=1.0, help="how fast the simulated viewers act (default 1)"
+    )
     return parser
 
 
@@ -121,8 +133,12 @@ def _check(config_dir: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cacherr` console script."""
     args = build_parser().parse_args(argv)
-    config_dir: Path = args.config_dir or Path(_config_dir_default())
     _setup_logging("INFO")
+    if args.command == "demo":
+        from cacherr.demo.run import run_demo
+
+        return run_demo(args.dir, port=args.port, speed=args.speed)
+    config_dir: Path = args.config_dir or Path(_config_dir_default())
     if args.command == "run":
         return _run(config_dir)
     return _check(config_dir)

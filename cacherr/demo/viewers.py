@@ -1,0 +1,145 @@
+"""Simulated viewers: they play, finish episodes and add to watchlists, as Plex tells it.
+
+Each step changes the simulated Plex (its sessions and watch state) and sends the webhook
+Plex would send — multipart with a `payload` part — to the daemon's own webhook URL, so the
+demo exercises the same path as a real server with Plex Pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from cacherr.fakeplex.model import Episode, Show, User
+from cacherr.fakeplex.world import World
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Viewer:
+    """One simulated person working through a show."""
+
+    user: User
+    show: Show
+    position: int = 0  # index into the show's regular episodes
+    watched: list[str] = field(default_factory=list)
+
+
+def regular_episodes(show: Show) -> list[Episode]:
+    """The show's episodes in order, specials left out."""
+    return [ep for season in show.seasons if season.index > 0 for ep in season.episodes]
+
+
+def payload(event: str, world: World, user: User, episode: Episode) -> dict[str, object]:
+    """The JSON a Plex server sends for `event` on `episode`."""
+    show = episode.season.show
+    return {
+        "event": event,
+        "user": True,
+        "owner": user.id == world.owner.id,
+        "Account": {"id": user.id, "title": user.title},
+        "Server": {"title": "Cacherr demo", "uuid": world.machine_identifier},
+        "Player": {"local": True, "title": "Demo TV", "uuid": "demo-player"},
+        "Metadata": {
+            "librarySectionType": "show",
+            "librarySectionID": show.library.id,
+            "ratingKey": str(episode.rating_key),
+            "key": f"/library/metadata/{episode.rating_key}",
+            "parentRatingKey": str(episode.season.rating_key),
+            "grandparentRatingKey": str(show.rating_key),
+            "type": "episode",
+            "title": episode.title,
+            "grandparentTitle": show.title,
+            "index": episode.index,
+            "parentIndex": episode.parent_index,
+        },
+    }
+
+
+class Viewers:
+    """A task that moves the viewers along every `step_s` seconds."""
+
+    def __init__(
+        self, world: World, webhook_url: str, *, step_s: float = 6.0, seed: int = 1
+    ) -> None:
+        self._world = world
+        self._url = webhook_url
+        self._step_s = step_s
+        self._random = random.Random(seed)
+        shows = [item for item in world.items.values() if isinstance(item, Show)]
+        people = [u for u in world.users if u.library_ids is None]
+        self.viewers = [
+            Viewer(user, shows[i % len(shows)], position=self._random.randint(0, 3))
+            for i, user in enumerate(people)
+        ]
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Begin the simulation."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._task = asyncio.create_task(self._run(), name="demo-viewers")
+
+    async def close(self) -> None:
+        """Stop the simulation."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._session is not None:
+            await self._session.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._step_s)
+            viewer = self._random.choice(self.viewers)
+            try:
+                await self.step(viewer)
+            except aiohttp.ClientResponseError as exc:  # its text names the URL: the secret
+                log.warning("Demo viewer %s: Cacherr answered %d", viewer.user.title, exc.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning(
+                    "Demo viewer %s could not reach Cacherr: %s",
+                    viewer.user.title,
+                    type(exc).__name__,
+                )
+
+    async def step(self, viewer: Viewer) -> None:
+        """Finish what the viewer is watching (if anything), then play the next episode."""
+        episodes = regular_episodes(viewer.show)
+        if not episodes:
+            return
+        world = self._world
+        current = episodes[viewer.position % len(episodes)]
+        playing = [s for s in list(world.sessions.values()) if s.user is viewer.user]
+        for session in playing:
+            world.progress_session(session, int(current.duration_ms * 0.95))
+            world.stop_session(session)
+            await self._send("media.scrobble", viewer.user, current)
+            viewer.position += 1
+            current = episodes[viewer.position % len(episodes)]
+        world.start_session(viewer.user, current, offset_ms=0, player="Demo TV")
+        await self._send("media.play", viewer.user, current)
+        log.info(
+            "Demo: %s plays %s S%02dE%02d",
+            viewer.user.title,
+            viewer.show.title,
+            current.parent_index,
+            current.index,
+        )
+
+    async def _send(self, event: str, user: User, episode: Episode) -> None:
+        assert self._session is not None
+        form = aiohttp.FormData()
+        # A typed part makes the body multipart/form-data, the way Plex sends it.
+        body = json.dumps(payload(event, self._world, user, episode))
+        form.add_field("payload", body, content_type="application/json")
+        async with self._session.post(self._url, data=form) as resp:
+            resp.raise_for_status()
