@@ -44,17 +44,21 @@ def sample_offsets(size: int) -> list[int]:
 def _read_samples(path: Path, size: int, *, drop_cache: bool) -> list[bytes]:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if drop_cache:
-            drop_page_cache(fd)
-        return [os.pread(fd, SAMPLE_BLOCK_BYTES, offset) for offset in sample_offsets(size)]
+        blocks = []
+        for offset in sample_offsets(size):
+            if drop_cache:  # only the sampled ranges: dropping a whole big file costs more
+                drop_page_cache(fd, offset, SAMPLE_BLOCK_BYTES)
+            blocks.append(os.pread(fd, SAMPLE_BLOCK_BYTES, offset))
+        return blocks
     finally:
         os.close(fd)
 
 
-def drop_page_cache(fd: int) -> None:
-    """Ask the kernel to forget the file's (clean) cached pages, so reads hit the disk."""
+def drop_page_cache(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Ask the kernel to forget the file's clean cached pages (all of them when `length` is
+    0), so reads hit the disk."""
     with contextlib.suppress(OSError):  # advice only; some file systems do not take it
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _fingerprint_of(size: int, blocks: list[bytes]) -> str:
