@@ -109,9 +109,6 @@ class ListService:
                                 sizes=self._sizes, room=room)  # fmt: skip
 
     async def _apply(self, definition: ImportList, room: FillRoom | None) -> bool:
-        # A fill list without a word on the room waits for the sweep, which knows it.
-        if definition.mode == "fill" and room is None and definition.fill_limit is None:
-            return False
         try:
             found = await self._list_claims(definition, room)
         except PlexError as exc:
@@ -136,6 +133,27 @@ class ListService:
                 log.warning("Claims of list %s kept as they were: %s", definition.name,
                             exc.message)  # fmt: skip
                 out += await self._claims.for_user(holder(definition.name), "list")
+        return out
+
+    async def claims_by_holder(self, room: FillRoom | None = None) -> dict[str, list[Claim]]:
+        """Each list holder's whole claim set, for the sweep to replace (source `list`).
+
+        A list whose claims cannot be built now (Plex trouble) is left out, so its claims in
+        force stay; lists deleted or disabled map to an empty set (released).
+        """
+        out: dict[str, list[Claim]] = {}
+        for definition in self.definitions():
+            if not definition.enabled:
+                continue
+            try:
+                out[holder(definition.name)] = await self._list_claims(definition, room)
+            except PlexError as exc:
+                log.warning("Claims of list %s kept as they were: %s", definition.name,
+                            exc.message)  # fmt: skip
+        enabled = {holder(d.name) for d in self.definitions() if d.enabled}
+        for claim in await self._claims.for_source("list"):
+            if claim.user_id.startswith(HOLDER_PREFIX) and claim.user_id not in enabled:
+                out[claim.user_id] = []
         return out
 
     async def sync_claims(self, room: FillRoom | None = None) -> None:
@@ -187,11 +205,19 @@ class ListScheduler:
         self._service = service
         self._tick_s = tick_s
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._requested: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
+    def request(self, name: str) -> None:
+        """Refresh `name` at the next turn, now (after a list was created or edited)."""
+        self._requested.add(name)
+        self._wake.set()
+
     async def run_once(self) -> list[str]:
-        """Refresh every due list (one after the other) and release removed lists' claims."""
-        names = await self._service.due()
+        """Refresh every due or requested list (one after the other), release removed ones."""
+        requested, self._requested = sorted(self._requested), set()
+        names = list(dict.fromkeys([*requested, *await self._service.due()]))
         for name in names:
             try:
                 await self._service.refresh(name)
@@ -209,8 +235,11 @@ class ListScheduler:
                 await self.run_once()
             except Exception:
                 log.exception("Import list refresh failed")
+            if self._stop.is_set():
+                break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._tick_s)
+                await asyncio.wait_for(self._wake.wait(), self._tick_s)
+            self._wake.clear()
 
     async def start(self) -> None:
         """Start refreshing in the background."""
@@ -220,6 +249,7 @@ class ListScheduler:
     async def close(self) -> None:
         """Stop and wait for the loop to end."""
         self._stop.set()
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
