@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from typing import Any, get_args
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
@@ -101,6 +102,41 @@ def _clean_secrets(patch: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def masked_source(provider: str, source: str) -> str:
+    """A list's source as shown: a URL's query and user part may carry a token, so hidden."""
+    if provider not in ("rss", "url"):
+        return source
+    parts = urlsplit(source)
+    if not parts.query and "@" not in parts.netloc:
+        return source
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, HIDDEN if parts.query else "", ""))
+
+
+HIDDEN = "…"
+
+
+def _settings_view(settings: Settings) -> dict[str, Any]:
+    shown: dict[str, Any] = view(settings)
+    for item in shown["lists"]["definitions"]:
+        item["source"] = masked_source(item["provider"], item["source"])
+    return shown
+
+
+def _unmask_sources(patch: dict[str, Any], settings: Settings) -> None:
+    """A list sent back with its masked source keeps the source it has."""
+    lists = patch.get("lists")
+    if not isinstance(lists, dict) or not isinstance(lists.get("definitions"), list):
+        return
+    current = {d.name: d for d in settings.lists.definitions}
+    for item in lists["definitions"]:
+        if not isinstance(item, dict):
+            continue
+        old = current.get(item.get("name", ""))
+        if old is not None and item.get("source") == masked_source(old.provider, old.source):
+            item["source"] = old.source
+
+
 def _env_var(path: str) -> str:
     return "CACHERR_" + "__".join(p.upper() for p in path.split("."))
 
@@ -110,7 +146,7 @@ async def get_settings(request: web.Request) -> web.Response:
     store = request.app[keys.CONFIG]
     return ok(
         {
-            "settings": view(store.current),
+            "settings": _settings_view(store.current),
             "locked": sorted(store.env_locked),
             "secrets": sorted(SECRET_PATHS),
             "restart_fields": list(RESTART_FIELDS),
@@ -147,13 +183,18 @@ async def patch_settings(request: web.Request) -> web.Response:
         text = "; ".join(f"{r['field']}: {r['message']}" for r in refused)
         raise BadRequest(f"these settings cannot be changed here: {text}", details=refused)
     before = store.current
+    _unmask_sources(patch, before)
     settings = await asyncio.to_thread(store.save, patch)
     restart = [f for f in RESTART_FIELDS if _get(before, f) != _get(settings, f)]
     message = "Settings saved"
     if restart:
         message += f"; restart Cacherr to apply {', '.join(restart)}"
     return ok(
-        {"settings": view(settings), "restart_required": restart, "locked": sorted(locked)},
+        {
+            "settings": _settings_view(settings),
+            "restart_required": restart,
+            "locked": sorted(locked),
+        },
         message=message,
     )
 

@@ -156,3 +156,20 @@ async def test_plex_connection_test(api: Client, tmp_path: Path) -> None:
     down = await api.post("/api/settings/plex/test", json={"url": server.url, "token": "t"})
     assert (await down.json())["data"]["ok"] is False
     assert (await api.post("/api/settings/plex/test", json={"url": "ftp://x"})).status == 400
+
+
+async def test_list_urls_keep_their_tokens_hidden(api: Client, api_store: ConfigStore) -> None:
+    url = "https://lists.example/feed.rss?token=list-token-4242"
+    definition = {"name": "feed", "provider": "rss", "source": url}
+    api_store.save({"lists": {"definitions": [definition]}})
+    resp = await api.get("/api/settings")
+    assert "list-token-4242" not in await resp.text()
+    shown = (await resp.json())["data"]["settings"]["lists"]["definitions"][0]
+    assert shown["source"] == "https://lists.example/feed.rss?…"
+    echo = await api.patch(
+        "/api/settings", json={"lists": {"definitions": [{**shown, "max_items": 10}]}}
+    )
+    assert echo.status == 200, await echo.text()
+    assert "list-token-4242" not in await echo.text()
+    assert api_store.current.lists.definitions[0].source == url
+    assert api_store.current.lists.definitions[0].max_items == 10
