@@ -25,6 +25,7 @@ from cacherr.security.sessions import COOKIE_NAME
 log = logging.getLogger(__name__)
 
 SnapshotProvider = Callable[[], Awaitable[Any]]
+_LIVE = "live"
 
 
 class Realtime:
@@ -80,6 +81,8 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError("log in or send the API key")
         body = Event(events.STATUS, await self.snapshot(), time.time()).as_dict()
         await self.sio.emit(events.STATUS, body, to=sid)
+        # Deltas go to the "live" room only, so a client sees its snapshot first.
+        await self.sio.enter_room(sid, _LIVE)
 
     async def start(self) -> None:
         """Begin forwarding bus events."""
@@ -90,7 +93,7 @@ class Realtime:
         try:
             async for event in subscription:
                 try:
-                    await self.sio.emit(event.type, event.as_dict())
+                    await self.sio.emit(event.type, event.as_dict(), to=_LIVE)
                 except Exception:
                     log.exception("Could not emit %s to the page", event.type)
         finally:

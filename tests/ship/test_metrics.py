@@ -45,6 +45,7 @@ async def test_metrics_need_the_key_and_count_real_operations(
     executor.submit("cache", resolver.from_plex("/data/Show/missing.mkv"))
     await executor.run_until_idle()
     await executor.close()
+    before = await (await client.get("/metrics", params={"apikey": key})).text()
     app[keys.BUS].publish(events.CYCLE_COMPLETE, cached=1, duration_s=0.7)
     app[keys.BUS].publish(events.REACTION, user="alice", cached=1, latency_s=0.12)
 
@@ -52,16 +53,21 @@ async def test_metrics_need_the_key_and_count_real_operations(
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     text = await resp.text()
+
+    def grew(sample: str) -> float:
+        return value(text, sample) - value(before, sample)
+
     assert (cache / "Show" / "e1.mkv").read_bytes() == payload
     assert value(text, 'cacherr_operations_total{kind="cache",result="done"}') == 1
     assert value(text, 'cacherr_operations_total{kind="cache",result="failed"}') == 1
     assert value(text, "cacherr_copied_bytes_total") == len(payload)
     assert value(text, "cacherr_cached_files") == 1
     assert value(text, "cacherr_cached_bytes") == len(payload)
-    assert value(text, 'cacherr_sweep_duration_seconds_bucket{le="1.0"}') == 1
-    assert value(text, 'cacherr_reaction_latency_seconds_bucket{le="0.1"}') == 0
-    assert value(text, 'cacherr_reaction_latency_seconds_bucket{le="0.25"}') == 1
-    assert value(text, "cacherr_reaction_latency_seconds_count") == 1
+    assert grew('cacherr_sweep_duration_seconds_bucket{le="0.5"}') == 0
+    assert grew('cacherr_sweep_duration_seconds_bucket{le="1.0"}') == 1
+    assert grew('cacherr_reaction_latency_seconds_bucket{le="0.1"}') == 0
+    assert grew('cacherr_reaction_latency_seconds_bucket{le="0.25"}') == 1
+    assert grew("cacherr_reaction_latency_seconds_count") == 1
     assert "# TYPE cacherr_plex_requests_total counter" in text
     assert key not in text
 
