@@ -173,9 +173,11 @@ class ListService:
 
     async def forget(self, name: str) -> None:
         """Drop a list's stored entries and release its claims (after it was deleted)."""
-        await self._claims.replace("list", holder(name), [])
-        await self.repo.delete(name)
-        self.attempted_at.pop(name, None)
+        async with self._locks.setdefault(name, asyncio.Lock()):  # not under a refresh
+            await self._claims.replace("list", holder(name), [])
+            await self.repo.delete(name)
+            self.attempted_at.pop(name, None)
+        self._locks.pop(name, None)
 
     async def statuses(self) -> dict[str, ListStatus]:
         """Every list's status by name (never fetched: `new`)."""
