@@ -15,6 +15,8 @@ from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_paths, fatal
+from cacherr.claims import ClaimStore
+from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
@@ -33,6 +35,14 @@ from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
+from cacherr.sources.lists import (
+    Fetcher,
+    ListRepository,
+    ListScheduler,
+    ListService,
+    PlexLists,
+    size_lookup,
+)
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
 from cacherr.usage import UsageSampler, measure
@@ -135,6 +145,28 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     await poller.close()
 
 
+async def _lists(app: web.Application) -> AsyncIterator[None]:
+    # After the database and the Plex gateway; one HTTP session for every list provider.
+    store, db = app[keys.CONFIG], app[keys.DB]
+    fetcher = Fetcher()
+    await fetcher.start()
+
+    def settings() -> Settings:
+        return store.current
+
+    plex = PlexLists(app[keys.PLEX], app[keys.PLEX_LIBRARY], app[keys.PLEX_USERS], settings)
+    service = ListService(
+        ListRepository(db), ClaimStore(db), fetcher, plex, settings, sizes=size_lookup(settings)
+    )
+    scheduler = ListScheduler(service)
+    app[keys.LISTS] = service
+    app[keys.LIST_SCHEDULER] = scheduler
+    await scheduler.start()
+    yield
+    await scheduler.close()
+    await fetcher.close()
+
+
 async def _notifier(app: web.Application) -> AsyncIterator[None]:
     notifier = Notifier(app[keys.CONFIG], app[keys.BUS])
     app[keys.NOTIFIER] = notifier
@@ -189,6 +221,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)
+    app.cleanup_ctx.append(_lists)
     app.cleanup_ctx.append(_page_state)
     # Recovery, engine and executor → playback reactions → pins and the sweep.
     app.cleanup_ctx.extend([files_context, reactor_context, sweep_context])

@@ -23,6 +23,7 @@ from cacherr.plex.users import UserDirectory
 from cacherr.reactor import CacheEngine, Pins, Reactor, Sweeper
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
+from cacherr.sources.lists import ListScheduler, ListService
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
 from cacherr.usage import UsageSampler
@@ -59,6 +60,9 @@ CACHE_ENGINE = web.AppKey("cache_engine", CacheEngine)
 REACTOR = web.AppKey("reactor", Reactor)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 PINS = web.AppKey("pins", Pins)
+# Import lists (cacherr.sources.lists): refresh, state and claims; the per-list scheduler.
+LISTS = web.AppKey("lists", ListService)
+LIST_SCHEDULER = web.AppKey("list_scheduler", ListScheduler)
 
 
 def now() -> float:

@@ -9,6 +9,7 @@ from cacherr.api.auth import setup_auth_routes
 from cacherr.api.claims import claims, simulate
 from cacherr.api.files import cached_files
 from cacherr.api.health import health
+from cacherr.api.lists import setup_list_routes
 from cacherr.api.maintenance import maintenance_audit, maintenance_fix
 from cacherr.api.notifications import test_notifications
 from cacherr.api.openapi import openapi
@@ -33,6 +34,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/webhooks/tautulli", tautulli_webhook, name="webhook_tautulli")
     app.router.add_get("/api/sessions", sessions, name="sessions")
     app.router.add_post("/api/notifications/test", test_notifications, name="notifications_test")
+    setup_list_routes(app)
     setup_page_routes(app)
 
 
