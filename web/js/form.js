@@ -45,7 +45,8 @@ function field(path, key, prop, value, ctx) {
   const lockNote = locked ? el("small.locked", {}, `Set by CACHERR_${path.split(".").map((p) => p.toUpperCase()).join("__")}`) : null;
   const error = el("small.field-error", { dataset: { for: path } });
   if (schema.type === "object" && schema.properties) {
-    return el("fieldset", { dataset: { path } }, el("legend", {}, humanise(key)), help, ...modelFields(path, schema, value, ctx));
+    return el("fieldset", { dataset: { path } }, el("legend", {}, humanise(key)), help,
+      el("small.field-error", { dataset: { for: path } }), ...modelFields(path, schema, value, ctx));
   }
   let input;
   if (isSecret(schema)) {
@@ -108,7 +109,9 @@ export function showErrors(container, details) {
   let placed = 0;
   for (const d of details || []) {
     const path = d.path || d.field;
-    const target = [...container.querySelectorAll(".field-error")].find((n) => n.dataset.for === path || path.startsWith(n.dataset.for + "."));
+    const all = [...container.querySelectorAll(".field-error")];
+    const target = all.find((n) => n.dataset.for === path)
+      || all.filter((n) => path.startsWith(n.dataset.for + ".")).pop();
     if (target) { target.textContent = d.message; placed += 1; }
   }
   return placed;

@@ -41,8 +41,8 @@ async function save(button, box, state) {
 function plexTest(box) {
   const out = el("span.muted");
   return el("div.row.wrap", {}, el("button", { type: "button", on: { click: async (e) => {
-    const url = box.querySelector('[data-path="plex.url"]').value.trim();
-    const token = box.querySelector('[data-path="plex.token"]').value;
+    const url = box.querySelector('[name="plex.url"]').value.trim();
+    const token = box.querySelector('[name="plex.token"]').value;
     const body = { url: url || null, token: token || null };
     const result = await act(e.target, () => api("/api/settings/plex/test", { method: "POST", body }), () => "");
     if (!result) return;
@@ -54,7 +54,7 @@ function plexTest(box) {
 function notifyTest(box) {
   const out = el("span.muted");
   return el("div.row.wrap", {}, el("button", { type: "button", on: { click: async (e) => {
-    const text = box.querySelector('[data-path="notifications.urls"]').value.trim();
+    const text = box.querySelector('[name="notifications.urls"]').value.trim();
     const body = text ? { urls: text.split("\n").map((u) => u.trim()).filter(Boolean) } : null;
     const result = await act(e.target, () => api("/api/notifications/test", { method: "POST", body }), (r) => `Sent to ${r.sent} of ${r.sent + r.failed}`);
     if (result) out.textContent = result.results.map((r) => `#${r.index ?? ""} ${r.service || ""}: ${r.ok ? "ok" : r.error || "failed"}`).join(" · ");
@@ -127,6 +127,7 @@ function render(state) {
   for (const [section, skip] of parts) {
     const schema = state.schema.properties[section];
     form.append(el("fieldset", { dataset: { path: section } }, el("legend", {}, schema.description || section),
+      el("small.field-error", { dataset: { for: section } }),
       ...modelFields(section, schema, state.settings[section], ctx, skip || [])));
   }
   form.append(el("div.row.end.sticky", {}, el("button.primary", { type: "submit" }, `Save ${title.toLowerCase()}`)));

@@ -1,0 +1,152 @@
+"""The real app on a real port, and Debian's chromium driven by Playwright (async API, so the
+server and the browser share the test's event loop)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from cacherr import keys
+from cacherr.app import create_app
+from cacherr.config import ConfigStore
+from cacherr.db import Database
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery staple"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+if not CHROMIUM.exists():
+    pytest.skip("the page tests need Debian's /usr/bin/chromium", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.async_api", reason="needs the playwright package")
+
+
+@dataclass
+class Served:
+    """The running app: its address, the app itself and its folders."""
+
+    url: str
+    app: web.Application
+    store: ConfigStore
+    array: Path
+    cache: Path
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    array, cache = tmp_path / "array" / "tv", tmp_path / "cache" / "tv"
+    array.mkdir(parents=True)
+    cache.mkdir(parents=True)
+    store = ConfigStore.open(tmp_path / "config")
+    store.save(
+        {
+            "paths": {
+                "mappings": [
+                    {"name": "tv", "plex": "/data/tv", "array": str(array), "cache": str(cache)}
+                ]
+            },
+            "cache": {"limit": "100%", "min_free": "0B", "verify": "size"},
+            "sweep": {"on_start": False},
+        }
+    )
+    app = create_app(store)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield Served(f"http://127.0.0.1:{port}", app, store, array, cache)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def page(served: Served) -> AsyncIterator[Any]:
+    """A fresh chromium page (1280×800) that fails the test on any script error."""
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        tab = await context.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            yield tab
+        finally:
+            await browser.close()
+        assert errors == [], f"script errors on the page: {errors}"
+
+
+async def log_in(page: Any, served: Served) -> None:
+    """The first visit: create the login through the set-up form."""
+    await page.goto(served.url + "/")
+    form = page.locator("#auth-form")
+    await form.locator("[name=username]").fill("admin")
+    await form.locator("[name=password]").fill(PASSWORD)
+    await form.locator("[name=confirm]").fill(PASSWORD)
+    await form.locator("button[type=submit]").click()
+    await page.locator("#card-usage .value").filter(has_not_text="…").wait_for()
+
+
+async def seed(served: Served) -> None:
+    """Users, cached files (with their claims) and some activity, for the screenshots."""
+    db: Database = served.app[keys.DB]
+    now = time.time()
+    for uid, name, kind in (("1", "alice", "main"), ("7", "bob", "home"), ("9", "carol", "shared")):
+        await db.execute(
+            "INSERT INTO users (id, username, title, kind, updated_at, last_active_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (uid, name, name.title(), kind, now, now - 3600),
+        )
+    episodes = [(f"The Expanse/Season 02/The Expanse - S02E0{n}.mkv", n) for n in range(1, 5)]
+    for rel, n in [*episodes, ("Heat (1995)/Heat (1995).mkv", 9)]:
+        size = 1_500_000_000 + n * 97_000_000
+        await db.execute(
+            "INSERT INTO managed_files (mapping, rel_path, plex_path, rating_key, state,"
+            " size_bytes, mtime_ns, cached_at) VALUES ('tv', ?, ?, ?, 'cached', ?, 0, ?)",
+            (rel, f"/data/tv/{rel}", str(1000 + n), size, now - n * 1800),
+        )
+        user, source, reason = (
+            ("1", "next_up", f"next episode (S02E0{n}) for alice, playing S02E0{n - 1}")
+            if n < 9
+            else ("9", "watchlist", "on carol's watchlist")
+        )
+        await db.execute(
+            "INSERT INTO claims (plex_path, source, user_id, priority, reason, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (f"/data/tv/{rel}", source, user, 670 - n * 10, reason, now - 600),
+        )
+    for i in range(48):
+        await db.execute(
+            "INSERT OR REPLACE INTO usage_history (ts, used_bytes, limit_bytes, files)"
+            " VALUES (?, ?, ?, ?)",
+            (int(now - (48 - i) * 1800), int(2e9 + 6e9 * (i / 48) ** 1.5), int(50e9), i // 8),
+        )
+    for msg, level in (("Cached: /data/tv/The Expanse/Season 02/The Expanse - S02E01.mkv", "info"),
+                       ("Playing — alice: The Expanse S02E01", "info"),
+                       ("Plex is connected", "info")):  # fmt: skip
+        await db.execute(
+            "INSERT INTO activity (ts, level, type, message) VALUES (?, ?, 'seed', ?)",
+            (now - 120, level, msg),
+        )
+    await served.app[keys.USAGE].sample()  # a real point now, from the seeded files
+
+
+def screenshot_path(name: str) -> str:
+    """Where a view's screenshot goes (docs/screenshots/<name>.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return os.fspath(SCREENSHOTS / f"{name}.png")
