@@ -1,0 +1,327 @@
+"""The cache engine: claims in the store and the planner's index kept in step, plans submitted.
+
+Reactions, pins and the sweep all end here: they write claims, then ask the engine to plan
+the paths they touched (or everything) and hand the plan's actions to the executor. The
+engine owns the planner's in-memory `Index` and keeps it equal to the database: claims after
+every write, managed files as operations are submitted and finish (the executor's
+`on_change` hook), which is also when the mover's ignore list is rewritten.
+
+A restore or an eviction is never submitted for a file in an active Plex session: the
+session poller is asked again right before each one is handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cacherr.claims import Change, ClaimStore, ManagedFile
+from cacherr.config.models import Settings
+from cacherr.db import Database
+from cacherr.errors import PathRefused
+from cacherr.events import EventBus
+from cacherr.executor import Executor
+from cacherr.files.model import Outcome
+from cacherr.files.mover import MoverExclusion
+from cacherr.files.paths import Location, PathResolver
+from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
+from cacherr.reactor.survey import Survey, survey
+from cacherr.sources.sessions import SessionPoller
+
+log = logging.getLogger(__name__)
+
+CLAIMS_DROPPED = "claims_dropped"
+_MANAGED_ROW = (
+    "SELECT m.plex_path, m.rating_key, m.state, m.cached_at, m.released_at, "
+    "m.size_bytes + COALESCE((SELECT SUM(k.size_bytes) FROM managed_files k "
+    "WHERE k.parent_id = m.id), 0) AS size FROM managed_files m "
+    "WHERE m.plex_path = ? AND m.parent_id IS NULL"
+)
+
+
+@dataclass
+class Submitted:
+    """What one plan handed to the executor, and what it held back."""
+
+    cached: int = 0
+    restored: int = 0
+    evicted: int = 0
+    held: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For events and the API."""
+        return {
+            "cached": self.cached,
+            "restored": self.restored,
+            "evicted": self.evicted,
+            "held": len(self.held),
+        }
+
+
+class CacheEngine:
+    """Claims → index → plan → executor; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        settings: Callable[[], Settings],
+        *,
+        config_dir: Path,
+        clock: Callable[[], float],
+        sessions: SessionPoller | None = None,
+        refused_mappings: Collection[str] = (),
+    ) -> None:
+        self.store = ClaimStore(db)
+        self.index = Index()
+        self.clock = clock
+        self._db = db
+        self._bus = bus
+        self._settings = settings
+        self._config_dir = config_dir
+        self._sessions = sessions
+        self._refused = frozenset(refused_mappings)
+        self._executor: Executor | None = None
+        self._lock = asyncio.Lock()
+        self._resolver_for: tuple[Any, PathResolver] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._mover_dirty = False
+        self._mover_task: asyncio.Task[None] | None = None
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def attach(self, executor: Executor) -> None:
+        """The executor actions go to (it calls `on_operation` when one finishes)."""
+        self._executor = executor
+
+    async def load(self) -> None:
+        """Build the index from the store (start-up, and the sweep's fresh look)."""
+        claims, managed = await self.store.all(), await self.store.managed()
+        self.index = Index.build(claims, managed)
+
+    @property
+    def resolver(self) -> PathResolver:
+        """The path gate for the current mappings (those refused at start-up left out)."""
+        mappings = self._settings().paths.mappings
+        if self._resolver_for is None or self._resolver_for[0] is not mappings:
+            usable = [m for m in mappings if m.name not in self._refused]
+            self._resolver_for = (mappings, PathResolver(usable))
+        return self._resolver_for[1]
+
+    def active_paths(self) -> frozenset[str]:
+        """Plex paths of the files being played now."""
+        return self._sessions.active_paths() if self._sessions is not None else frozenset()
+
+    def is_active(self, plex_path: str) -> bool:
+        """Whether a file is being played now (asked again before each restore)."""
+        return self._sessions is not None and self._sessions.is_active(plex_path)
+
+    # --- planning ----------------------------------------------------------------------
+
+    async def survey(self, media: Iterable[str], *, measure: Iterable[str] = ()) -> Survey:
+        """Sidecars, sizes and the pool's space, in one hop to a worker thread."""
+        policy = self._settings().cache.sidecars
+        return await asyncio.to_thread(
+            survey, self.resolver, list(media), measure=list(measure), sidecars=policy
+        )
+
+    async def commit(
+        self, change: Change, paths: Iterable[str], *, found: Survey | None = None
+    ) -> tuple[Plan, Submitted]:
+        """After a claims write: bring the index up to date, plan `paths` (and what the
+        write touched), submit. `found` is a survey of those paths taken just before."""
+        wanted = list(dict.fromkeys([*paths, *change.touched]))
+        by_path = await self.store.for_paths(wanted)
+        self.index.update_claims(by_path, now=self.clock())
+        return await self.plan(wanted, found=found)
+
+    async def plan(
+        self,
+        paths: Iterable[str] | None,
+        *,
+        found: Survey | None = None,
+        index: Index | None = None,
+        dry_run: bool = False,
+    ) -> tuple[Plan, Submitted]:
+        """Plan `paths` (None: everything) and submit the actions unless `dry_run`."""
+        index = self.index if index is None else index
+        listed = None if paths is None else list(dict.fromkeys(paths))
+        candidates = listed if listed is not None else list(index.claimed_paths)
+        missing = [p for p in candidates if index.managed(p) is None and index.claims(p)]
+        unknown = missing if found is None else [p for p in missing if not found.knows(p)]
+        if found is None or unknown:
+            more = await self.survey((), measure=unknown)
+            found = more if found is None else found.merged(more)
+        async with self._lock:
+            settings, now = self._settings(), self.clock()
+            used = sum(f.size_bytes for f in index.managed_files.values())
+            space = Space.from_config(
+                settings.cache,
+                total_bytes=found.total_bytes,
+                free_bytes=found.free_bytes,
+                used_bytes=used,
+            )
+            args: dict[str, Any] = {
+                "sizes": found.sizes,
+                "space": space,
+                "active": self.active_paths(),
+                "now": now,
+                "retention_hours": settings.retention.hours,
+            }
+            result = (
+                plan_all(index, **args) if listed is None else plan_paths(index, listed, **args)
+            )
+            if dry_run:
+                return result, Submitted()
+            submitted = self._submit(result, now)
+        if result.dropped:
+            await self._drop(result, found)
+        return result, submitted
+
+    def _submit(self, result: Plan, now: float) -> Submitted:
+        done = Submitted()
+        executor = self._executor
+        if executor is None:
+            log.warning("No executor: %d planned actions not run", len(result.actions))
+            return done
+        for action in result.actions:
+            path = action.plex_path
+            try:
+                if action.kind == "cache":
+                    loc = self.resolver.for_move(path)
+                else:
+                    loc = self.resolver.from_plex(path)
+            except PathRefused as exc:
+                log.warning("Not %sing %s: %s", action.kind, path, exc.message)
+                continue
+            if action.kind == "cache":
+                claims = self.index.claims(path)
+                rating_key = next((c.rating_key for c in claims if c.rating_key), None)
+                self.index.put_managed(
+                    ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
+                )
+                op = executor.submit("cache", loc, rating_key=rating_key, reason=action.reason)
+                done.cached += 1
+            else:
+                if self.is_active(path):  # asked again: a session may have started since
+                    log.info("Keeping %s on the cache: it is being played", path)
+                    done.held.append(path)
+                    continue
+                op = executor.submit("restore", loc, reason=f"{action.kind}: {action.reason}")
+                if action.kind == "restore":
+                    done.restored += 1
+                else:
+                    done.evicted += 1
+            op.result.add_done_callback(functools.partial(self._finished, action.kind, path))
+        return done
+
+    async def _drop(self, result: Plan, found: Survey) -> None:
+        paths = [d.plex_path for d in result.dropped]
+        reasons = {
+            p: found.problems.get(p, d.reason) for p, d in zip(paths, result.dropped, strict=True)
+        }
+        change = await self.store.release(paths, now=self.clock())
+        self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        for path, reason in reasons.items():
+            log.warning("Claims on %s dropped: %s", path, reason)
+        self._bus.publish(
+            CLAIMS_DROPPED, files=[{"path": p, "reason": r} for p, r in reasons.items()]
+        )
+
+    # --- operations finishing ------------------------------------------------------------
+
+    def _finished(self, kind: str, path: str, fut: asyncio.Future[Outcome]) -> None:
+        if fut.cancelled():
+            outcome: Outcome | None = None
+        else:
+            outcome = fut.result()
+        if outcome is not None and outcome.result == "done":
+            return  # on_operation has it
+        if kind == "cache":
+            self._spawn(self._reload_managed(path))
+
+    async def on_operation(self, outcome: Outcome) -> None:
+        """The executor's `on_change` hook: a cache or restore finished (`done`)."""
+        if outcome.kind == "cache":
+            await self._reload_managed(outcome.path)
+        else:
+            self.index.drop_managed(outcome.path)
+        self.refresh_mover()
+
+    async def _reload_managed(self, plex_path: str) -> None:
+        row = await self._db.fetchone(_MANAGED_ROW, (plex_path,))
+        if row is None:
+            self.index.drop_managed(plex_path)
+            return
+        self.index.put_managed(
+            ManagedFile(
+                plex_path=row["plex_path"],
+                size_bytes=int(row["size"]),
+                cached_at=float(row["cached_at"]),
+                released_at=row["released_at"],
+                rating_key=row["rating_key"],
+                in_flight=row["state"] != "cached",
+            )
+        )
+
+    def refresh_mover(self) -> None:
+        """Rewrite the mover's ignore list soon (coalesced: one rewrite at a time)."""
+        self._mover_dirty = True
+        if self._mover_task is None or self._mover_task.done():
+            self._mover_task = asyncio.create_task(self._mover_loop(), name="mover-exclusion")
+
+    async def _mover_loop(self) -> None:
+        while self._mover_dirty:
+            self._mover_dirty = False
+            settings = self._settings()
+            exclusion = MoverExclusion.from_config(settings.mover, self._config_dir)
+            if exclusion.path is None:
+                return
+            paths = list(self.index.managed_files)
+            try:
+                locations = await asyncio.to_thread(_locate_all, self.resolver, paths)
+                await exclusion.refresh(locations)
+            except OSError as exc:
+                log.warning("Could not write the mover exclusion file: %s", exc)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_until_idle(self) -> None:
+        """Wait for the executor, the bookkeeping after it and the mover list to settle."""
+        while True:
+            if self._executor is not None:
+                await self._executor.run_until_idle()
+            pending = [*self._tasks]
+            if self._mover_task is not None and not self._mover_task.done():
+                pending.append(self._mover_task)
+            if not pending and (self._executor is None or not self._executor.operations()):
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish the bookkeeping still running (the executor is closed by its owner)."""
+        tasks = [*self._tasks]
+        if self._mover_task is not None:
+            tasks.append(self._mover_task)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _locate_all(resolver: PathResolver, paths: list[str]) -> list[Location]:
+    out = []
+    for path in paths:
+        with contextlib.suppress(PathRefused):
+            out.append(resolver.from_plex(path))
+    return out

@@ -1,0 +1,315 @@
+"""The reaction: a worker that turns each playback event into claims and a small plan.
+
+A play (or resume) of episode E by user U claims E and the episodes after it, replacing U's
+previous `playing` / `next_up` claims on that show in one transaction; a scrobble slides the
+window by one (E is released: its retention starts); a movie play claims the movie; a
+`library.new` episode re-resolves the window of everyone watching that show. Only the files
+of that window are planned and handed to the executor: never a sweep, and no Plex call
+beyond resolving the show (the library keeps that answer for a while).
+
+While Plex is not connected, events wait on the stream (bounded; the oldest go first) and
+are handled once it is: a reaction without Plex could resolve nothing. Events are handled a
+few at a time, one at a time per (user, show), so a burst of plays of
+different shows is not served one after the other. The worker owns its task: a webhook
+client hanging up cannot cancel the work its event started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Final
+
+from cacherr import events
+from cacherr.claims import Claim, UserKind
+from cacherr.config.models import Settings
+from cacherr.errors import CacherrError
+from cacherr.events import EventBus
+from cacherr.plex.errors import PlexError
+from cacherr.plex.library import ItemRef, Library
+from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
+from cacherr.reactor.engine import CacheEngine
+from cacherr.reactor.window import (
+    WINDOW_SOURCES,
+    Link,
+    describe,
+    episode_window,
+    movie_window,
+    window_claims,
+)
+from cacherr.sources.playback import PlaybackEvent, PlaybackStream
+
+log = logging.getLogger(__name__)
+
+REACTION: Final = events.REACTION
+
+
+class Reactor:
+    """Consumes the playback stream: `start()`, `close()`, and `run_until_idle()` for tests."""
+
+    def __init__(
+        self,
+        stream: PlaybackStream,
+        engine: CacheEngine,
+        library: Library | None,
+        users: UserDirectory | None,
+        settings: Callable[[], Settings],
+        bus: EventBus,
+        *,
+        concurrency: int = 8,
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._stream = stream
+        self._engine = engine
+        self._library = library
+        self._users = users
+        self._settings = settings
+        self._bus = bus
+        self._limit = asyncio.Semaphore(concurrency)
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._ready = ready
+        self._wake = asyncio.Event()
+        bus.listen(self._on_bus_event)
+
+    def _on_bus_event(self, event: events.Event) -> None:
+        if event.type == events.PLEX_STATE:
+            self._wake.set()
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin consuming the stream."""
+        self._task = asyncio.create_task(self._dispatch(), name="reactor")
+
+    async def close(self, *, grace_s: float = 5.0) -> None:
+        """Stop taking events; give reactions in progress a moment, then cancel them."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._running:
+            _, late = await asyncio.wait(self._running, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+
+    async def run_until_idle(self) -> None:
+        """Return once no event waits and no reaction runs (tests wait on this)."""
+        while self._stream.qsize() or self._pending:
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def _dispatch(self) -> None:
+        while True:
+            if not self._ready():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            event = await self._stream.get()
+            self._pending += 1
+            self._idle.clear()
+            task = asyncio.create_task(self._one(event), name=f"reaction-{event.rating_key}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _one(self, event: PlaybackEvent) -> None:
+        key = (event.user_id or event.username or "", event.grandparent_rating_key or "")
+        if not key[1]:
+            key = (key[0], event.rating_key)
+        lock, count = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, count + 1)
+        try:
+            async with lock, self._limit:
+                await self.handle(event)
+        finally:
+            lock, count = self._locks[key]
+            if count <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, count - 1)
+            self._pending -= 1
+            if not self._pending and not self._stream.qsize():
+                self._idle.set()
+
+    # --- reactions -----------------------------------------------------------------------
+
+    async def handle(self, event: PlaybackEvent) -> dict[str, Any] | None:
+        """React to one event; returns what the `reaction` event said (None: nothing to do)."""
+        started = time.monotonic()
+        try:
+            if event.kind in ("play", "resume"):
+                result = await self._played(event, scrobbled=False)
+            elif event.kind == "scrobble":
+                result = await self._played(event, scrobbled=True)
+            elif event.kind == "new":
+                result = await self._new(event)
+            else:
+                return None
+        except (PlexError, CacherrError) as exc:
+            log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, exc.message)
+            who = event.username or event.user_id or ""
+            result = {"user": who, "show": event.title, "kind": event.kind, "cached": 0,
+                      "reason": exc.message, "error": True}  # fmt: skip
+        except Exception:
+            log.exception("Reaction to %s of %s failed", event.kind, event.rating_key)
+            return None
+        if result is not None:
+            result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+            # From the event's arrival (webhook received, session polled) to its copies queued.
+            result["latency_s"] = round(max(time.time() - event.received_at, 0.0), 4)
+            cached = result.get("cached", 0)
+            result["message"] = f"{result['reason']}" + (f": {cached} to cache" if cached else "")
+            self._bus.publish(REACTION, **result)
+        return result
+
+    async def _played(self, event: PlaybackEvent, *, scrobbled: bool) -> dict[str, Any] | None:
+        library = self._need_library()
+        user, policy = await self._who(event.user_id, event.username)
+        if not policy.enabled:
+            return self._skipped(user, event, "caching is off for this user")
+        if self._users is not None and user.id and not user.id.startswith("name:"):
+            await self._users.note_activity(user.id, event.received_at)
+        settings = self._settings()
+        media_type = event.media_type
+        item: ItemRef | None = None
+        if media_type not in ("movie", "episode"):
+            item = await library.item(event.rating_key)
+            media_type = item.type
+        if media_type == "movie":
+            movie = item or await library.item(event.rating_key)
+            links = [] if scrobbled else movie_window(movie, user, settings)
+            return await self._apply(user, policy, movie.rating_key, links, event.kind,
+                                     describe(movie))  # fmt: skip
+        if media_type != "episode":
+            return None
+        show_key = event.grandparent_rating_key or (item.show_key if item else None)
+        show_key = show_key or await library.show_of(event.rating_key)
+        if show_key is None:
+            return None
+        episodes = await library.episodes(show_key)
+        anchor = next((e for e in episodes if e.rating_key == event.rating_key), None)
+        if anchor is None:  # added since the library's answer was kept
+            library.invalidate(show_key)
+            episodes = await library.episodes(show_key)
+            anchor = next((e for e in episodes if e.rating_key == event.rating_key), None)
+        anchor = anchor or item or await library.item(event.rating_key)
+        links = episode_window(episodes, anchor, user, settings, scrobbled=scrobbled)
+        return await self._apply(user, policy, show_key, links, event.kind, describe(anchor))
+
+    async def _new(self, event: PlaybackEvent) -> dict[str, Any] | None:
+        library = self._need_library()
+        kind = event.media_type
+        if kind == "movie":
+            return None
+        show_key = event.grandparent_rating_key
+        if show_key is None and kind == "season":
+            show_key = event.parent_rating_key
+        if show_key is None and kind == "show":
+            show_key = event.rating_key
+        if show_key is None:
+            show_key = await library.show_of(event.rating_key)
+        if show_key is None:
+            return None
+        library.invalidate(show_key)
+        claims = await self._engine.store.for_show(show_key)
+        by_user: dict[str, list[Claim]] = defaultdict(list)
+        for claim in claims:
+            if claim.source in WINDOW_SOURCES:
+                by_user[claim.user_id].append(claim)
+        if not by_user:
+            return None
+        episodes = await library.episodes(show_key)
+        position = {e.rating_key: i for i, e in enumerate(episodes)}
+        cached, users = 0, []
+        for user_id, held in sorted(by_user.items()):
+            playing = next((c.rating_key for c in held if c.source == "playing"), None)
+            scrobbled = playing not in position
+            if scrobbled:
+                first = min((position[c.rating_key] for c in held if c.rating_key in position),
+                            default=None)  # fmt: skip
+                if first is None:
+                    continue  # none of its episodes is in the library any more
+                # The window starts after a watched episode, or (current item off) at the
+                # first episode, which was then the one playing.
+                scrobbled = first > 0
+                anchor = episodes[first - 1 if scrobbled else 0]
+            else:
+                anchor = episodes[position[playing or ""]]
+            user, policy = await self._who(user_id, None)
+            links = episode_window(episodes, anchor, user, self._settings(), scrobbled=scrobbled)
+            result = await self._apply(user, policy, show_key, links, "new", describe(anchor))
+            cached += result["cached"]
+            users.append(user.name)
+        return {"user": ", ".join(users), "show": event.title, "kind": "new", "cached": cached,
+                "reason": f"new episode {event.title or event.rating_key}"}  # fmt: skip
+
+    async def _apply(
+        self,
+        user: PlexUser,
+        policy: EffectivePolicy,
+        window_key: str,
+        links: list[Link],
+        kind: str,
+        what: str,
+    ) -> dict[str, Any]:
+        engine = self._engine
+        media = [path for link in links for path in link.item.files]
+        found = await engine.survey(media)
+        files = {link.item.rating_key: found.with_sidecars(link.item.files) for link in links}
+        claims = window_claims(links, files, user=user, policy=policy, show_key=window_key)
+        change = await engine.store.replace(
+            WINDOW_SOURCES, user.id, claims, show_key=window_key, now=engine.clock()
+        )
+        plan, submitted = await engine.commit(change, [c.plex_path for c in claims], found=found)
+        verb = {"scrobble": "watched", "new": "new episode for"}.get(kind, "playing")
+        return {
+            "user": user.name,
+            "show": what,
+            "kind": kind,
+            **submitted.as_dict(),
+            "claimed": len(claims),
+            "released": len(change.released),
+            "unfit": len(plan.unfit),
+            "dropped": len(plan.dropped),
+            "reason": f"{user.name} {verb} {what}",
+        }
+
+    def _skipped(self, user: PlexUser, event: PlaybackEvent, why: str) -> dict[str, Any]:
+        return {"user": user.name, "show": event.title, "kind": event.kind, "cached": 0,
+                "reason": why}  # fmt: skip
+
+    def _need_library(self) -> Library:
+        if self._library is None:
+            raise CacherrError("Plex is not wired in: no library to resolve items with")
+        return self._library
+
+    async def _who(
+        self, user_id: str | None, username: str | None
+    ) -> tuple[PlexUser, EffectivePolicy]:
+        """The user an event names, with their settings (unknown users: their type's defaults)."""
+        user: PlexUser | None = None
+        if self._users is not None:
+            if user_id:
+                user = await self._users.get(user_id)
+            if user is None and username:
+                folded = username.casefold()
+                known = await self._users.all()
+                user = next((u for u in known if folded in (u.username.casefold(),
+                                                            u.title.casefold())), None)  # fmt: skip
+        if user is None:
+            uid = user_id or (f"name:{username.casefold()}" if username else "")
+            kind: UserKind = "main" if uid == MAIN_ID else "shared"
+            user = PlexUser(uid, username or "", username or uid, kind)
+        settings = self._settings()
+        return user, effective_policy(user, settings.users, settings.cache)

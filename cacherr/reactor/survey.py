@@ -1,0 +1,125 @@
+"""One trip to the disks for a batch of files: sidecars, sizes and the pool's space.
+
+Everything here is blocking (scandir, stat, statvfs) and runs on a worker thread, once per
+reaction or sweep, so the event loop never waits on a disk. A file that cannot be used (gone
+from the array, outside every mapping) is reported with the reason instead of a size.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from cacherr.config.models import Mapping
+from cacherr.errors import PathRefused
+from cacherr.files.paths import PathResolver
+from cacherr.files.sidecars import SidecarPolicy, find_sidecars
+from cacherr.planner import FILE_GONE
+
+
+@dataclass
+class Survey:
+    """What the disks said: sidecars per media file, sizes, problems, the pool's bytes."""
+
+    sidecars: dict[str, list[str]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    total_bytes: int = 0
+    free_bytes: int = 0
+
+    def knows(self, plex_path: str) -> bool:
+        """Whether this survey has a size or a problem for the file."""
+        return plex_path in self.sizes or plex_path in self.problems
+
+    def merged(self, other: Survey) -> Survey:
+        """This survey with another's files added (its pool figures are the newer)."""
+        return Survey(
+            {**self.sidecars, **other.sidecars},
+            {**self.sizes, **other.sizes},
+            {**self.problems, **other.problems},
+            other.total_bytes,
+            other.free_bytes,
+        )
+
+    def with_sidecars(self, media: Iterable[str]) -> list[str]:
+        """Each media path followed by its sidecars, in order, without repeats."""
+        out: dict[str, None] = {}
+        for path in media:
+            out[path] = None
+            out.update(dict.fromkeys(self.sidecars.get(path, ())))
+        return list(out)
+
+
+def pool_bytes(mappings: Sequence[Mapping]) -> tuple[int, int]:
+    """(total, free) bytes of the pools holding the cacheable mappings' cache roots.
+
+    Each file system counts once, however many mappings share it; a missing root counts
+    nothing (that mapping cannot be used anyway).
+    """
+    seen: set[int] = set()
+    total = free = 0
+    for mapping in mappings:
+        if not mapping.cacheable:
+            continue
+        try:
+            device = os.stat(mapping.cache).st_dev
+            st = os.statvfs(mapping.cache)
+        except OSError:
+            continue
+        if device in seen:
+            continue
+        seen.add(device)
+        total += st.f_blocks * st.f_frsize
+        free += st.f_bavail * st.f_frsize
+    return total, free
+
+
+def survey(
+    resolver: PathResolver,
+    media: Iterable[str],
+    *,
+    measure: Iterable[str] = (),
+    sidecars: SidecarPolicy = "none",
+) -> Survey:
+    """Blocking: find the sidecars of `media`, stat them and `measure`, read the pool.
+
+    Sidecars are looked for on both tiers: once cached, a subtitle is hidden on the array
+    (or replaced by a symlink) and only its cache copy still carries its plain name.
+    """
+    out = Survey()
+    wanted: dict[str, None] = {}
+    for path in media:
+        wanted[path] = None
+        if sidecars == "none":
+            continue
+        try:
+            loc = resolver.from_plex(path)
+        except PathRefused:
+            continue
+        names = {p.name for p in find_sidecars(loc.array_path, sidecars)}
+        names |= {p.name for p in find_sidecars(loc.cache_path, sidecars)}
+        folder = posixpath.dirname(loc.plex_path)
+        found = [posixpath.join(folder, name) for name in sorted(names)]
+        out.sidecars[path] = found
+        wanted.update(dict.fromkeys(found))
+    wanted.update(dict.fromkeys(measure))
+    for path in wanted:
+        try:
+            loc = resolver.for_move(path)
+            st = os.stat(loc.array_path, follow_symlinks=False)
+        except PathRefused as exc:
+            out.problems[path] = exc.message
+        except FileNotFoundError:
+            out.problems[path] = FILE_GONE
+        except OSError as exc:
+            out.problems[path] = f"cannot read it: {exc.strerror or exc}"
+        else:
+            if stat.S_ISREG(st.st_mode):
+                out.sizes[path] = st.st_size
+            else:
+                out.problems[path] = "it is not a regular file on the array"
+    out.total_bytes, out.free_bytes = pool_bytes(resolver.mappings)
+    return out

@@ -1,0 +1,133 @@
+"""The reactor's cleanup contexts, in dependency order after the database and Plex.
+
+1. `files_context`: start-up recovery of unfinished journal rows (before anything else
+   touches a file), the mapping checks (refusing to start on a data-loss set-up), the cache
+   engine with the index of what is claimed and cached, and the executor;
+2. `reactor_context`: the playback reaction worker, then a re-plan of everything, so work a
+   restart interrupted resumes and nothing already cached is copied again;
+3. `sweep_context`: pins and the reconcile sweep (its timer, and the start-up sweep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from cacherr import keys
+from cacherr.errors import CacherrError, Problem
+from cacherr.executor import Executor
+from cacherr.files.mover import MoverGuard
+from cacherr.files.paths import UNION_FIX, check_mappings, refused_mappings
+from cacherr.files.protocol import recover
+from cacherr.reactor.collect import Collector
+from cacherr.reactor.engine import CacheEngine
+from cacherr.reactor.pins import Pins
+from cacherr.reactor.reaction import Reactor
+from cacherr.reactor.sweep import Sweeper
+
+log = logging.getLogger(__name__)
+
+# check_mappings messages that mean a copy could destroy its own source.
+_DATA_LOSS = (UNION_FIX, "are the same folder", "lies inside the")
+
+
+class StartRefused(CacherrError):
+    """The set-up would lose data: Cacherr does not start until it is fixed."""
+
+    status = 503
+    code = "start_refused"
+
+
+def data_loss(problems: list[Problem]) -> list[Problem]:
+    """The problems that must stop the daemon (the array shows the pool, or they overlap)."""
+    return [p for p in problems if any(mark in p.message for mark in _DATA_LOSS)]
+
+
+async def files_context(app: web.Application) -> AsyncIterator[None]:
+    """Recovery, mapping checks, the engine and the executor."""
+    store, db, bus = app[keys.CONFIG], app[keys.DB], app[keys.BUS]
+    recovered = await recover(db)
+    if recovered:
+        log.warning("Start-up recovery finished %d interrupted operation(s)", len(recovered))
+    settings = store.current
+    # The app's preflight already refused a set-up that loses data (probing the roots); this
+    # look, without the probe, finds the mappings that cannot be used and keeps them out.
+    problems = await asyncio.to_thread(check_mappings, settings.paths.mappings, probe=False)
+    fatal = data_loss(problems)
+    if fatal:
+        raise StartRefused(f"Cacherr will not start: {fatal[0]}")
+    refused = refused_mappings(problems)
+    for problem in problems:
+        log.warning("Path mapping not used: %s", problem)
+    engine = CacheEngine(
+        db,
+        bus,
+        lambda: store.current,
+        config_dir=store.config_dir,
+        clock=app.get(keys.CLOCK, keys.now),
+        sessions=app.get(keys.SESSION_POLLER),
+        refused_mappings=refused,
+    )
+    executor = Executor(
+        db,
+        bus,
+        lambda: store.current,
+        mover=MoverGuard.from_config(settings.mover),
+        on_change=engine.on_operation,
+    )
+    engine.attach(executor)
+    await engine.load()
+    app[keys.CACHE_ENGINE] = engine
+    app[keys.EXECUTOR] = executor
+    await executor.start()
+    engine.refresh_mover()
+    yield
+    await executor.close()
+    await engine.close()
+
+
+async def reactor_context(app: web.Application) -> AsyncIterator[None]:
+    """The playback reaction worker; then everything is planned once (resuming work)."""
+    store, engine = app[keys.CONFIG], app[keys.CACHE_ENGINE]
+    reactor = Reactor(
+        app[keys.PLAYBACK],
+        engine,
+        app.get(keys.PLEX_LIBRARY),
+        app.get(keys.PLEX_USERS),
+        lambda: store.current,
+        app[keys.BUS],
+        ready=lambda: app[keys.PLEX_STATUS].state in ("connected", "degraded"),
+    )
+    app[keys.REACTOR] = reactor
+    await reactor.start()
+    try:
+        await engine.plan(None)
+    except CacherrError as exc:
+        log.warning("Start-up plan not made: %s", exc.message)
+    yield
+    await reactor.close()
+
+
+async def sweep_context(app: web.Application) -> AsyncIterator[None]:
+    """Pins and the reconcile sweep (timer, start-up sweep, on demand)."""
+    store, engine = app[keys.CONFIG], app[keys.CACHE_ENGINE]
+    gateway, library, users = (
+        app.get(keys.PLEX),
+        app.get(keys.PLEX_LIBRARY),
+        app.get(keys.PLEX_USERS),
+    )
+    pins = collector = None
+    if gateway is not None and library is not None:
+        pins = Pins(engine, library, gateway, lambda: store.current)
+        app[keys.PINS] = pins
+        if users is not None:
+            collector = Collector(engine, gateway, users, library, lambda: store.current)
+    sweeper = Sweeper(engine, lambda: store.current, app[keys.BUS], collector=collector, pins=pins)
+    app[keys.SWEEPER] = sweeper
+    app[keys.SWEEP_STATE] = sweeper.state
+    await sweeper.start()
+    yield
+    await sweeper.close()
