@@ -14,6 +14,7 @@ import logging
 from typing import Final
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from cacherr import keys
 from cacherr.api.body import accepts
@@ -70,8 +71,9 @@ async def _read_plex_payload(request: web.Request, limit: int) -> bytes:
                     buffer += chunk
             if keep:
                 payload = bytes(buffer)
-    except (ValueError, RuntimeError, AssertionError) as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from exc
+    except (ValueError, RuntimeError, AssertionError, HttpProcessingError) as exc:
+        # A part's headers cut off or garbled reach here as aiohttp's parser errors.
+        raise BadRequest(f"malformed multipart body: {type(exc).__name__}") from exc
     if payload is None:
         raise BadRequest("the multipart body has no 'payload' part")
     return payload
