@@ -147,15 +147,21 @@ class Sweeper:
                                 cfg.cron, exc, cfg.interval_s)  # fmt: skip
         return float(cfg.interval_s)
 
+    def _scheduled(self) -> None:
+        # Without a usable mapping nothing can be cached: scheduled sweeps wait for one.
+        if not self._engine.resolver.mappings:
+            log.debug("Scheduled sweep skipped: no path mapping is configured")
+        elif not self.trigger():
+            log.info("Scheduled sweep skipped: one is still running")
+
     async def _timer(self) -> None:
         if self._settings().sweep.on_start:
-            self.trigger()
+            self._scheduled()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.delay_s(time.time()))
                 return
-            if not self.trigger():
-                log.info("Scheduled sweep skipped: one is still running")
+            self._scheduled()
 
     async def _logged(self) -> None:
         try:
