@@ -9,6 +9,7 @@ costs one Plex call per show. `invalidate()` (on `library.new`) forgets what was
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ from cacherr.plex.errors import PlexNotFound
 from cacherr.plex.gateway import PlexGateway
 
 ItemType = Literal["movie", "episode", "show", "season"]
+# A ratingKey goes into the path of an owner-token request, so only plain ASCII digits pass:
+# `102/../../:/scrobble?key=5` would otherwise reach another Plex endpoint (and `\d` would
+# take other scripts' digits, which Plex reads as a different key than Cacherr stores).
+_RATING_KEY = re.compile(r"[0-9]{1,20}")
 SectionType = Literal["movie", "show"]
 
 
@@ -130,6 +135,13 @@ def show_order(episodes: Iterable[ItemRef], include_specials: bool) -> list[Item
     return sorted(kept, key=lambda e: (e.season or 0, e.episode or 0))
 
 
+def plain_key(rating_key: str) -> str:
+    """`rating_key` when it is a plain Plex ratingKey (ASCII digits), else `PlexNotFound`."""
+    if not _RATING_KEY.fullmatch(rating_key):
+        raise PlexNotFound(f"{rating_key[:40]!r} is not a Plex ratingKey")
+    return rating_key
+
+
 def after(episodes: list[ItemRef], rating_key: str) -> list[ItemRef]:
     """The episodes that follow `rating_key` (none when it is not among them)."""
     keys = [e.rating_key for e in episodes]
@@ -215,7 +227,7 @@ class Library:
 
     async def item(self, rating_key: str, *, token: str | None = None) -> ItemRef:
         """One item with its files (`/library/metadata/{rk}`), as `token`'s user if given."""
-        data = await self._gateway.query(f"/library/metadata/{rating_key}", token=token)
+        data = await self._gateway.query(f"/library/metadata/{plain_key(rating_key)}", token=token)
         items = items_from_xml(data, self._settings().plex)
         if not items:
             raise PlexNotFound(f"Plex has no item {rating_key}")
@@ -228,6 +240,8 @@ class Library:
         token (for their watch state) is never cached.
         """
         cfg = self._settings().plex
+
+        plain_key(show_key)
 
         async def load() -> list[ItemRef]:
             data = await self._gateway.query(f"/library/metadata/{show_key}/allLeaves", token=token)
