@@ -186,6 +186,9 @@ class CacheEngine:
 
     def _submit(self, result: Plan, now: float) -> Submitted:
         done = Submitted()
+        # A copy that evictions make room for waits for them: the executor's lanes run side by
+        # side, and the protocol's own space check would refuse the copy while they run.
+        leaving: list[asyncio.Future[Outcome]] = []
         executor = self._executor
         if executor is None:
             log.warning("No executor: %d planned actions not run", len(result.actions))
@@ -206,8 +209,11 @@ class CacheEngine:
                 self.index.put_managed(
                     ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
                 )
-                op = executor.submit("cache", loc, rating_key=rating_key, reason=action.reason)
                 done.cached += 1
+                if leaving:
+                    self._spawn(self._copy_after(list(leaving), loc, rating_key, action.reason))
+                    continue
+                op = executor.submit("cache", loc, rating_key=rating_key, reason=action.reason)
             else:
                 if self.is_active(path):  # asked again: a session may have started since
                     log.info("Keeping %s on the cache: it is being played", path)
@@ -218,8 +224,26 @@ class CacheEngine:
                     done.restored += 1
                 else:
                     done.evicted += 1
+                    leaving.append(op.result)
             op.result.add_done_callback(functools.partial(self._finished, action.kind, path))
         return done
+
+    async def _copy_after(
+        self,
+        evictions: list[asyncio.Future[Outcome]],
+        loc: Location,
+        rating_key: str | None,
+        reason: str,
+    ) -> None:
+        await asyncio.wait(evictions)
+        if self._executor is None:
+            return
+        try:
+            op = self._executor.submit("cache", loc, rating_key=rating_key, reason=reason)
+        except RuntimeError:  # closing
+            self.index.drop_managed(loc.plex_path)
+            return
+        op.result.add_done_callback(functools.partial(self._finished, "cache", loc.plex_path))
 
     async def _drop(self, result: Plan, found: Survey) -> None:
         paths = [d.plex_path for d in result.dropped]
