@@ -199,6 +199,7 @@ async def setup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Check user and password, rate-limited per address; a fresh session each time."""
     check_origin(request)
+    body = await parse_body(request, Credentials)
     limiter = request.app[keys.LOGIN_LIMITER]
     address = request.remote or "unknown"
     wait_s = limiter.retry_after_s(address)
@@ -207,10 +208,11 @@ async def login(request: web.Request) -> web.Response:
             f"too many failed logins; try again in {int(wait_s) + 1} s",
             details={"retry_after_s": int(wait_s) + 1},
         )
-    body = await parse_body(request, Credentials)
+    # Counted as failed before the (slow) check, with no await since the limit was read:
+    # otherwise guesses sent in parallel all pass the limit while the first is being hashed.
+    limiter.failed(address)
     web_config = request.app[keys.CONFIG].current.web
     if not await _password_ok(web_config, body.username, body.password):
-        limiter.failed(address)
         raise Unauthorized("wrong user name or password")
     limiter.succeeded(address)
     old = request.cookies.get(COOKIE_NAME)
@@ -223,6 +225,7 @@ async def logout(request: web.Request) -> web.Response:
     """End this browser's session."""
     token = request.cookies.get(COOKIE_NAME)
     if token:
+        check_origin(request)  # another site must not log the page out
         await request.app[keys.SESSIONS].delete(token)
     resp = ok(message="logged out")
     resp.del_cookie(COOKIE_NAME, path="/")

@@ -7,6 +7,7 @@ sends it to `tmp/cache`. Every secret is set, so a test can look for each of the
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,7 @@ from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
 from cacherr.fakeplex.model import Episode, User
+from cacherr.security.passwords import hash_password
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[..., Awaitable[Client]]
@@ -48,6 +50,12 @@ def world_for(root: Path, *, file_bytes: int = 8192) -> World:
     w.add_user("alice", kind="home")
     w.add_user("bob", kind="shared")
     return w
+
+
+@functools.cache
+def password_hash() -> str:
+    """The stored hash of SECRETS["password"] (scrypt is slow: made once)."""
+    return hash_password(SECRETS["password"])
 
 
 def settings_for(root: Path, fake: FakePlexServer, world: World, **extra: Any) -> dict[str, Any]:
@@ -77,7 +85,11 @@ def settings_for(root: Path, fake: FakePlexServer, world: World, **extra: Any) -
         "cache": {"next_episodes": 2, "limit": "100%", "min_free": "0%", "verify": "full"},
         "sessions": {"enabled": False},
         "sweep": {"on_start": False, "interval_s": 86400},
-        "web": {"api_key": SECRETS["api_key"], "username": "admin"},
+        "web": {
+            "api_key": SECRETS["api_key"],
+            "username": "admin",
+            "password_hash": password_hash(),
+        },
         "webhook": {"secret": SECRETS["webhook"]},
         "notifications": {"urls": [SECRETS["apprise"]], "batch_window_s": 0.05},
         "lists": {

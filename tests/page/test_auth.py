@@ -114,7 +114,7 @@ async def test_cookie_state_changes_need_our_origin(client: Client) -> None:
 async def test_login_gives_a_fresh_session_and_logout_ends_it(client: Client) -> None:
     await _setup(client)
     fixed = client.session.cookie_jar.filter_cookies(client.make_url("/"))[COOKIE_NAME].value
-    await client.post("/api/auth/logout")
+    await client.post("/api/auth/logout", headers=origin(client))
     assert (await client.post("/api/security/api-key/reveal", headers=origin(client))).status == 401
     client.session.cookie_jar.update_cookies({COOKIE_NAME: fixed})
     assert (await client.post("/api/security/api-key/reveal", headers=origin(client))).status == 401
@@ -168,7 +168,7 @@ async def test_changing_the_password_ends_other_sessions(client: Client) -> None
         headers=origin(client),
     )
     assert resp.status == 200
-    await client.post("/api/auth/logout")
+    await client.post("/api/auth/logout", headers=origin(client))
     old = await client.post(
         "/api/auth/login", json={"username": "admin", "password": PASSWORD}, headers=origin(client)
     )
