@@ -6,6 +6,10 @@ engine owns the planner's in-memory `Index` and keeps it equal to the database: 
 every write, managed files as operations are submitted and finish (the executor's
 `on_change` hook), which is also when the mover's ignore list is rewritten.
 
+Copies wait in the engine's own queue, highest priority first, and are handed to the
+executor only as it has room (`cache.copy_concurrency` at a time): in a burst of plays each
+show's next episode goes ahead of the further episodes other plays queued a moment before.
+
 A restore or an eviction is never submitted for a file in an active Plex session: the
 session poller is asked again right before each one is handed over.
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
+import itertools
 import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +49,17 @@ _MANAGED_ROW = (
     "WHERE k.parent_id = m.id), 0) AS size FROM managed_files m "
     "WHERE m.plex_path = ? AND m.parent_id IS NULL"
 )
+
+
+@dataclass(order=True)
+class _Copy:
+    """A copy waiting for an executor slot; orders by priority (highest first), then age."""
+
+    rank: float
+    seq: int
+    location: Location = field(compare=False)
+    rating_key: str | None = field(compare=False)
+    reason: str = field(compare=False)
 
 
 @dataclass
@@ -93,6 +110,10 @@ class CacheEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._mover_dirty = False
         self._mover_task: asyncio.Task[None] | None = None
+        self._waiting: list[_Copy] = []
+        self._waiting_paths: set[str] = set()
+        self._seq = itertools.count()
+        self._copies_out = 0
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -210,40 +231,59 @@ class CacheEngine:
                     ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
                 )
                 done.cached += 1
+                copy = _Copy(-(action.priority or 0.0), next(self._seq), loc, rating_key,
+                             action.reason)  # fmt: skip
                 if leaving:
-                    self._spawn(self._copy_after(list(leaving), loc, rating_key, action.reason))
-                    continue
-                op = executor.submit("cache", loc, rating_key=rating_key, reason=action.reason)
-            else:
-                if self.is_active(path):  # asked again: a session may have started since
-                    log.info("Keeping %s on the cache: it is being played", path)
-                    done.held.append(path)
-                    continue
-                op = executor.submit("restore", loc, reason=f"{action.kind}: {action.reason}")
-                if action.kind == "restore":
-                    done.restored += 1
+                    self._spawn(self._copy_after(list(leaving), copy))
                 else:
-                    done.evicted += 1
-                    leaving.append(op.result)
+                    self._queue_copy(copy)
+                continue
+            if self.is_active(path):  # asked again: a session may have started since
+                log.info("Keeping %s on the cache: it is being played", path)
+                done.held.append(path)
+                continue
+            op = executor.submit("restore", loc, reason=f"{action.kind}: {action.reason}")
+            if action.kind == "restore":
+                done.restored += 1
+            else:
+                done.evicted += 1
+                leaving.append(op.result)
             op.result.add_done_callback(functools.partial(self._finished, action.kind, path))
         return done
 
-    async def _copy_after(
-        self,
-        evictions: list[asyncio.Future[Outcome]],
-        loc: Location,
-        rating_key: str | None,
-        reason: str,
-    ) -> None:
+    async def _copy_after(self, evictions: list[asyncio.Future[Outcome]], copy: _Copy) -> None:
         await asyncio.wait(evictions)
-        if self._executor is None:
+        self._queue_copy(copy)
+
+    def _queue_copy(self, copy: _Copy) -> None:
+        if copy.location.plex_path in self._waiting_paths:
             return
-        try:
-            op = self._executor.submit("cache", loc, rating_key=rating_key, reason=reason)
-        except RuntimeError:  # closing
-            self.index.drop_managed(loc.plex_path)
-            return
-        op.result.add_done_callback(functools.partial(self._finished, "cache", loc.plex_path))
+        heapq.heappush(self._waiting, copy)
+        self._waiting_paths.add(copy.location.plex_path)
+        self._feed()
+
+    def _feed(self) -> None:
+        """Hand the best waiting copies to the executor while it has free copy slots."""
+        executor = self._executor
+        limit = self._settings().cache.copy_concurrency
+        while executor is not None and self._waiting and self._copies_out < limit:
+            copy = heapq.heappop(self._waiting)
+            path = copy.location.plex_path
+            self._waiting_paths.discard(path)
+            try:
+                op = executor.submit(
+                    "cache", copy.location, rating_key=copy.rating_key, reason=copy.reason
+                )
+            except RuntimeError:  # the executor is closing
+                self.index.drop_managed(path)
+                continue
+            self._copies_out += 1
+            op.result.add_done_callback(functools.partial(self._copy_done, path))
+
+    def _copy_done(self, path: str, fut: asyncio.Future[Outcome]) -> None:
+        self._copies_out -= 1
+        self._finished("cache", path, fut)
+        self._feed()
 
     async def _drop(self, result: Plan, found: Survey) -> None:
         paths = [d.plex_path for d in result.dropped]
@@ -327,12 +367,16 @@ class CacheEngine:
             pending = [*self._tasks]
             if self._mover_task is not None and not self._mover_task.done():
                 pending.append(self._mover_task)
-            if not pending and (self._executor is None or not self._executor.operations()):
+            busy = self._executor is not None and bool(self._executor.operations())
+            if not pending and not busy and not self._waiting:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.sleep(0)  # let finished operations' callbacks feed the next copies
 
     async def close(self) -> None:
         """Finish the bookkeeping still running (the executor is closed by its owner)."""
+        self._waiting.clear()
+        self._waiting_paths.clear()
         tasks = [*self._tasks]
         if self._mover_task is not None:
             tasks.append(self._mover_task)
