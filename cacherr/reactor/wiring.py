@@ -22,7 +22,7 @@ from cacherr.executor import Executor
 from cacherr.files.mover import MoverGuard
 from cacherr.files.paths import UNION_FIX, check_mappings, refused_mappings
 from cacherr.files.protocol import recover
-from cacherr.reactor.collect import Collector
+from cacherr.reactor.collect import Collector, Replacement
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.pins import Pins
 from cacherr.reactor.reaction import Reactor
@@ -125,7 +125,23 @@ async def sweep_context(app: web.Application) -> AsyncIterator[None]:
         app[keys.PINS] = pins
         if users is not None:
             collector = Collector(engine, gateway, users, library, lambda: store.current)
-    sweeper = Sweeper(engine, lambda: store.current, app[keys.BUS], collector=collector, pins=pins)
+    lists = app.get(keys.LISTS)
+    lists_hook = None
+    if lists is not None:
+        lists.on_claims = lambda change: engine.commit(change, ())
+
+        async def lists_hook() -> list[Replacement]:
+            found = await lists.claims_by_holder()
+            return [Replacement("list", holder, claims) for holder, claims in found.items()]
+
+    sweeper = Sweeper(
+        engine,
+        lambda: store.current,
+        app[keys.BUS],
+        collector=collector,
+        pins=pins,
+        lists=lists_hook,
+    )
     app[keys.SWEEPER] = sweeper
     app[keys.SWEEP_STATE] = sweeper.state
     await sweeper.start()

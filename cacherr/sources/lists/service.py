@@ -13,10 +13,10 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
-from cacherr.claims import Claim, ClaimStore
+from cacherr.claims import Change, Claim, ClaimStore
 from cacherr.config.models import ImportList, Settings
 from cacherr.errors import NotFound
 from cacherr.plex.errors import PlexError
@@ -57,6 +57,9 @@ class ListService:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self.attempted_at: dict[str, float] = {}
+        # Called after every claims write, so a refresh takes effect at once (the reactor
+        # plans the touched files); unset, the next sweep plans them.
+        self.on_claims: Callable[[Change], Awaitable[object]] | None = None
 
     def definitions(self) -> list[ImportList]:
         """The configured lists."""
@@ -114,8 +117,13 @@ class ListService:
         except PlexError as exc:
             log.warning("Claims of list %s kept as they were: %s", definition.name, exc.message)
             return False
-        await self._claims.replace("list", holder(definition.name), found)
+        await self._replace(holder(definition.name), found)
         return True
+
+    async def _replace(self, holder_id: str, claims: list[Claim]) -> None:
+        change = await self._claims.replace("list", holder_id, claims)
+        if self.on_claims is not None:
+            await self.on_claims(change)
 
     async def claims_for_lists(self, room: FillRoom | None = None) -> list[Claim]:
         """Every enabled list's claims, from the stored matches (the sweep's lists hook).
@@ -169,12 +177,12 @@ class ListService:
         stale = {c.user_id for c in await self._claims.for_source("list")} - wanted
         for user_id in sorted(stale):
             if user_id.startswith(HOLDER_PREFIX):
-                await self._claims.replace("list", user_id, [])
+                await self._replace(user_id, [])
 
     async def forget(self, name: str) -> None:
         """Drop a list's stored entries and release its claims (after it was deleted)."""
         async with self._locks.setdefault(name, asyncio.Lock()):  # not under a refresh
-            await self._claims.replace("list", holder(name), [])
+            await self._replace(holder(name), [])
             await self.repo.delete(name)
             self.attempted_at.pop(name, None)
         self._locks.pop(name, None)
