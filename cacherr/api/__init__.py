@@ -7,20 +7,20 @@ from aiohttp import web
 from cacherr.api.activity import activity
 from cacherr.api.auth import setup_auth_routes
 from cacherr.api.claims import claims, simulate
-from cacherr.api.files import cached_files
+from cacherr.api.files import cached_files, evict_file
 from cacherr.api.health import health
 from cacherr.api.lists import setup_list_routes
 from cacherr.api.maintenance import maintenance_audit, maintenance_fix
 from cacherr.api.notifications import test_notifications
 from cacherr.api.openapi import openapi
-from cacherr.api.pins import add_pin, list_pins, remove_pin
 from cacherr.api.operations import operations
+from cacherr.api.pins import add_pin, list_pins, remove_pin
 from cacherr.api.sessions import sessions
 from cacherr.api.settings import get_settings, patch_settings
 from cacherr.api.settings_tools import resolve, test_plex
 from cacherr.api.stats import stats, stats_history
-from cacherr.api.sweep import plan, start_sweep, sweep_state
 from cacherr.api.status import status, webhook_urls
+from cacherr.api.sweep import plan, start_sweep, sweep_state
 from cacherr.api.users import refresh_users, user_settings, users
 from cacherr.api.webhooks import plex_webhook, tautulli_webhook
 
@@ -47,6 +47,7 @@ def setup_page_routes(app: web.Application) -> None:
     add.add_get("/api/stats/history", stats_history, name="stats_history")
     add.add_get("/api/operations", operations, name="operations")
     add.add_get("/api/files", cached_files, name="files")
+    add.add_post("/api/files/evict", evict_file, name="evict_file")
     add.add_get("/api/claims", claims, name="claims")
     add.add_get("/api/claims/simulate", simulate, name="claims_simulate")
     add.add_get("/api/users", users, name="users")

@@ -6,12 +6,16 @@ import posixpath
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from cacherr import keys
+from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.api.query import choice_param, page, page_params
 from cacherr.claims import Claim, ClaimStore, file_priority
 from cacherr.db import Database
+from cacherr.errors import Unavailable
+from cacherr.reactor.evict import evict_now
 
 SORTS = ("size", "priority", "age", "user", "path")
 HOUR_S = 3600.0
@@ -126,3 +130,18 @@ def _sort(items: list[dict[str, Any]], sort: str, desc: bool) -> None:
         "path": lambda i: i["path"].lower(),
     }
     items.sort(key=keys_by_sort[sort], reverse=desc)
+
+
+class EvictRequest(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, description="The file's Plex path.")
+
+
+@accepts(EvictRequest)
+async def evict_file(request: web.Request) -> web.Response:
+    """Send a cached file back to the array now (its claims are released)."""
+    body = await parse_body(request, EvictRequest)
+    engine = request.app.get(keys.CACHE_ENGINE)
+    if engine is None:
+        raise Unavailable("caching is not running")
+    op = await evict_now(engine, body.path)
+    return ok(op.as_dict(), message="going back to the array", status=202)

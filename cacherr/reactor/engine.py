@@ -121,6 +121,11 @@ class CacheEngine:
         """The executor actions go to (it calls `on_operation` when one finishes)."""
         self._executor = executor
 
+    @property
+    def executor(self) -> Executor | None:
+        """The attached executor, if any."""
+        return self._executor
+
     async def load(self) -> None:
         """Build the index from the store (start-up, and the sweep's fresh look)."""
         claims, managed = await self.store.all(), await self.store.managed()
