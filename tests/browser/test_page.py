@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -67,19 +66,9 @@ async def test_a_saved_setting_lands_in_cacherr_json(page: Any, served: Served) 
 
 
 @pytest.fixture
-async def executor(served: Served) -> AsyncIterator[Executor]:
-    """The app's operation queue; when this build does not wire one, the test's own."""
-    wired = served.app.get(keys.EXECUTOR)
-    if wired is not None:
-        yield wired
-        return
-    store = served.store
-    own = Executor(served.app[keys.DB], served.app[keys.BUS], lambda: store.current)
-    await own.start()
-    try:
-        yield own
-    finally:
-        await own.close()
+def executor(served: Served) -> Executor:
+    """The app's own operation queue."""
+    return served.app[keys.EXECUTOR]
 
 
 RECORD = """() => {
@@ -122,14 +111,24 @@ async def test_a_live_copy_moves_its_bar_and_the_file_appears(
     await page.locator("#activity li", has_text="Cached: /data/tv/Show/Big Episode.mkv").wait_for()
 
 
-async def test_evict_a_file(page: Any, served: Served) -> None:
-    routes = {(r.method, r.resource.canonical) for r in served.app.router.routes() if r.resource}
-    if ("POST", "/api/files/evict") not in routes:
-        pytest.skip("this build has no POST /api/files/evict yet (the reactor's)")
-    await seed(served)
+async def test_evict_a_file(page: Any, served: Served, executor: Executor) -> None:
+    episode = served.array / "Show" / "Evict Me.mkv"
+    episode.parent.mkdir(parents=True)
+    episode.write_bytes(os.urandom(3 * 2**20))
+    location = PathResolver(served.store.current.paths.mappings).for_move(
+        "/data/tv/Show/Evict Me.mkv"
+    )
+    outcome = await executor.submit("cache", location, reason="a test copy").result
+    assert outcome.result == "done", outcome
+    await served.app[keys.CACHE_ENGINE].run_until_idle()
+    assert not episode.exists() and location.cache_path.exists()
     await log_in(page, served)
     await page.click('#nav a[data-view="files"]')
-    row = page.locator("#files-body tr", has_text="Heat (1995).mkv")
+    row = page.locator("#files-body tr", has_text="Evict Me.mkv")
     await row.locator("button", has_text="Evict").click()
     await page.locator("#dialog button[value=ok]").click()
     await page.locator(".toast.ok").wait_for()
+    await executor.run_until_idle()
+    await served.app[keys.CACHE_ENGINE].run_until_idle()
+    assert episode.exists() and not location.cache_path.exists()
+    await page.locator("#files-body tr", has_text="Evict Me.mkv").wait_for(state="detached")
