@@ -1,0 +1,59 @@
+"""`cacherr demo`: a real process on the simulated Plex caches something within a minute."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_demo_caches_within_a_minute_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHERR_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cacherr", "demo", "--dir", str(tmp_path), "--port", str(port),
+         "--speed", "20"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        cached: list[Path] = []
+        while time.monotonic() < deadline and not cached:
+            time.sleep(0.5)
+            cached = [p for p in (tmp_path / "cache").rglob("*.mkv") if p.is_file()]
+        assert cached, "nothing was cached within a minute"
+        for copy in cached:
+            rel = copy.relative_to(tmp_path / "cache")
+            backup = tmp_path / "array" / rel.parent / (rel.name + ".plexcached")
+            if backup.exists():  # not still being renamed
+                assert backup.read_bytes() == copy.read_bytes()
+        url = f"http://127.0.0.1:{port}/api/health"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            health = json.load(resp)["data"]
+        assert health["plex"]["state"] == "connected"
+        # The viewers act through Plex-style webhooks: reactions follow.
+        deadline = time.monotonic() + 30
+        activity = f"http://127.0.0.1:{port}/api/activity"
+        seen = ""
+        while time.monotonic() < deadline and "Playing" not in seen:
+            time.sleep(0.5)
+            with urllib.request.urlopen(activity, timeout=5) as resp:
+                seen = json.dumps(json.load(resp)["data"])
+        assert "Playing" in seen
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert not list(tmp_path.rglob("*.cacherr-tmp")), "a temp file was left behind"
