@@ -29,7 +29,7 @@ from cacherr.claims import Claim, UserKind
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError
 from cacherr.events import EventBus
-from cacherr.plex.errors import PlexError
+from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
 from cacherr.reactor.engine import CacheEngine
@@ -46,6 +46,9 @@ from cacherr.sources.playback import PlaybackEvent, PlaybackStream
 log = logging.getLogger(__name__)
 
 REACTION: Final = events.REACTION
+# A reaction Plex dropped out of is tried again when Plex is back, this many times at most.
+REACTION_TRIES: Final = 5
+RETRY_DELAY_S: Final = 0.5
 
 
 class Reactor:
@@ -78,6 +81,8 @@ class Reactor:
         self._running: set[asyncio.Task[None]] = set()
         self._ready = ready
         self._wake = asyncio.Event()
+        self._tries: dict[PlaybackEvent, int] = {}
+        self._requeues: set[asyncio.Task[None]] = set()
         bus.listen(self._on_bus_event)
 
     def _on_bus_event(self, event: events.Event) -> None:
@@ -92,6 +97,8 @@ class Reactor:
 
     async def close(self, *, grace_s: float = 5.0) -> None:
         """Stop taking events; give reactions in progress a moment, then cancel them."""
+        for retry in [*self._requeues]:
+            retry.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -103,6 +110,27 @@ class Reactor:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+
+    def _retry_later(self, event: PlaybackEvent, exc: PlexUnavailable) -> bool:
+        # Plex went away under the reaction: the event goes back on the stream, where the
+        # dispatcher holds it until Plex is back, instead of being lost. A few tries only, in
+        # case Plex answers everything but this item.
+        tries = self._tries.get(event, 0) + 1
+        if tries > REACTION_TRIES:
+            return False
+        self._tries[event] = tries
+        log.info("Plex is unavailable (%s); the %s of %s waits for it",
+                 exc.message, event.kind, event.rating_key)  # fmt: skip
+
+        async def requeue() -> None:
+            await asyncio.sleep(RETRY_DELAY_S * tries)
+            self._stream.requeue(event)
+            self._wake.set()
+
+        task = asyncio.create_task(requeue(), name=f"reaction-retry-{event.rating_key}")
+        self._requeues.add(task)
+        task.add_done_callback(self._requeues.discard)
+        return True
 
     async def run_until_idle(self) -> None:
         """Return once no event waits and no reaction runs (tests wait on this)."""
@@ -157,6 +185,8 @@ class Reactor:
             else:
                 return None
         except (PlexError, CacherrError) as exc:
+            if isinstance(exc, PlexUnavailable) and self._retry_later(event, exc):
+                return None
             log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, exc.message)
             who = event.username or event.user_id or ""
             result = {"user": who, "show": event.title, "kind": event.kind, "cached": 0,
@@ -164,6 +194,7 @@ class Reactor:
         except Exception:
             log.exception("Reaction to %s of %s failed", event.kind, event.rating_key)
             return None
+        self._tries.pop(event, None)
         if result is not None:
             result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
             # From the event's arrival (webhook received, session polled) to its copies queued.

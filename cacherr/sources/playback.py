@@ -166,6 +166,14 @@ class PlaybackStream:
             self._bus.publish(events.PLAYBACK, **event.as_dict())
         return "queued"
 
+    def requeue(self, event: PlaybackEvent) -> None:
+        """Put back an event already accepted (its reaction waits for Plex), no de-duplication."""
+        if self._queue.full():
+            self.overflowed += 1
+            log.warning("Playback queue full: %s of %s not retried", event.kind, event.rating_key)
+            return
+        self._queue.put_nowait(event)
+
     async def get(self) -> PlaybackEvent:
         """The next event, waiting for one."""
         return await self._queue.get()
