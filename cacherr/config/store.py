@@ -163,6 +163,8 @@ class ConfigStore:
         self._file_data = file_data
         self._settings = settings
         self._listeners: list[Callable[[Settings, Settings], None]] = []
+        # Why the last edit of the file was not applied (None once a reload or save works).
+        self.problem: str | None = None
 
     @property
     def current(self) -> Settings:
@@ -234,8 +236,12 @@ class ConfigStore:
 
     def reload(self) -> Settings:
         """Re-read the file; on success swap and notify, on failure keep the old settings."""
-        data, _ = migrate(self._read(self.path))
-        settings = validate(data, read_environment(), str(self.path))
+        try:
+            data, _ = migrate(self._read(self.path))
+            settings = validate(data, read_environment(), str(self.path))
+        except ConfigError as exc:
+            self.problem = "; ".join(str(p) for p in exc.problems) or str(exc)
+            raise
         self._swap(data, settings)
         return settings
 
@@ -251,6 +257,7 @@ class ConfigStore:
         return settings
 
     def _swap(self, data: dict[str, Any], settings: Settings) -> None:
+        self.problem = None
         old, self._file_data, self._settings = self._settings, data, settings
         for listener in self._listeners:
             listener(old, settings)

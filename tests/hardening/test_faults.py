@@ -1,0 +1,307 @@
+"""Faults of the outside world while the daemon works: it stays up, says what is wrong in
+`/api/health` and in events, loses nothing and recovers by itself.
+
+Plex down, slow, answering 500 or 429 (the simulated Plex's fault rules) during reactions
+and sweeps; plex.tv down; the pool filling up mid-copy (a small tmpfs); cacherr.json edited
+into garbage; the database locked by another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cacherr import events, keys
+from cacherr.app import create_app
+from cacherr.config import ConfigStore
+from cacherr.fakeplex import FakePlexServer, World
+from cacherr.fakeplex.model import Episode
+from tests.hardening.conftest import (
+    SECRETS,
+    Client,
+    journal_rows,
+    plex_form,
+    plex_payload,
+    settings_for,
+    settle,
+    snapshot,
+)
+
+
+def first_episode(world: World) -> Episode:
+    return next(it for it in world.items.values() if isinstance(it, Episode))
+
+
+async def play(daemon: Client, world: World, episode: Episode | None = None) -> None:
+    episode = episode or first_episode(world)
+    payload = plex_payload("media.play", world, world.user("alice"), str(episode.rating_key))
+    resp = await daemon.post(
+        f"/api/webhooks/plex?secret={SECRETS['webhook']}", data=plex_form(payload)
+    )
+    assert resp.status == 202
+
+
+async def health(daemon: Client) -> dict[str, Any]:
+    started = time.monotonic()
+    resp = await daemon.get("/api/health")
+    assert resp.status == 200
+    body = await resp.json()
+    body["data"]["answered_in_s"] = time.monotonic() - started
+    return dict(body["data"])
+
+
+async def until(check: Any, timeout_s: float = 15, step_s: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s} s")
+        await asyncio.sleep(step_s)
+
+
+def cached(root: Path) -> set[str]:
+    return {k for k, (kind, _) in snapshot(root / "cache").items() if kind == "file"}
+
+
+async def done_rows(daemon: Client) -> int:
+    return sum(r["state"] == "done" for r in await journal_rows(daemon.app))
+
+
+# --- Plex ---------------------------------------------------------------------------
+
+
+async def test_plex_down_during_a_reaction_then_back(
+    daemon: Client, world: World, fake: FakePlexServer, root: Path
+) -> None:
+    states = daemon.app[keys.BUS].subscribe({events.PLEX_STATE})
+    fake.faults.rule().down = True
+    await play(daemon, world)
+
+    async def down() -> bool:
+        return (await health(daemon))["plex"]["state"] == "down"
+
+    await until(down)
+    h = await health(daemon)
+    assert h["plex"]["message"] and h["answered_in_s"] < 0.5
+    assert (await states.get()).data["state"] in ("degraded", "down")
+    fake.faults.clear()
+
+    async def recovered() -> bool:
+        return (await health(daemon))["plex"]["state"] == "connected"
+
+    await until(recovered, 30)
+    # Nothing lost: the play that arrived while Plex was down is acted on now.
+    await until(lambda: _has_cache(root), 30)
+    await settle(daemon.app)
+    assert not [r for r in await journal_rows(daemon.app) if r["state"] == "running"]
+
+
+async def _has_cache(root: Path) -> bool:
+    return bool(cached(root))
+
+
+async def test_plex_slow_and_erroring_during_a_sweep(
+    daemon: Client, world: World, fake: FakePlexServer, root: Path
+) -> None:
+    episode = first_episode(world)
+    world.set_progress(world.user("alice"), episode, 60_000)
+    rule = fake.faults.rule()
+    rule.latency_ms = 2000
+    resp = await daemon.post("/api/sweep")
+    assert resp.status == 202
+    await asyncio.sleep(0.5)
+    # The API stays quick while Plex takes 2 s per answer.
+    assert (await health(daemon))["answered_in_s"] < 0.5
+    rule.latency_ms = 0
+    rule.error_rate = 1.0
+    await daemon.app[keys.SWEEPER].run_until_idle()
+    rule.error_rate = 0.0
+    fake.faults.clear()
+    # plex.tv's 500s leave the state `degraded` (reactions still run) until its next call.
+    await until(lambda: _usable(daemon), 30)
+    resp = await daemon.post("/api/sweep")
+    assert resp.status == 202
+    await daemon.app[keys.SWEEPER].run_until_idle()
+    await settle(daemon.app)
+    assert cached(root), "the sweep after the outage caches the on-deck episode"
+    assert await _connected(daemon)
+
+
+async def _usable(daemon: Client) -> bool:
+    return (await health(daemon))["plex"]["state"] in ("connected", "degraded")
+
+
+async def _connected(daemon: Client) -> bool:
+    return bool((await health(daemon))["plex"]["state"] == "connected")
+
+
+async def test_plex_rate_limits_a_reaction(
+    daemon: Client, world: World, fake: FakePlexServer, root: Path
+) -> None:
+    rule = fake.faults.rule(route="/library/metadata/{rk}")
+    rule.too_many_requests = True
+    rule.retry_after_s = 1
+    await play(daemon, world)
+    await asyncio.sleep(0.3)
+    assert (await health(daemon))["answered_in_s"] < 0.5
+    fake.faults.clear()
+    await until(lambda: _has_cache(root), 30)
+
+
+async def test_plextv_down_does_not_stop_the_owner_reactions(
+    daemon: Client, world: World, fake: FakePlexServer, root: Path
+) -> None:
+    fake.faults.rule(kind="plextv").down = True
+    resp = await daemon.post("/api/sweep")
+    assert resp.status == 202
+    await daemon.app[keys.SWEEPER].run_until_idle()
+    payload = plex_payload("media.play", world, world.owner, str(first_episode(world).rating_key))
+    await daemon.post(f"/api/webhooks/plex?secret={SECRETS['webhook']}", data=plex_form(payload))
+    await until(lambda: _has_cache(root), 30)
+    assert (await health(daemon))["status"] == "ok"
+    fake.faults.clear()
+
+
+# --- the config file and the database -----------------------------------------------
+
+
+async def test_cacherr_json_edited_into_garbage_while_running(
+    daemon: Client, world: World, root: Path
+) -> None:
+    store = daemon.app[keys.CONFIG]
+    errors = daemon.app[keys.BUS].subscribe({events.CONFIG_ERROR, events.CONFIG_RELOADED})
+    good = store.path.read_text()
+    store.path.write_text('{"cache": {"next_episodes": "many",')
+    event = await asyncio.wait_for(errors.get(), 10)
+    assert event.type == events.CONFIG_ERROR
+    h = await health(daemon)
+    assert h["config"]["ok"] is False and "cacherr.json" in h["config"]["message"]
+    # The running configuration stays and keeps working.
+    assert store.current.cache.next_episodes == 2
+    await play(daemon, world)
+    await until(lambda: _has_cache(root), 15)
+    store.path.write_text(good.replace('"next_episodes": 2', '"next_episodes": 1'))
+    event = await asyncio.wait_for(errors.get(), 10)
+    assert event.type == events.CONFIG_RELOADED
+    assert store.current.cache.next_episodes == 1
+    assert (await health(daemon))["config"]["ok"] is True
+
+
+async def test_the_database_locked_by_another_process(
+    daemon: Client, world: World, root: Path
+) -> None:
+    db_path = daemon.app[keys.CONFIG].config_dir / "cacherr.db"
+    holder = await asyncio.to_thread(
+        subprocess.Popen, ["python3", "-c", _LOCK_FOR_3_S, str(db_path)], stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None
+    assert (await asyncio.to_thread(holder.stdout.readline)).strip() == b"locked"
+    await play(daemon, world)
+    h = await health(daemon)
+    assert h["answered_in_s"] < 6
+    await asyncio.to_thread(holder.wait, 10)
+    holder.stdout.close()
+    await until(lambda: _has_cache(root), 20)
+    await settle(daemon.app)
+    assert await done_rows(daemon) > 0
+    assert (await health(daemon))["database"]["ok"] is True
+
+
+_LOCK_FOR_3_S = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(3)
+db.execute("COMMIT")
+"""
+
+
+# --- the pool filling up -------------------------------------------------------------
+
+
+@pytest.fixture
+def small_pool(root: Path) -> Iterator[Path]:
+    """An 8 MiB tmpfs mounted as the cache root (root only; skipped elsewhere)."""
+    pool = root / "cache"
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(pool)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield pool
+    subprocess.run(["umount", "-l", str(pool)], check=False)
+
+
+def fill_when_a_copy_starts(pool: Path, stop: threading.Event) -> None:
+    """Another writer: as soon as a temp file shows up, fill the pool to the last byte."""
+    while not stop.is_set():
+        if any(p.name.endswith(".cacherr-tmp") for p in pool.rglob("*")):
+            with contextlib.suppress(OSError), (pool / "filler.bin").open("ab") as out:
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+            return
+        time.sleep(0.0005)
+
+
+async def test_the_pool_filling_up_mid_copy(
+    aiohttp_client: Any, root: Path, small_pool: Path
+) -> None:
+    # Three 3 MiB episodes for an 8 MiB pool; another writer fills the pool as the first
+    # copy starts, so copies run out of space mid-way.
+    big = World(array_root=root / "array", plex_root="/data", file_bytes=3 * 2**20)
+    big.add_show("Big", seasons={1: 4})
+    big.add_user("alice", kind="home")
+    array_before = snapshot(root / "array")
+    stop = threading.Event()
+    filler = threading.Thread(target=fill_when_a_copy_starts, args=(small_pool, stop))
+    async with FakePlexServer(big) as fake:
+        store = ConfigStore.open(root / "config")
+        store.save(settings_for(root, fake, big, cache={"next_episodes": 3, "verify": "full"}))
+        daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
+        assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+        filler.start()
+        await play(daemon, big, first_episode(big))
+        await settle(daemon.app)
+        stop.set()
+        filler.join()
+        rows = await journal_rows(daemon.app)
+        assert not any(r["state"] == "running" for r in rows)
+        assert any(r["error"] and "No space left" in r["error"] for r in rows), [
+            (r["state"], r["error"]) for r in rows
+        ]
+        assert (await health(daemon))["status"] == "ok"
+        # Space back: the next play caches what did not fit.
+        (small_pool / "filler.bin").unlink()
+        await daemon.close()
+    # Whatever did not fit was rolled back: no temp file, every original whole, once.
+    check_whole(root, small_pool, array_before)
+
+
+def check_whole(root: Path, small_pool: Path, array_before: dict[str, Any]) -> None:
+    assert not [p for p in small_pool.rglob("*") if p.name.endswith(".cacherr-tmp")]
+    for rel, (kind, digest) in array_before.items():
+        if kind != "file":
+            continue
+        live, copy = root / "array" / rel, small_pool / rel
+        backup = live.with_name(live.name + ".plexcached")
+        assert live.exists() != copy.exists(), rel
+        for path in (live, copy, backup):
+            if path.exists():
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
