@@ -13,6 +13,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,11 @@ T = TypeVar("T")
 
 CI_CASES = 800
 ENVELOPE_KEYS = {"success", "data", "message", "error", "timestamp"}
+
+# Cases carry strings of up to 300 000 characters; Hypothesis warns when it prints one.
+LARGE_CASES = pytest.mark.filterwarnings(
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+)
 
 # Share of the total budget each fuzz test spends.
 SHARES = {"plex": 0.3, "tautulli": 0.2, "api": 0.5}

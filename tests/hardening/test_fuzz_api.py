@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cacherr.config import ConfigStore
 from cacherr.fakeplex import World
 from tests.hardening.conftest import SECRETS, Client, journal_rows, settle, snapshot
-from tests.hardening.fuzzing import budget, check_envelope, fuzz, json_values, odd_text
+from tests.hardening.fuzzing import LARGE_CASES, budget, check_envelope, fuzz, json_values, odd_text
 
 # Query parameters the handlers read (the spec does not list them).
 QUERY_NAMES = [
@@ -124,6 +124,7 @@ def requests(
     return method, target, headers, body
 
 
+@LARGE_CASES
 async def test_fuzz_every_route_from_the_openapi_document(
     daemon: Client, world: World, root: Any, hstore: ConfigStore
 ) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cacherr.fakeplex import World
 from cacherr.plex.webhook import USED_EVENTS
 from tests.hardening.conftest import SECRETS, Client, journal_rows, settle, snapshot
-from tests.hardening.fuzzing import budget, check_envelope, fuzz, json_values, odd_text
+from tests.hardening.fuzzing import LARGE_CASES, budget, check_envelope, fuzz, json_values, odd_text
 
 META_KEYS = [
     "ratingKey", "parentRatingKey", "grandparentRatingKey", "librarySectionType",
@@ -156,6 +156,7 @@ async def _untouched_after(daemon: Client, before: Any, root: Any) -> None:
 # aiohttp warns (and reads the part as nameless) on a garbled Content-Disposition; the
 # suite turns warnings into errors, so let this one be what it is in production: a warning.
 @pytest.mark.filterwarnings("ignore::aiohttp.multipart.BadContentDispositionHeader")
+@LARGE_CASES
 async def test_fuzz_plex_webhook(daemon: Client, world: World, root: Any) -> None:
     before = snapshot(root / "array"), snapshot(root / "cache")
     seen: dict[int, int] = {}
@@ -171,6 +172,7 @@ async def test_fuzz_plex_webhook(daemon: Client, world: World, root: Any) -> Non
     await _untouched_after(daemon, before, root)
 
 
+@LARGE_CASES
 async def test_fuzz_tautulli_webhook(daemon: Client, world: World, root: Any) -> None:
     before = snapshot(root / "array"), snapshot(root / "cache")
     seen: dict[int, int] = {}
