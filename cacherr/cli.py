@@ -42,6 +42,22 @@ def build_parser() -> argparse.ArgumentParser:
             help="folder of cacherr.json and the state database "
             "(default: $CACHERR_CONFIG_DIR or /config)",
         )
+    importer = commands.add_parser(
+        "import-plexcache",
+        help="carry a plexcache_settings.json over into cacherr.json",
+        description="Merge the settings of a PlexCache install into cacherr.json (validated, "
+        "saved atomically) and list what has no Cacherr equivalent.",
+    )
+    importer.add_argument("file", type=Path, help="the plexcache_settings.json to read")
+    importer.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="folder of cacherr.json (default: $CACHERR_CONFIG_DIR or /config)",
+    )
+    importer.add_argument(
+        "--dry-run", action="store_true", help="print what would be set, write nothing"
+    )
     demo = commands.add_parser(
         "demo",
         help="run on a simulated Plex with simulated viewers (no Plex, no network needed)",
@@ -130,6 +146,42 @@ def _check(config_dir: Path) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _import_plexcache(source: Path, config_dir: Path, *, dry_run: bool) -> int:
+    import json
+
+    from cacherr.plexcache_import import from_plexcache
+
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"✗ cannot read {source}: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(data, dict):
+        print(f"✗ {source} does not hold PlexCache settings (a JSON object)", file=sys.stderr)
+        return 1
+    imported = from_plexcache(data)
+    for section, values in imported.patch.items():
+        for key, value in values.items():
+            shown = "(set)" if key in ("token", "friends_watchlist_rss") else json.dumps(value)
+            print(f"✓ {section}.{key} = {shown}")
+    for key, why in imported.notes:
+        print(f"• {key}: {why}")
+    if dry_run:
+        print("Nothing written (--dry-run).")
+        return 0
+    try:
+        store = ConfigStore.open(config_dir)
+        store.save(imported.patch)
+    except ConfigError as exc:
+        print(f"✗ not saved, the result would be invalid: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Saved to {store.path}. Existing .plexcached files are adopted by the audit "
+        "(Maintenance on the page)."
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cacherr` console script."""
     args = build_parser().parse_args(argv)
@@ -139,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args.dir, port=args.port, speed=args.speed)
     config_dir: Path = args.config_dir or Path(_config_dir_default())
+    if args.command == "import-plexcache":
+        return _import_plexcache(args.file, config_dir, dry_run=args.dry_run)
     if args.command == "run":
         return _run(config_dir)
     return _check(config_dir)
