@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class CacherrError(Exception):
     """Base of every error Cacherr raises on purpose; `status` is the HTTP answer."""
@@ -21,6 +23,21 @@ class CacherrError(Exception):
 class BadRequest(CacherrError):
     status = 400
     code = "bad_request"
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """`{field, message}` per problem of a validation error (never the input's value)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def invalid(exc: ValidationError, what: str) -> BadRequest:
+    """A BadRequest naming each invalid field of `what` (e.g. "the Plex webhook payload")."""
+    details = field_errors(exc)
+    text = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
+    return BadRequest(f"{what} is invalid: {text}", details=details)
 
 
 class Unauthorized(CacherrError):

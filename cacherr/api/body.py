@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cacherr.errors import BadRequest
+from cacherr.errors import BadRequest, invalid
 
 M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Any])
@@ -38,12 +38,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors(include_url=False)
-        ]
-        text = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
-        raise BadRequest(f"invalid request: {text}", details=details) from exc
+        raise invalid(exc, "the request") from exc
 
 
 def accepts(model: type[BaseModel]) -> Callable[[H], H]:

@@ -14,7 +14,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from cacherr.errors import BadRequest
+from cacherr.errors import BadRequest, invalid
 
 # Events whose payload names an item Cacherr reacts to.
 USED_EVENTS: Final = frozenset(
@@ -118,11 +118,7 @@ def parse_plex_payload(raw: bytes) -> PlexWebhook:
     try:
         payload = PlexWebhook.model_validate(document)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise BadRequest("the Plex webhook payload is invalid", details=problems) from exc
+        raise invalid(exc, "the Plex webhook payload") from exc
     if payload.used and (payload.metadata is None or not payload.metadata.rating_key):
         raise BadRequest(f"a {payload.event} payload needs Metadata.ratingKey")
     return payload

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cacherr.errors import BadRequest
+from cacherr.errors import BadRequest, invalid
 from cacherr.sources.playback import PlaybackEvent, PlaybackKind
 
 TAUTULLI_ACTION_KINDS: Final[dict[str, PlaybackKind]] = {
@@ -97,11 +97,7 @@ def parse_tautulli_payload(raw: bytes) -> TautulliPayload:
     try:
         payload = TautulliPayload.model_validate(document)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise BadRequest("the Tautulli payload is invalid", details=problems) from exc
+        raise invalid(exc, "the Tautulli payload") from exc
     if payload.used and not payload.rating_key:
         raise BadRequest(f"a {payload.action} payload needs rating_key")
     return payload
