@@ -22,9 +22,11 @@ T = TypeVar("T")
 CI_CASES = 800
 ENVELOPE_KEYS = {"success", "data", "message", "error", "timestamp"}
 
-# Cases carry strings of up to 300 000 characters; Hypothesis warns when it prints one.
+# Cases carry strings of up to 300 000 characters: Hypothesis warns when it prints one, and
+# the test client when it sends a body over 1 MiB as bytes.
 LARGE_CASES = pytest.mark.filterwarnings(
-    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning",
+    "ignore:Sending a large body directly with raw bytes:ResourceWarning",
 )
 
 # Share of the total budget each fuzz test spends.

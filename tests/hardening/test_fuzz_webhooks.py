@@ -98,7 +98,8 @@ def plex_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, str], b
         )
     )
     parts: list[tuple[str | None, str | None, bytes]] = []
-    if draw(st.integers(0, 9)):  # one time in ten: no payload part
+    # Hypothesis leans to the smallest draw, so 0 is the well-formed choice everywhere.
+    if draw(st.integers(0, 9)) != 9:  # one time in ten: no payload part
         name = draw(st.sampled_from(["payload", "payload", "payload", "Payload", "", None]))
         parts.append((name, draw(st.sampled_from(["application/json", None, "x/y"])), payload))
     for _ in range(draw(st.integers(0, 2))):
@@ -107,20 +108,20 @@ def plex_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, str], b
     body = _multipart(parts, boundary)
     shape = draw(st.integers(0, 9))
     ctype = f"multipart/form-data; boundary={boundary}"
-    if shape == 0:
+    if shape == 9:
         body = draw(st.binary(max_size=500))
-    elif shape == 1:
+    elif shape == 8:
         ctype = draw(
             st.sampled_from(
                 ["application/json", "text/plain", "multipart/form-data", "multipart/mixed; x=1"]
             )
         )
-    elif shape == 2:
+    elif shape == 7:
         body = body[: draw(st.integers(0, len(body)))]
     secret = draw(
         st.sampled_from([SECRETS["webhook"]] * 6 + ["", "wrong", SECRETS["webhook"] + "x"])
     )
-    query = f"secret={secret}" if draw(st.integers(0, 9)) else ""
+    query = f"secret={secret}" if draw(st.integers(0, 9)) != 9 else ""
     return query, {"Content-Type": ctype}, body
 
 
