@@ -1,0 +1,226 @@
+"""Load and footprint of the real daemon: webhooks at 200/s while 4 copies run.
+
+The daemon runs as its own process (`python -m cacherr run`) on a simulated Plex served
+from this process. Measured, all from outside the daemon:
+
+- start to healthy: from spawning the process to the first answer of `/api/health`;
+- idle RSS: the process's resident memory once started and idle;
+- under load: Plex-style webhooks at `--rate` per second for `--seconds`, while the plays
+  they carry cache 1 GiB movies four at a time (`cache.copy_concurrency = 4`); meanwhile a
+  prober calls `GET /api/status` (API key) one request after another. Its p99 is the API
+  latency. The event loop's longest stall is bounded from outside: the longest `/api/health`
+  answer minus its median (a stall delays every request by its length; the network and
+  the handler add the median). RSS is sampled every second to see whether it stays flat.
+
+    python -m bench.load [--rate 200] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.crash_campaign import API_KEY, SECRET, free_port
+from cacherr.config.store import ConfigStore
+from cacherr.fakeplex import FakePlexThread, World
+from cacherr.fakeplex.model import Episode, Movie
+
+MOVIE_BYTES = 2**30
+MOVIES = 12
+
+
+def build_world(root: Path) -> World:
+    """A long show and twelve 1 GiB movies (sparse files: reading them costs no disk)."""
+    world = World(array_root=root / "array", plex_root="/data", file_bytes=64 * 1024)
+    world.add_show("Long", seasons={1: 25, 2: 25})
+    for n in range(MOVIES):
+        movie = world.add_movie(f"Film {n:02d}", 2000 + n)
+        path = world.physical_path(movie.media[0].parts[0])
+        with path.open("r+b") as f:
+            f.truncate(MOVIE_BYTES)
+    for name in ("u1", "u2", "u3", "u4", "u5"):
+        world.add_user(name, kind="home")
+    return world
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def payload(world: World, rng: random.Random, movies: list[Movie]) -> dict[str, Any]:
+    user = rng.choice([u for u in world.users if u.kind == "home"])
+    event = rng.choice(["media.play", "media.pause", "media.resume", "media.stop"])
+    item: Episode | Movie
+    if movies and rng.random() < 0.5:
+        item = movies.pop(0)
+        event = "media.play"
+    else:
+        item = rng.choice([i for i in world.items.values() if isinstance(i, Episode)])
+    meta: dict[str, Any] = {"ratingKey": str(item.rating_key), "type": "movie"}
+    if isinstance(item, Episode):
+        meta.update(type="episode", grandparentRatingKey=str(item.season.show.rating_key),
+                    parentRatingKey=str(item.season.rating_key))  # fmt: skip
+    return {"event": event, "Account": {"id": user.id, "title": user.title}, "Metadata": meta}
+
+
+async def run(rate: int, seconds: int, root: Path) -> dict[str, Any]:
+    (root / "cache").mkdir(parents=True, exist_ok=True)
+    world = build_world(root)
+    plex_thread = FakePlexThread(world)
+    plex = plex_thread.start()
+    port = free_port()
+    store = ConfigStore.open(root / "config")
+    store.save({
+        "plex": {"url": plex.url, "token": world.owner.token, "plextv_url": plex.plextv_url,
+                 "discover_url": plex.discover_url, "metadata_url": plex.metadata_url,
+                 "plextv_min_interval_ms": 0},
+        "paths": {"mappings": [{"name": "media", "plex": "/data", "array": str(root / "array"),
+                                "cache": str(root / "cache")}]},
+        "cache": {"copy_concurrency": 4, "limit": "100%", "min_free": "1GB", "next_episodes": 2,
+                  "verify": "sample"},
+        "sessions": {"enabled": False},
+        "sweep": {"on_start": False},
+        "web": {"host": "127.0.0.1", "port": port, "api_key": API_KEY},
+        "webhook": {"secret": SECRET},
+        "mover": {"pid_file": str(root / "mover.pid")},
+    })  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    figures: dict[str, Any] = {}
+    log = (root / "daemon.log").open("ab")
+    spawned = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cacherr", "run", "--config-dir", str(root / "config"),
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    headers = {"X-Api-Key": API_KEY}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            while True:
+                try:
+                    async with http.get(base + "/api/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.01)
+            figures["start_to_healthy_s"] = time.monotonic() - spawned
+            await asyncio.sleep(3)
+            figures["idle_rss_mb"] = rss_mb(proc.pid)
+
+            rng = random.Random(5)
+            movies = [i for i in world.items.values() if isinstance(i, Movie)]
+            status_ms: list[float] = []
+            health_ms: list[float] = []
+            rss: list[float] = []
+            sent = refused = 0
+            copies_seen: list[int] = []
+            stop = asyncio.Event()
+
+            async def probe(path: str, out: list[float]) -> None:
+                while not stop.is_set():
+                    started = time.monotonic()
+                    async with http.get(base + path, headers=headers) as resp:
+                        body = await resp.read()
+                    out.append((time.monotonic() - started) * 1000)
+                    if path == "/api/status":
+                        data = json.loads(body)["data"]
+                        copies_seen.append(int(data.get("operations_running", 0)))
+                    await asyncio.sleep(0.005)
+
+            async def sample_rss() -> None:
+                while not stop.is_set():
+                    rss.append(rss_mb(proc.pid))
+                    await asyncio.sleep(1)
+
+            async def send_one(body: dict[str, Any]) -> None:
+                nonlocal sent, refused
+                form = aiohttp.FormData()
+                form.add_field("payload", json.dumps(body), content_type="application/json")
+                async with http.post(f"{base}/api/webhooks/plex?secret={SECRET}", data=form) as r:
+                    sent += 1
+                    refused += r.status != 202
+
+            probes = [
+                asyncio.create_task(probe("/api/status", status_ms)),
+                asyncio.create_task(probe("/api/health", health_ms)),
+                asyncio.create_task(sample_rss()),
+            ]
+            tasks: set[asyncio.Task[None]] = set()
+            started, wall_start = time.monotonic(), time.time()
+            n = 0
+            while time.monotonic() - started < seconds:
+                due = started + n / rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                task = asyncio.create_task(send_one(payload(world, rng, movies)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            await asyncio.gather(*tasks)
+            elapsed = time.monotonic() - started
+            stop.set()
+            await asyncio.gather(*probes)
+            async with http.get(base + "/api/operations?limit=500", headers=headers) as resp:
+                history = (await resp.json())["data"]["history"]["items"]
+            wall_stop = wall_start + elapsed
+            overlap = sum(
+                1
+                for o in history
+                if o["state"] == "done"
+                and o["size_bytes"] >= MOVIE_BYTES
+                and o["created_at"] < wall_stop
+                and o["finished_at"] > wall_start
+            )
+            status_ms.sort()
+            health_ms.sort()
+            figures.update(
+                webhooks_sent=sent,
+                webhooks_per_s=sent / elapsed,
+                webhooks_not_202=refused,
+                api_requests=len(status_ms),
+                api_p50_ms=status_ms[len(status_ms) // 2],
+                api_p99_ms=status_ms[int(len(status_ms) * 0.99)],
+                api_max_ms=status_ms[-1],
+                loop_stall_bound_ms=health_ms[-1] - statistics.median(health_ms),
+                rss_mb_first_last_max=(rss[0], rss[-1], max(rss)),
+                gib_movies_cached_during_run=overlap,
+                most_copies_seen_at_once=max(copies_seen, default=None),
+            )
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+        plex_thread.stop()
+        log.close()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cacherr-load-") as folder:
+        figures = asyncio.run(run(args.rate, args.seconds, Path(folder)))
+    for name, value in figures.items():
+        shown = f"{value:.2f}" if isinstance(value, float) else value
+        print(f"{name}: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
