@@ -115,6 +115,9 @@ async def test_plex(request: web.Request) -> web.Response:
         raise BadRequest("the Plex address must start with http:// or https://")
     if not token:
         raise BadRequest("no Plex token is set; enter one to test")
+    # The token travels in a header: a control character there is refused by the HTTP client.
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
+        raise BadRequest("the Plex token holds control characters; a Plex token never does")
     try:
         result = await _probe(url, token, plex.verify_tls)
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -156,3 +156,11 @@ async def test_a_request_line_too_long_is_refused_by_the_server(daemon: Client) 
     resp = await daemon.get("/api/files?q=" + "x" * 9000)
     assert resp.status in (400, 414)
     assert (await daemon.get("/api/health")).status == 200
+
+
+async def test_a_plex_test_token_with_a_control_character_is_a_400(daemon: Client) -> None:
+    # Found by the 10 000-case run: the HTTP client refused the header and the route said 500.
+    for token in ("\x1f", "tok\nX-Evil: 1", "tok\x7f"):
+        resp = await daemon.post("/api/settings/plex/test", json={"token": token})
+        body = check_envelope(resp.status, await resp.text())
+        assert resp.status == 400, body
