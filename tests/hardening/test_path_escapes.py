@@ -204,3 +204,15 @@ async def test_audit_fixes_refuse_paths_outside_the_mappings(
     if resp.status == 200:
         assert not any(r["ok"] for r in body["data"]["results"]), body
     assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("plex_path", [*BAD_PATHS, "/data/movies/Leaf (2001)/Leaf (2001).mkv"])
+async def test_evict_refuses_paths_that_leave_the_mappings(
+    daemon: Client, escapes: dict[str, Movie], tmp_path: Path, plex_path: str
+) -> None:
+    before = _tree(tmp_path)
+    resp = await daemon.post("/api/files/evict", json={"path": plex_path})
+    assert 400 <= resp.status < 500, await resp.text()
+    await settle(daemon.app)
+    assert _tree(tmp_path) == before
+    assert await journal_rows(daemon.app) == []
