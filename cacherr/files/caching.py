@@ -42,7 +42,7 @@ from cacherr.files.model import (
     ProtocolOptions,
     Result,
 )
-from cacherr.files.offload import run_blocking
+from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
     back_up_by_link,
     hide,
@@ -192,12 +192,12 @@ async def _cache_steps(run: _CacheRun, control: CopyControl, rating_key: str | N
 
     run.temp = names.temp_path(loc.cache_path, run.op_id)
     await run.enter(COPYING, temp_path=run.temp)
-    copied = await run_blocking(
+    copied = await run_bulk(
         cancel, copy_to_temp, loc.array_path, run.temp, control,
         chunk_bytes=options.chunk_bytes,
     )  # fmt: skip
     await run.enter(VERIFYING, bytes_done=copied.size)
-    fingerprint = await run_blocking(cancel, verify_copy, loc.array_path, run.temp, options.verify)
+    fingerprint = await run_bulk(cancel, verify_copy, loc.array_path, run.temp, options.verify)
     control.check()
 
     await run.enter(PUBLISHING, fingerprint=fingerprint)

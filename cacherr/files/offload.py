@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Bulk copying and hashing run this much "nicer" than the event loop: on a small box a few
+# copies in the kernel would otherwise take every core and the page, webhooks and API wait.
+BULK_NICE = 10
 
 
 async def run_blocking(cancel: threading.Event, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -21,6 +26,34 @@ async def run_blocking(cancel: threading.Event, fn: Callable[..., T], *args: Any
     than under a copy still writing.
     """
     task = asyncio.ensure_future(asyncio.to_thread(functools.partial(fn, *args, **kw)))
+    return await _settle(cancel, task)
+
+
+async def run_bulk(cancel: threading.Event, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Like `run_blocking`, for long copies and hashes: on a thread of its own whose CPU
+    priority is lowered (`BULK_NICE`), so the event loop keeps answering while it runs."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    def work() -> None:
+        with contextlib.suppress(OSError):  # not permitted somewhere: run at normal priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BULK_NICE)
+        try:
+            result = fn(*args, **kw)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(deliver, functools.partial(done.set_exception, exc))
+        else:
+            loop.call_soon_threadsafe(deliver, functools.partial(done.set_result, result))
+
+    threading.Thread(target=work, name="cacherr-bulk", daemon=True).start()
+    return await _settle(cancel, done)
+
+
+async def _settle(cancel: threading.Event, task: asyncio.Future[T]) -> T:
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:

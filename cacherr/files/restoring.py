@@ -38,7 +38,7 @@ from cacherr.files.model import (
     ProtocolOptions,
     Result,
 )
-from cacherr.files.offload import run_blocking
+from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
     is_regular,
     lstat_or_none,
@@ -170,13 +170,13 @@ async def _copy_back(run: _RestoreRun, control: CopyControl, managed: ManagedFil
     await run_blocking(cancel, make_dirs, loc, missing, side="array")
     run.temp = names.temp_path(loc.array_path, run.op_id)
     await run.enter(COPYING_BACK, temp_path=run.temp, size_bytes=size)
-    copied = await run_blocking(
+    copied = await run_bulk(
         cancel, copy_to_temp, loc.cache_path, run.temp, control,
         chunk_bytes=run.options.chunk_bytes,
         fault_prefix="restore",
     )  # fmt: skip
     await run.enter(VERIFYING_BACK, bytes_done=copied.size)
-    await run_blocking(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify)
+    await run_bulk(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify)
     control.check()
     await run.enter(REPLACING)
     await run_blocking(cancel, replace_from_temp, loc, run.temp)

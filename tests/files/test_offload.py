@@ -1,0 +1,36 @@
+"""Bulk work (copies, hashes) runs on its own thread at a lower CPU priority."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from cacherr.files.offload import BULK_NICE, run_blocking, run_bulk
+
+
+def _own_priority() -> tuple[int, str]:
+    return os.getpriority(
+        os.PRIO_PROCESS, threading.get_native_id()
+    ), threading.current_thread().name
+
+
+async def test_bulk_work_runs_nicer_than_the_loop() -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base > BULK_NICE:
+        pytest.skip(f"this process already runs at nice {base}")
+    nice, name = await run_bulk(threading.Event(), _own_priority)
+    assert (nice, name) == (BULK_NICE, "cacherr-bulk")
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    # Ordinary blocking work keeps the shared pool's normal priority.
+    nice, _ = await run_blocking(threading.Event(), _own_priority)
+    assert nice == base
+
+
+async def test_bulk_errors_reach_the_caller() -> None:
+    def fail() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        await run_bulk(threading.Event(), fail)
