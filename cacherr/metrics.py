@@ -7,9 +7,11 @@ time; Plex calls come from the Plex transport's answer counter.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 from aiohttp import web
 
@@ -17,6 +19,8 @@ from cacherr import events, keys
 from cacherr.events import Event
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+LAG_PROBE_INTERVAL_S = 0.05
 SWEEP_BUCKETS_S = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 
@@ -53,6 +57,18 @@ class Metrics:
         self.bytes_copied = 0
         self.reaction_latency = Histogram(LATENCY_BUCKETS_S)
         self.sweep_duration = Histogram(SWEEP_BUCKETS_S)
+        self.loop_lag = Histogram(LAG_BUCKETS_S)
+        self.loop_lag_max_s = 0.0
+
+    async def watch_loop(self, interval_s: float = LAG_PROBE_INTERVAL_S) -> None:
+        """Measure the event loop's lag: how late a timer fires (a blocked loop fires late)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval_s)
+            lag = max(0.0, loop.time() - started - interval_s)
+            self.loop_lag.observe(lag)
+            self.loop_lag_max_s = max(self.loop_lag_max_s, lag)
 
     def on_event(self, event: Event) -> None:
         """Bus listener."""
@@ -116,6 +132,18 @@ async def render(app: web.Application) -> str:
         "Duration of reconcile sweeps.",
         metrics.sweep_duration.lines("cacherr_sweep_duration_seconds"),
     )
+    lines += _family(
+        "cacherr_event_loop_lag_seconds",
+        "histogram",
+        f"How late a {LAG_PROBE_INTERVAL_S} s timer fires on the event loop (its stalls).",
+        metrics.loop_lag.lines("cacherr_event_loop_lag_seconds"),
+    )
+    lines += _family(
+        "cacherr_event_loop_lag_max_seconds",
+        "gauge",
+        "The longest event-loop stall seen since start.",
+        [f"cacherr_event_loop_lag_max_seconds {metrics.loop_lag_max_s}"],
+    )
     gateway = app.get(keys.PLEX)
     answers = sorted(gateway.transport.answers.items()) if gateway is not None else []
     lines += _family(
@@ -139,9 +167,18 @@ async def metrics_handler(request: web.Request) -> web.Response:
 METRICS = web.AppKey("metrics", Metrics)
 
 
+async def _loop_watch(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[METRICS].watch_loop(), name="loop-lag")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def setup_metrics(app: web.Application) -> None:
-    """Count bus events from the start and serve `/metrics`."""
+    """Count bus events from the start, watch the loop's lag, and serve `/metrics`."""
     metrics = Metrics()
     app[METRICS] = metrics
     app[keys.BUS].listen(metrics.on_event)
+    app.cleanup_ctx.append(_loop_watch)
     app.router.add_get("/metrics", metrics_handler, name="metrics")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,13 @@ async def test_metrics_need_the_key_and_count_real_operations(
     assert grew('cacherr_reaction_latency_seconds_bucket{le="0.25"}') == 1
     assert grew("cacherr_reaction_latency_seconds_count") == 1
     assert "# TYPE cacherr_plex_requests_total counter" in text
+    for _ in range(100):  # the lag probe fires every 50 ms
+        if value(text, "cacherr_event_loop_lag_seconds_count") >= 1:
+            break
+        await asyncio.sleep(0.05)
+        text = await (await client.get("/metrics", params={"apikey": key})).text()
+    assert value(text, "cacherr_event_loop_lag_seconds_count") >= 1
+    assert 0 <= value(text, "cacherr_event_loop_lag_max_seconds") < 5
     assert key not in text
 
 
