@@ -26,21 +26,19 @@ from cacherr.errors import CacherrError
 from cacherr.files import names
 from cacherr.files.copy import CopyCancelled, CopyControl, copy_to_temp
 from cacherr.files.faults import checkpoint
-from cacherr.files.journal import Budget, Journal
+from cacherr.files.journal import Budget
 from cacherr.files.model import (
     BACKING_UP,
     COPYING,
     HIDING,
     LINKING,
     MKDIR,
-    PLANNED,
     PUBLISHING,
     SKIPPED,
     VERIFYING,
     FileLocation,
     Outcome,
     ProtocolOptions,
-    Result,
 )
 from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
@@ -55,6 +53,7 @@ from cacherr.files.ondisk import (
     remove_empty_dirs,
     undo_cache,
 )
+from cacherr.files.run import OperationRun
 from cacherr.files.space import check_space, pool_space
 from cacherr.files.verify import verify_copy
 
@@ -83,27 +82,12 @@ def space_admission(loc: FileLocation, size: int, options: ProtocolOptions, budg
     )
 
 
-class _CacheRun:
+class _CacheRun(OperationRun):
     """The state of one cache operation while it runs (what clean-up needs to know)."""
 
     def __init__(self, db: Database, loc: FileLocation, options: ProtocolOptions) -> None:
-        self.journal = Journal(db)
-        self.loc = loc
-        self.options = options
-        self.op_id = 0
-        self.step = PLANNED
-        self.temp: Path | None = None
+        super().__init__("cache", db, loc, options)
         self.claimed = False
-        self.size = 0
-
-    async def enter(self, step: str, **fields: object) -> None:
-        """Journal `step` before taking it."""
-        self.step = step
-        await self.journal.step(self.op_id, step, **fields)
-        checkpoint(f"cache:{step}")
-
-    def outcome(self, result: Result, error: str | None = None) -> Outcome:
-        return Outcome("cache", self.loc.plex_path, result, self.op_id, self.size, error)
 
     async def undo(self, state: str, error: str) -> None:
         """Roll back to before the operation; if even that fails, leave it to recovery."""

@@ -24,11 +24,10 @@ from cacherr.errors import CacherrError, Conflict, InsufficientSpace
 from cacherr.files import names
 from cacherr.files.copy import CopyCancelled, CopyControl, copy_to_temp
 from cacherr.files.faults import checkpoint
-from cacherr.files.journal import Journal, ManagedFile
+from cacherr.files.journal import ManagedFile
 from cacherr.files.model import (
     CACHED,
     COPYING_BACK,
-    PLANNED,
     RELEASING,
     REPLACING,
     RETURNING,
@@ -36,7 +35,6 @@ from cacherr.files.model import (
     FileLocation,
     Outcome,
     ProtocolOptions,
-    Result,
 )
 from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
@@ -50,6 +48,7 @@ from cacherr.files.ondisk import (
     restore_route,
     unlink_quiet,
 )
+from cacherr.files.run import OperationRun
 from cacherr.files.space import pool_space
 from cacherr.files.verify import verify_copy
 
@@ -73,23 +72,9 @@ def _array_name_back(loc: FileLocation) -> bool:
     return is_regular(lstat_or_none(loc.array_path))
 
 
-class _RestoreRun:
+class _RestoreRun(OperationRun):
     def __init__(self, db: Database, loc: FileLocation, options: ProtocolOptions) -> None:
-        self.journal = Journal(db)
-        self.loc = loc
-        self.options = options
-        self.op_id = 0
-        self.step = PLANNED
-        self.temp: Path | None = None
-        self.size = 0
-
-    async def enter(self, step: str, **fields: object) -> None:
-        self.step = step
-        await self.journal.step(self.op_id, step, **fields)
-        checkpoint(f"restore:{step}")
-
-    def outcome(self, result: Result, error: str | None = None) -> Outcome:
-        return Outcome("restore", self.loc.plex_path, result, self.op_id, self.size, error)
+        super().__init__("restore", db, loc, options)
 
     async def stop(self, state: str, error: str) -> None:
         """End without restoring: drop the array temp; the file stays cached."""
