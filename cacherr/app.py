@@ -22,6 +22,7 @@ from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
+from cacherr.files.paths import check_mappings
 from cacherr.live import LiveOperations
 from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
@@ -68,7 +69,10 @@ async def _instance_lock(app: web.Application) -> AsyncIterator[None]:
 async def _preflight(app: web.Application) -> AsyncIterator[None]:
     # Refuse to start on set-ups that lose data (a union array root, a cache folder inside
     # the container); the rest is reported by `cacherr check` and the page.
-    results = await asyncio.to_thread(check_paths, app[keys.CONFIG].current)
+    settings = app[keys.CONFIG].current
+    problems = await asyncio.to_thread(check_mappings, settings.paths.mappings)
+    app[keys.MAPPING_PROBLEMS] = problems  # the engine leaves these mappings out
+    results = await asyncio.to_thread(check_paths, settings, problems=problems)
     for result in results:
         if not result.ok:
             log.warning("%s", result.line())

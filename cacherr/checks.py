@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cacherr.config.models import Mapping, Settings, parse_size
-from cacherr.errors import CacherrError
+from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import audit
 from cacherr.files.mover import exclude_file_path
@@ -50,12 +50,17 @@ def in_image() -> bool:
 
 
 def check_paths(
-    settings: Settings, *, probe: bool = True, container: bool | None = None
+    settings: Settings,
+    *,
+    probe: bool = True,
+    container: bool | None = None,
+    problems: list[Problem] | None = None,
 ) -> list[Check]:
     """Mappings exist, are not unions of the pool, and the cache is a real mount. Blocking.
 
     `container` says whether to require the cache to be mounted from outside the container
-    (default: when running in Cacherr's image).
+    (default: when running in Cacherr's image). `problems` are `check_mappings`'s answer
+    when the caller already has it.
     """
     container = in_image() if container is None else container
     mappings = settings.paths.mappings
@@ -68,7 +73,8 @@ def check_paths(
                 "add paths.mappings entries {name, plex, array, cache} in Settings",
             )
         ]
-    problems = check_mappings(mappings, probe=probe)
+    if problems is None:
+        problems = check_mappings(mappings, probe=probe)
     refused = refused_mappings(problems)
     results = [
         Check(

@@ -11,6 +11,7 @@ from aiohttp import web
 from cacherr.activity import ActivityLog
 from cacherr.config.store import ConfigStore
 from cacherr.db import Database
+from cacherr.errors import Problem
 from cacherr.events import EventBus
 from cacherr.executor import Executor
 from cacherr.live import LiveOperations
@@ -63,6 +64,9 @@ PINS = web.AppKey("pins", Pins)
 # Import lists (cacherr.sources.lists): refresh, state and claims; the per-list scheduler.
 LISTS = web.AppKey("lists", ListService)
 LIST_SCHEDULER = web.AppKey("list_scheduler", ListScheduler)
+
+# Problems the start-up check found with the path mappings (those mappings stay unused).
+MAPPING_PROBLEMS: web.AppKey[list[Problem]] = web.AppKey("mapping_problems")
 
 
 def now() -> float:

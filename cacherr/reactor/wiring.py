@@ -10,17 +10,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from cacherr import keys
-from cacherr.errors import CacherrError, Problem
+from cacherr.errors import CacherrError
 from cacherr.executor import Executor
 from cacherr.files.mover import MoverGuard
-from cacherr.files.paths import UNION_FIX, check_mappings, refused_mappings
+from cacherr.files.paths import refused_mappings
 from cacherr.files.protocol import recover
 from cacherr.reactor.collect import Collector, Replacement
 from cacherr.reactor.engine import CacheEngine
@@ -30,21 +29,6 @@ from cacherr.reactor.sweep import Sweeper
 
 log = logging.getLogger(__name__)
 
-# check_mappings messages that mean a copy could destroy its own source.
-_DATA_LOSS = (UNION_FIX, "are the same folder", "lies inside the")
-
-
-class StartRefused(CacherrError):
-    """The set-up would lose data: Cacherr does not start until it is fixed."""
-
-    status = 503
-    code = "start_refused"
-
-
-def data_loss(problems: list[Problem]) -> list[Problem]:
-    """The problems that must stop the daemon (the array shows the pool, or they overlap)."""
-    return [p for p in problems if any(mark in p.message for mark in _DATA_LOSS)]
-
 
 async def files_context(app: web.Application) -> AsyncIterator[None]:
     """Recovery, mapping checks, the engine and the executor."""
@@ -53,12 +37,9 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
     if recovered:
         log.warning("Start-up recovery finished %d interrupted operation(s)", len(recovered))
     settings = store.current
-    # The app's preflight already refused a set-up that loses data (probing the roots); this
-    # look, without the probe, finds the mappings that cannot be used and keeps them out.
-    problems = await asyncio.to_thread(check_mappings, settings.paths.mappings, probe=False)
-    fatal = data_loss(problems)
-    if fatal:
-        raise StartRefused(f"Cacherr will not start: {fatal[0]}")
+    # The app's preflight checked the mappings (and refused a set-up that loses data); the
+    # ones it found a problem with stay out.
+    problems = app[keys.MAPPING_PROBLEMS]
     refused = refused_mappings(problems)
     for problem in problems:
         log.warning("Path mapping not used: %s", problem)
