@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class CacherrError(Exception):
@@ -38,6 +41,20 @@ def invalid(exc: ValidationError, what: str) -> BadRequest:
     details = field_errors(exc)
     text = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
     return BadRequest(f"{what} is invalid: {text}", details=details)
+
+
+def parse_json_object(raw: bytes, model: type[M], what: str) -> M:
+    """`raw` as a JSON object validated by `model`; BadRequest naming `what` otherwise."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise invalid(exc, what) from exc
 
 
 class Unauthorized(CacherrError):

@@ -8,13 +8,12 @@ reads are typed and checked.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from cacherr.errors import BadRequest, invalid
+from cacherr.errors import BadRequest, parse_json_object
 
 # Events whose payload names an item Cacherr reacts to.
 USED_EVENTS: Final = frozenset(
@@ -109,16 +108,7 @@ class PlexWebhook(PlexPayloadModel):
 
 def parse_plex_payload(raw: bytes) -> PlexWebhook:
     """Validate the `payload` part; `BadRequest` says what is wrong with it."""
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the 'payload' part is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise BadRequest("the 'payload' part must be a JSON object")
-    try:
-        payload = PlexWebhook.model_validate(document)
-    except ValidationError as exc:
-        raise invalid(exc, "the Plex webhook payload") from exc
+    payload = parse_json_object(raw, PlexWebhook, "the Plex webhook payload")
     if payload.used and (payload.metadata is None or not payload.metadata.rating_key):
         raise BadRequest(f"a {payload.event} payload needs Metadata.ratingKey")
     return payload

@@ -29,12 +29,11 @@ string, so empty strings read as absent. `view_offset` and `duration_ms` are mil
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from cacherr.errors import BadRequest, invalid
+from cacherr.errors import BadRequest, parse_json_object
 from cacherr.sources.playback import PlaybackEvent, PlaybackKind
 
 TAUTULLI_ACTION_KINDS: Final[dict[str, PlaybackKind]] = {
@@ -88,16 +87,7 @@ class TautulliPayload(BaseModel):
 
 def parse_tautulli_payload(raw: bytes) -> TautulliPayload:
     """Validate a Tautulli body; `BadRequest` says what is wrong with it."""
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise BadRequest("the body must be a JSON object")
-    try:
-        payload = TautulliPayload.model_validate(document)
-    except ValidationError as exc:
-        raise invalid(exc, "the Tautulli payload") from exc
+    payload = parse_json_object(raw, TautulliPayload, "the Tautulli payload")
     if payload.used and not payload.rating_key:
         raise BadRequest(f"a {payload.action} payload needs rating_key")
     return payload
