@@ -24,7 +24,7 @@ from pathlib import Path
 from cacherr.db import Database
 from cacherr.errors import CacherrError
 from cacherr.files import names
-from cacherr.files.copy import CopyCancelled, CopyControl, copy_to_temp
+from cacherr.files.copy import CopyControl, copy_to_temp
 from cacherr.files.faults import checkpoint
 from cacherr.files.journal import Budget
 from cacherr.files.model import (
@@ -89,7 +89,7 @@ class _CacheRun(OperationRun):
         super().__init__("cache", db, loc, options)
         self.claimed = False
 
-    async def undo(self, state: str, error: str) -> None:
+    async def clean_up(self, state: str, error: str) -> None:
         """Roll back to before the operation; if even that fails, leave it to recovery."""
         symlink_temp = names.temp_path(self.loc.array_path, self.op_id)
         published = self.step in PUBLISHED_STEPS
@@ -130,21 +130,8 @@ async def cache_file(
     """
     control = control or CopyControl()
     run = _CacheRun(db, loc, options)
-    run.op_id = await run.journal.begin("cache", loc, reason=reason)
-    checkpoint("cache:planned")
-    try:
-        return await _cache_steps(run, control, rating_key)
-    except asyncio.CancelledError:
-        await asyncio.shield(run.undo("cancelled", "cancelled"))
-        raise
-    except CopyCancelled:
-        await asyncio.shield(run.undo("cancelled", "cancelled"))
-        return run.outcome("cancelled", "cancelled")
-    except (OSError, CacherrError) as exc:
-        error = str(exc) if isinstance(exc, CacherrError) else f"{type(exc).__name__}: {exc}"
-        log.warning("Caching %s failed: %s", loc.array_path, error)
-        await asyncio.shield(run.undo("failed", error))
-        return run.outcome("failed", error)
+    await run.begin(reason)
+    return await run.settle(_cache_steps(run, control, rating_key))
 
 
 async def _cache_steps(run: _CacheRun, control: CopyControl, rating_key: str | None) -> Outcome:

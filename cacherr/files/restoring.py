@@ -20,9 +20,9 @@ import logging
 from pathlib import Path
 
 from cacherr.db import Database
-from cacherr.errors import CacherrError, Conflict, InsufficientSpace
+from cacherr.errors import Conflict, InsufficientSpace
 from cacherr.files import names
-from cacherr.files.copy import CopyCancelled, CopyControl, copy_to_temp
+from cacherr.files.copy import CopyControl, copy_to_temp
 from cacherr.files.faults import checkpoint
 from cacherr.files.journal import ManagedFile
 from cacherr.files.model import (
@@ -76,7 +76,7 @@ class _RestoreRun(OperationRun):
     def __init__(self, db: Database, loc: FileLocation, options: ProtocolOptions) -> None:
         super().__init__("restore", db, loc, options)
 
-    async def stop(self, state: str, error: str) -> None:
+    async def clean_up(self, state: str, error: str) -> None:
         """End without restoring: drop the array temp; the file stays cached."""
         if self.step in COMMITTED_STEPS and await asyncio.to_thread(_array_name_back, self.loc):
             # The array name already has the file back: finishing is recovery's job now.
@@ -102,21 +102,8 @@ async def restore_file(
     """Put one managed file back on the array as the module docstring describes."""
     control = control or CopyControl()
     run = _RestoreRun(db, loc, options)
-    run.op_id = await run.journal.begin("restore", loc, reason=reason)
-    checkpoint("restore:planned")
-    try:
-        return await _restore_steps(run, control)
-    except asyncio.CancelledError:
-        await asyncio.shield(run.stop("cancelled", "cancelled"))
-        raise
-    except CopyCancelled:
-        await asyncio.shield(run.stop("cancelled", "cancelled"))
-        return run.outcome("cancelled", "cancelled")
-    except (OSError, CacherrError) as exc:
-        error = str(exc) if isinstance(exc, CacherrError) else f"{type(exc).__name__}: {exc}"
-        log.warning("Restoring %s failed: %s", loc.array_path, error)
-        await asyncio.shield(run.stop("failed", error))
-        return run.outcome("failed", error)
+    await run.begin(reason)
+    return await run.settle(_restore_steps(run, control))
 
 
 async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:

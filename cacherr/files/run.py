@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable
 from pathlib import Path
 
 from cacherr.db import Database
+from cacherr.errors import CacherrError
+from cacherr.files.copy import CopyCancelled
 from cacherr.files.faults import checkpoint
 from cacherr.files.journal import Journal
 from cacherr.files.model import PLANNED, FileLocation, Kind, Outcome, ProtocolOptions, Result
+
+log = logging.getLogger(__name__)
+
+_DOING = {"cache": "Caching", "restore": "Restoring"}
 
 
 class OperationRun:
@@ -34,3 +43,31 @@ class OperationRun:
     def outcome(self, result: Result, error: str | None = None) -> Outcome:
         """The operation's result as the executor reports it."""
         return Outcome(self.kind, self.loc.plex_path, result, self.op_id, self.size, error)
+
+    async def begin(self, reason: str | None) -> None:
+        """Open the journal row before anything is touched."""
+        self.op_id = await self.journal.begin(self.kind, self.loc, reason=reason)
+        checkpoint(f"{self.kind}:planned")
+
+    async def clean_up(self, state: str, error: str) -> None:
+        """Leave the files as they were before the operation (each kind knows how)."""
+        raise NotImplementedError
+
+    async def settle(self, steps: Awaitable[Outcome]) -> Outcome:
+        """Run the steps; on cancellation or failure clean up (shielded) and say how it ended.
+
+        Cancelling the awaiting task cleans up and re-raises.
+        """
+        try:
+            return await steps
+        except asyncio.CancelledError:
+            await asyncio.shield(self.clean_up("cancelled", "cancelled"))
+            raise
+        except CopyCancelled:
+            await asyncio.shield(self.clean_up("cancelled", "cancelled"))
+            return self.outcome("cancelled", "cancelled")
+        except (OSError, CacherrError) as exc:
+            error = str(exc) if isinstance(exc, CacherrError) else f"{type(exc).__name__}: {exc}"
+            log.warning("%s %s failed: %s", _DOING[self.kind], self.loc.array_path, error)
+            await asyncio.shield(self.clean_up("failed", error))
+            return self.outcome("failed", error)
