@@ -2,12 +2,18 @@
 
 The schema grows only by appending to `MIGRATIONS`; `PRAGMA user_version` records how many
 have been applied. aiosqlite runs every statement on its own thread, off the event loop.
+
+Two connections: writes (and reads inside a transaction) go to the writer, whose commits wait
+for the disk (`synchronous = FULL`); every other read goes to a query-only reader. In WAL mode
+the reader sees the last commit without waiting, so the page and the API never queue behind
+a journal fsync that a busy disk makes slow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
@@ -157,35 +163,44 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# Set inside `Database.transaction()`: that task's reads must see its own uncommitted writes.
+_IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_tx", default=False)
+
+
 class DatabaseError(Exception):
     """The database cannot be opened or is newer than this Cacherr."""
 
 
 class Database:
-    """An open state database; every call runs on aiosqlite's thread."""
+    """An open state database; every call runs on aiosqlite's threads."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._reader: aiosqlite.Connection | None = None
         self._tx_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> Database:
         """Open (creating if needed) and bring the schema up to date."""
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
+        conn = await _connect(path)
         db = cls(conn, path)
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
             await conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a journal row that was committed survives a power cut.
             await conn.execute("PRAGMA synchronous = FULL")
-            await conn.execute("PRAGMA foreign_keys = ON")
             await db.migrate(migrations)
+            db._reader = await _connect(path)
+            await db._reader.execute("PRAGMA query_only = ON")
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
         return db
+
+    def _for_read(self) -> aiosqlite.Connection:
+        if self._reader is None or _IN_TRANSACTION.get():
+            return self.conn
+        return self._reader
 
     async def version(self) -> int:
         """How many migrations have been applied."""
@@ -226,14 +241,14 @@ class Database:
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[aiosqlite.Row]:
         """All rows of a query."""
-        async with self.conn.execute(sql, params) as cur:
+        async with self._for_read().execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> aiosqlite.Row | None:
         """The first row of a query, or None."""
-        async with self.conn.execute(sql, params) as cur:
+        async with self._for_read().execute(sql, params) as cur:
             return await cur.fetchone()
 
     @contextlib.asynccontextmanager
@@ -241,11 +256,14 @@ class Database:
         """Statements inside commit together or not at all (one transaction at a time)."""
         async with self._tx_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
+            token = _IN_TRANSACTION.set(True)
             try:
                 yield self
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
+            finally:
+                _IN_TRANSACTION.reset(token)
             await self.conn.execute("COMMIT")
 
     async def ping(self) -> bool:
@@ -257,5 +275,20 @@ class Database:
         return True
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close both connections."""
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         await self.conn.close()
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    try:
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn

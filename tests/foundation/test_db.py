@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -92,5 +93,53 @@ async def test_a_transaction_commits_whole_or_not_at_all(tmp_path: Path) -> None
             await db.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
         row = await db.fetchone("SELECT value FROM kv WHERE key='a'")
         assert row is not None and row["value"] == "1"
+    finally:
+        await db.close()
+
+
+async def test_reads_do_not_queue_behind_a_write_that_waits(tmp_path: Path) -> None:
+    # Another process holds the write lock: Cacherr's next write waits (busy_timeout), as a
+    # commit does when a busy disk makes its fsync slow. Reads must still answer at once.
+    db = await Database.open(tmp_path / "c.db")
+    other = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    try:
+        await db.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(db.execute("INSERT INTO kv (key, value) VALUES ('b', '2')"))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        row = await asyncio.wait_for(db.fetchone("SELECT value FROM kv WHERE key = 'a'"), 1)
+        assert row is not None and row[0] == "1"
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 10)
+        row = await db.fetchone("SELECT value FROM kv WHERE key = 'b'")
+        assert row is not None and row[0] == "2"  # a read after a write sees it
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_transaction_reads_its_own_writes_and_others_see_them_after_commit(
+    tmp_path: Path,
+) -> None:
+    db = await Database.open(tmp_path / "c.db")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO kv (key, value) VALUES ('t', 'x')")
+            row = await tx.fetchone("SELECT value FROM kv WHERE key = 't'")
+            assert row is not None and row[0] == "x"
+            inside.set()
+            await release.wait()
+
+    try:
+        task = asyncio.create_task(writer())
+        await inside.wait()
+        assert await db.fetchone("SELECT value FROM kv WHERE key = 't'") is None
+        release.set()
+        await task
+        row = await db.fetchone("SELECT value FROM kv WHERE key = 't'")
+        assert row is not None and row[0] == "x"
     finally:
         await db.close()
