@@ -15,6 +15,10 @@ from this process. Measured, all from outside the daemon:
   bound also holds this process's own delays: it shares the cores and runs the fake Plex).
   RSS is sampled every second to see whether it stays flat.
 
+The baseline is the machine's floor (`bench.floor`): a bare aiohttp app with the same lag
+probe, run as its own process at the daemon's priority during the same load. Its `/ping` is
+probed like `/api/status`; the ratios say how much of each figure is Cacherr's own.
+
     python -m bench.load [--rate 200] [--seconds 30]
 """
 
@@ -112,6 +116,11 @@ async def run(
         sys.executable, "-m", "cacherr", "run", "--config-dir", str(root / "config"),
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    floor_base = f"http://127.0.0.1:{free_port()}"
+    floor = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.floor", "--port", floor_base.rsplit(":", 1)[1],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     headers = {"X-Api-Key": API_KEY}
     if nice_generator:
         # On a real server Plex and the clients run elsewhere; here they share the cores with
@@ -120,15 +129,9 @@ async def run(
             os.setpriority(os.PRIO_PROCESS, int(task), 10)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            while True:
-                try:
-                    async with http.get(base + "/api/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.01)
+            await until_ok(http, base + "/api/health")
             figures["start_to_healthy_s"] = time.monotonic() - spawned
+            await until_ok(http, floor_base + "/ping")
             await asyncio.sleep(3)
             figures["idle_rss_mb"] = rss_mb(proc.pid)
 
@@ -136,18 +139,19 @@ async def run(
             movies = [i for i in world.items.values() if isinstance(i, Movie)]
             status_ms: list[float] = []
             health_ms: list[float] = []
+            floor_ms: list[float] = []
             rss: list[float] = []
             sent = refused = 0
             copies_seen: list[int] = []
             stop = asyncio.Event()
 
-            async def probe(path: str, out: list[float]) -> None:
+            async def probe(url: str, out: list[float]) -> None:
                 while not stop.is_set():
                     started = time.monotonic()
-                    async with http.get(base + path, headers=headers) as resp:
+                    async with http.get(url, headers=headers) as resp:
                         body = await resp.read()
                     out.append((time.monotonic() - started) * 1000)
-                    if path == "/api/status":
+                    if url.endswith("/api/status"):
                         data = json.loads(body)["data"]
                         copies_seen.append(int(data.get("operations_running", 0)))
                     await asyncio.sleep(0.005)
@@ -165,22 +169,27 @@ async def run(
                     sent += 1
                     refused += r.status != 202
 
-            async def lag_buckets() -> dict[float, float]:
+            async def lag_buckets() -> tuple[dict[float, float], float]:
                 async with http.get(base + "/metrics", headers=headers) as resp:
                     text = await resp.text()
-                found = {}
+                found, longest = {}, 0.0
                 for line in text.splitlines():
                     if line.startswith("cacherr_event_loop_lag_seconds_bucket"):
                         bound = line.split('le="', 1)[1].split('"', 1)[0]
                         found[float("inf") if bound == "+Inf" else float(bound)] = float(
                             line.rsplit(" ", 1)[1]
                         )
-                return found
+                    elif line.startswith("cacherr_event_loop_lag_max_seconds "):
+                        longest = float(line.rsplit(" ", 1)[1])
+                return found, longest
 
-            lag_before = await lag_buckets()
+            lag_before, longest_before = await lag_buckets()
+            async with http.get(floor_base + "/lag?reset=1") as resp:
+                await resp.read()
             probes = [
-                asyncio.create_task(probe("/api/status", status_ms)),
-                asyncio.create_task(probe("/api/health", health_ms)),
+                asyncio.create_task(probe(base + "/api/status", status_ms)),
+                asyncio.create_task(probe(base + "/api/health", health_ms)),
+                asyncio.create_task(probe(floor_base + "/ping", floor_ms)),
                 asyncio.create_task(sample_rss()),
             ]
             tasks: set[asyncio.Task[None]] = set()
@@ -197,7 +206,9 @@ async def run(
             elapsed = time.monotonic() - started
             stop.set()
             await asyncio.gather(*probes)
-            lag_after = await lag_buckets()
+            lag_after, longest_after = await lag_buckets()
+            async with http.get(floor_base + "/lag") as resp:
+                floor_lag = await resp.json()
             lag = {b: lag_after[b] - lag_before.get(b, 0.0) for b in sorted(lag_after)}
             lag_total = lag[float("inf")]
             # The smallest bucket bound holding 99 % (and all) of the in-process lag samples.
@@ -216,28 +227,50 @@ async def run(
             )
             status_ms.sort()
             health_ms.sort()
+            floor_ms.sort()
+            api_p99 = status_ms[int(len(status_ms) * 0.99)]
+            floor_p99 = floor_ms[int(len(floor_ms) * 0.99)]
             figures.update(
                 webhooks_sent=sent,
                 webhooks_per_s=sent / elapsed,
                 webhooks_not_202=refused,
                 api_requests=len(status_ms),
                 api_p50_ms=status_ms[len(status_ms) // 2],
-                api_p99_ms=status_ms[int(len(status_ms) * 0.99)],
+                api_p99_ms=api_p99,
                 api_max_ms=status_ms[-1],
+                floor_ping_p99_ms=floor_p99,
+                api_p99_vs_floor=api_p99 / floor_p99,
                 loop_stall_bound_ms=health_ms[-1] - statistics.median(health_ms),
                 loop_lag_samples=int(lag_total),
                 loop_lag_p99_at_most_ms=lag_p99 * 1000,
                 loop_lag_max_at_most_ms=lag_max * 1000,
+                # The gauge is the longest stall since start; it rose during the load or not.
+                loop_lag_max_ms=longest_after * 1000 if longest_after > longest_before else None,
+                floor_loop_lag_p99_ms=floor_lag["p99_ms"],
+                floor_loop_lag_max_ms=floor_lag["max_ms"],
                 rss_mb_first_last_max=(rss[0], rss[-1], max(rss)),
                 gib_movies_cached_during_run=overlap,
                 most_copies_seen_at_once=max(copies_seen, default=None),
             )
     finally:
+        floor.terminate()
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(floor.wait(), 30)
         plex_thread.stop()
         log.close()
     return figures
+
+
+async def until_ok(http: aiohttp.ClientSession, url: str) -> None:
+    while True:
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.01)
 
 
 def main() -> int:

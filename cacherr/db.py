@@ -240,16 +240,15 @@ class Database:
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[aiosqlite.Row]:
-        """All rows of a query."""
-        async with self._for_read().execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        """All rows of a query (one trip to the database thread)."""
+        return list(await self._for_read().execute_fetchall(sql, params))
 
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> aiosqlite.Row | None:
-        """The first row of a query, or None."""
-        async with self._for_read().execute(sql, params) as cur:
-            return await cur.fetchone()
+        """The first row of a query, or None (for queries of one row: all rows are read)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Database]:
