@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -211,6 +212,16 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
 
+async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
+    # Start-up leaves tens of thousands of long-lived objects (modules, models, routes). Once
+    # they are frozen, the collector's full passes skip them: such a pass otherwise holds the
+    # event loop for ~20 ms under load. Garbage is collected first so none of it is kept.
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
     app = web.Application(middlewares=[envelope_middleware, auth_middleware])
@@ -231,6 +242,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app.cleanup_ctx.extend([files_context, reactor_context, sweep_context])
     app[REALTIME] = Realtime(app)
     setup_metrics(app)
+    app.cleanup_ctx.append(_frozen_heap)  # last: after everything start-up builds
     setup_routes(app)
     app.router.add_get("/", _index, name="index")
     app.router.add_static("/static/", web_root(), name="static")
