@@ -158,6 +158,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX claims_source_user ON claims (source, user_id, show_key);
     CREATE INDEX claims_expires ON claims (expires_at) WHERE expires_at IS NOT NULL;
     """,
+    # 3: when each import list was last tried, so a restart neither retries a failed list at
+    # once nor forgets when the next try is due.
+    """
+    ALTER TABLE lists ADD COLUMN attempted_at REAL;
+    UPDATE lists SET attempted_at = fetched_at;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -229,11 +229,25 @@ def claims(db: Database) -> ClaimStore:
     return ClaimStore(db)
 
 
+ServiceFactory = Callable[..., Awaitable[ListService]]
+
+
 @pytest.fixture
-async def service(
+def make_service(
     db: Database, gateway: PlexGateway, box: Box, fetcher: Fetcher, claims: ClaimStore
-) -> ListService:
-    users = UserDirectory(gateway, db, box)
-    await users.refresh()
-    plex = PlexLists(gateway, Library(gateway, box), users, box)
-    return ListService(ListRepository(db), claims, fetcher, plex, box, sizes=size_lookup(box))
+) -> ServiceFactory:
+    """A new ListService on the same database each call (as after a restart)."""
+
+    async def make(**options: Any) -> ListService:
+        users = UserDirectory(gateway, db, box)
+        await users.refresh()
+        plex = PlexLists(gateway, Library(gateway, box), users, box)
+        return ListService(ListRepository(db), claims, fetcher, plex, box,
+                           sizes=size_lookup(box), **options)  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory) -> ListService:
+    return await make_service()

@@ -11,9 +11,10 @@ from cacherr.claims import ClaimStore
 from cacherr.config.models import ImportList
 from cacherr.sources.lists import Fetcher, ListFetchError, ListService, fetch_entries, holder
 from cacherr.sources.lists.model import MAX_ENTRIES
+from cacherr.sources.lists.service import FAILED_RETRY_S
 
 from . import samples
-from .conftest import Box, Providers
+from .conftest import Box, Providers, ServiceFactory
 from .test_providers import config
 
 TRAKT = {"name": "picks", "provider": "trakt", "source": "sean/picks", "max_items": 10}
@@ -146,3 +147,31 @@ async def test_a_failed_refresh_keeps_items_and_claims(
         assert await service.repo.items("picks") == before_items
         assert await claims.for_user(holder("picks"), "list") == before_claims
         assert [c.key for c in await service.claims_for_lists()] == [c.key for c in before_claims]
+
+
+async def test_a_failed_list_is_retried_after_15_minutes_even_across_a_restart(
+    make_service: ServiceFactory, box: Box, providers: Providers
+) -> None:
+    now = [1_000_000.0]
+    box.lists(TRAKT)  # refreshed every 6 h by default
+    providers.json(TRAKT_PATH, samples.TRAKT_LIST_PAGE_1)
+    service = await make_service(clock=lambda: now[0])
+    assert await service.due() == ["picks"]  # never tried
+    assert (await service.refresh("picks")).state == "ok"
+    now[0] += 3600
+    assert await service.due() == []
+
+    providers.text(TRAKT_PATH, "", status=503)
+    assert (await service.refresh("picks")).attempted_at == now[0]
+    tried = now[0]
+    now[0] += 60
+    assert await service.due() == []
+    restarted = await make_service(clock=lambda: now[0])
+    assert await restarted.due() == []  # the try is remembered, not repeated at start-up
+    now[0] = tried + FAILED_RETRY_S
+    assert await restarted.due() == ["picks"]  # not 6 h later: the provider may be back
+
+    providers.json(TRAKT_PATH, samples.TRAKT_LIST_PAGE_1)
+    assert (await restarted.refresh("picks")).state == "ok"
+    now[0] += FAILED_RETRY_S
+    assert await restarted.due() == []  # a good list keeps its own interval

@@ -67,7 +67,7 @@ export async function enter(main) {
               await load();
             }
           } } }, "Delete")),
-        el("p.muted", {}, `${l.source} · ${s.item_count} items${s.truncated ? " (truncated)" : ""} · matched ${s.counts.matched}, not in library ${s.counts.not_in_library}, ambiguous ${s.counts.ambiguous} · fetched ${ago(s.fetched_at)}`),
+        el("p.muted", {}, `${l.source} · ${s.item_count} items${s.truncated ? " (truncated)" : ""} · matched ${s.counts.matched}, not in library ${s.counts.not_in_library}, ambiguous ${s.counts.ambiguous} · fetched ${ago(s.fetched_at)}${s.state === "failed" && s.attempted_at ? ` · tried ${ago(s.attempted_at)}, again within 15 min` : ""}`),
         s.error ? el("p.error", {}, s.error) : null,
         el("details", { on: { toggle: (e) => { if (e.target.open) showItems(l, items); } } }, el("summary", {}, "Entries"), items));
     }));

@@ -30,6 +30,8 @@ from cacherr.sources.lists.store import ListRepository, ListStatus
 log = logging.getLogger(__name__)
 
 DEFAULT_TICK_S: Final = 30.0
+# A failed list is tried again this soon (a provider that was down is often back by then).
+FAILED_RETRY_S: Final = 900
 
 
 class ListService:
@@ -56,7 +58,6 @@ class ListService:
         self._room = room
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
-        self.attempted_at: dict[str, float] = {}
         # Called after every claims write, so a refresh takes effect at once (the reactor
         # plans the touched files); unset, the next sweep plans them.
         self.on_claims: Callable[[Change], Awaitable[object]] | None = None
@@ -80,26 +81,26 @@ class ListService:
         definition = self.definition(name)
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            self.attempted_at[name] = self._clock()
+            tried_at = self._clock()
             settings = self._settings()
             try:
                 result = await fetch_entries(self._fetcher, settings.lists, definition)
             except ListFetchError as exc:
                 log.warning("Import list %s failed: %s", name, exc.message)
-                await self.repo.record_failure(name, exc.message)
+                await self.repo.record_failure(name, exc.message, at=tried_at)
                 return await self.repo.status(name)
             try:
                 index = await self._plex.local_index()
             except PlexError as exc:
                 reason = f"read {len(result.entries)} entries but Plex cannot match them: "
                 log.warning("Import list %s not matched: %s", name, exc.message)
-                await self.repo.record_failure(name, reason + exc.message)
+                await self.repo.record_failure(name, reason + exc.message, at=tried_at)
                 return await self.repo.status(name)
             fallback = definition.title_fallback
             matched = [(e, index.match(e, title_fallback=fallback)) for e in result.entries]
             note = f"only the first {len(result.entries)} entries were read ({result.note})"
             await self.repo.record_success(
-                name, matched, truncated=result.truncated, at=self._clock(), note=note
+                name, matched, truncated=result.truncated, at=tried_at, note=note
             )
             log.info("Import list %s: %d entries, %d in the library", name, len(matched),
                      sum(m.state == "matched" for _, m in matched))  # fmt: skip
@@ -184,7 +185,6 @@ class ListService:
         async with self._locks.setdefault(name, asyncio.Lock()):  # not under a refresh
             await self._replace(holder(name), [])
             await self.repo.delete(name)
-            self.attempted_at.pop(name, None)
         self._locks.pop(name, None)
 
     async def statuses(self) -> dict[str, ListStatus]:
@@ -193,17 +193,24 @@ class ListService:
         return {d.name: stored.get(d.name) or ListStatus(d.name) for d in self.definitions()}
 
     async def due(self) -> list[str]:
-        """Enabled lists whose refresh interval has passed since the last attempt."""
+        """Enabled lists whose refresh interval has passed since the last try.
+
+        A failed list is tried again after `FAILED_RETRY_S` (or its interval, if shorter). The
+        time of the last try is stored, so a restart changes nothing about when that is.
+        """
         now, stored = self._clock(), await self.repo.statuses()
         out = []
         for definition in self.definitions():
             if not definition.enabled:
                 continue
             status = stored.get(definition.name)
-            last = self.attempted_at.get(definition.name)
-            if last is None and status is not None and status.state in ("ok", "truncated"):
-                last = status.fetched_at
-            if last is None or now - last >= definition.refresh_interval_s:
+            if status is None or status.attempted_at is None:
+                out.append(definition.name)
+                continue
+            interval = definition.refresh_interval_s
+            if status.state == "failed":
+                interval = min(interval, FAILED_RETRY_S)
+            if now - status.attempted_at >= interval:
                 out.append(definition.name)
         return out
 

@@ -28,7 +28,7 @@ from cacherr.sources.lists.model import (
 
 @dataclass(frozen=True)
 class ListStatus:
-    """A list's row: state, the last good fetch, the reason of the last failure, counts."""
+    """A list's row: state, the last good fetch and last try, the last failure's reason, counts."""
 
     name: str
     state: ListState = "new"
@@ -37,12 +37,14 @@ class ListStatus:
     item_count: int = 0
     truncated: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    attempted_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """For the API."""
         return {
             "state": self.state,
             "fetched_at": self.fetched_at,
+            "attempted_at": self.attempted_at,
             "error": self.error,
             "item_count": self.item_count,
             "truncated": self.truncated,
@@ -116,12 +118,12 @@ class ListRepository:
         ]  # fmt: skip
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO lists (name, state, fetched_at, error, item_count, truncated)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                "INSERT INTO lists (name, state, fetched_at, attempted_at, error, item_count,"
+                " truncated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
                 " state = excluded.state, fetched_at = excluded.fetched_at,"
-                " error = excluded.error, item_count = excluded.item_count,"
-                " truncated = excluded.truncated",
-                (name, state, at, note if truncated else None, len(rows), int(truncated)),
+                " attempted_at = excluded.attempted_at, error = excluded.error,"
+                " item_count = excluded.item_count, truncated = excluded.truncated",
+                (name, state, at, at, note if truncated else None, len(rows), int(truncated)),
             )
             await tx.execute("DELETE FROM list_items WHERE list_name = ?", (name,))
             await tx.executemany(
@@ -130,13 +132,14 @@ class ListRepository:
                 rows,
             )
 
-    async def record_failure(self, name: str, reason: str) -> None:
-        """Mark the list `failed`; its entries and last good fetch time stay."""
+    async def record_failure(self, name: str, reason: str, *, at: float) -> None:
+        """Mark the list `failed` (tried at `at`); its entries and last good fetch time stay."""
         async with self.db.transaction() as tx:
             await tx.execute(
-                "INSERT INTO lists (name, state, error) VALUES (?, 'failed', ?)"
-                " ON CONFLICT (name) DO UPDATE SET state = 'failed', error = excluded.error",
-                (name, reason),
+                "INSERT INTO lists (name, state, error, attempted_at) VALUES (?, 'failed', ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET state = 'failed', error = excluded.error,"
+                " attempted_at = excluded.attempted_at",
+                (name, reason, at),
             )
 
     async def statuses(self) -> dict[str, ListStatus]:
@@ -148,11 +151,12 @@ class ListRepository:
         ):
             counts.setdefault(row[0], {})[row[1]] = row[2]
         rows = await self.db.fetchall(
-            "SELECT name, state, fetched_at, error, item_count, truncated FROM lists"
+            "SELECT name, state, fetched_at, error, item_count, truncated, attempted_at FROM lists"
         )
         return {
             r["name"]: ListStatus(r["name"], r["state"], r["fetched_at"], r["error"],
-                                  r["item_count"], bool(r["truncated"]), counts.get(r["name"], {}))
+                                  r["item_count"], bool(r["truncated"]), counts.get(r["name"], {}),
+                                  r["attempted_at"])
             for r in rows
         }  # fmt: skip
 
