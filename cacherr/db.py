@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,9 @@ class Database:
         self.path = path
         self._reader: aiosqlite.Connection | None = None
         self._tx_lock = asyncio.Lock()
+        # Why the last write failed (a full disk, an I/O error, a lock held too long), until
+        # a write succeeds again. Nothing moves meanwhile: the journal cannot be written.
+        self.write_problem: str | None = None
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> Database:
@@ -235,13 +239,30 @@ class Database:
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement; returns the last row id (for inserts)."""
-        async with self.conn.execute(sql, params) as cur:
-            return cur.lastrowid or 0
+        with self._writing():
+            async with self.conn.execute(sql, params) as cur:
+                return cur.lastrowid or 0
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows."""
-        cursor = await self.conn.executemany(sql, rows)
-        await cursor.close()
+        with self._writing():
+            cursor = await self.conn.executemany(sql, rows)
+            await cursor.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Note why a write failed, and that writes work again (once committed)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if self.write_problem is None:
+                log.error("Cannot write the state database %s: %s. Nothing is cached or "
+                          "restored until it can be written.", self.path, exc)  # fmt: skip
+            self.write_problem = str(exc)
+            raise
+        if self.write_problem is not None and not _IN_TRANSACTION.get():
+            log.warning("The state database %s can be written again", self.path)
+            self.write_problem = None
 
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
@@ -260,16 +281,28 @@ class Database:
     async def transaction(self) -> AsyncIterator[Database]:
         """Statements inside commit together or not at all (one transaction at a time)."""
         async with self._tx_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            with self._writing():
+                await self.conn.execute("BEGIN IMMEDIATE")
             token = _IN_TRANSACTION.set(True)
             try:
                 yield self
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self._rollback()
                 raise
             finally:
                 _IN_TRANSACTION.reset(token)
-            await self.conn.execute("COMMIT")
+            try:
+                with self._writing():
+                    await self.conn.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (a full disk) may leave the transaction open: close it, or
+                # every later write on this connection would fail too.
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            await self.conn.execute("ROLLBACK")
 
     async def ping(self) -> bool:
         """Whether the database answers."""

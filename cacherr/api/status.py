@@ -60,6 +60,15 @@ async def status(request: web.Request) -> web.Response:
         warnings.append(
             {"code": "plex_not_configured", "message": "Plex is not configured yet (Settings)."}
         )
+    unwritable = app[keys.DB].write_problem
+    if unwritable is not None:
+        warnings.append(
+            {
+                "code": "database_unwritable",
+                "message": f"Cacherr cannot write its database ({unwritable}), so nothing is "
+                "cached or restored. Free some space in the config folder (appdata).",
+            }
+        )
     poller = app.get(keys.SESSION_POLLER)
     live = app.get(keys.LIVE_OPERATIONS)
     return ok(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -111,16 +112,16 @@ class Reactor:
             if late:
                 await asyncio.wait(late)
 
-    def _retry_later(self, event: PlaybackEvent, exc: PlexUnavailable) -> bool:
-        # Plex went away under the reaction: the event goes back on the stream, where the
-        # dispatcher holds it until Plex is back, instead of being lost. A few tries only, in
-        # case Plex answers everything but this item.
+    def _retry_later(self, event: PlaybackEvent, reason: str) -> bool:
+        # Plex went away under the reaction, or the state database could not be written (a
+        # full disk): the event goes back on the stream, where the dispatcher holds it until
+        # Plex is back, instead of being lost. A few tries only, in case Plex answers
+        # everything but this item or the disk stays full (the sweep catches up later).
         tries = self._tries.get(event, 0) + 1
         if tries > REACTION_TRIES:
             return False
         self._tries[event] = tries
-        log.info("Plex is unavailable (%s); the %s of %s waits for it",
-                 exc.message, event.kind, event.rating_key)  # fmt: skip
+        log.info("%s; the %s of %s waits", reason, event.kind, event.rating_key)
 
         async def requeue() -> None:
             await asyncio.sleep(RETRY_DELAY_S * tries)
@@ -184,13 +185,17 @@ class Reactor:
                 result = await self._new(event)
             else:
                 return None
-        except (PlexError, CacherrError) as exc:
-            if isinstance(exc, PlexUnavailable) and self._retry_later(event, exc):
+        except (PlexError, CacherrError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                reason, transient = f"the state database cannot be written ({exc})", True
+            else:
+                reason, transient = exc.message, isinstance(exc, PlexUnavailable)
+            if transient and self._retry_later(event, reason):
                 return None
-            log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, exc.message)
+            log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, reason)
             who = event.username or event.user_id or ""
             result = {"user": who, "show": event.title, "kind": event.kind, "cached": 0,
-                      "reason": exc.message, "error": True}  # fmt: skip
+                      "reason": reason, "error": True}  # fmt: skip
         except Exception:
             log.exception("Reaction to %s of %s failed", event.kind, event.rating_key)
             return None

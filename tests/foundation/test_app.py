@@ -34,7 +34,7 @@ async def test_health_is_open_and_reports_version_uptime_database_and_plex(
     assert body["success"] is True and body["error"] is None
     data = body["data"]
     assert data["version"] == __version__
-    assert data["database"] == {"ok": True}
+    assert data["database"] == {"ok": True, "message": "cacherr.db in order"}
     assert data["plex"]["state"] == "not_configured"
     assert 0 <= data["uptime_s"] < 60
 

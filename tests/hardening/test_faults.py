@@ -232,20 +232,29 @@ db.execute("COMMIT")
 # --- the pool filling up -------------------------------------------------------------
 
 
-@pytest.fixture
-def small_pool(root: Path) -> Iterator[Path]:
-    """A 32 MiB tmpfs mounted as the cache root (root only; skipped elsewhere)."""
-    pool = root / "cache"
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted on `folder` (root only; the test is skipped elsewhere)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
+    folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(pool)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
         capture_output=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield pool
-    subprocess.run(["umount", "-l", str(pool)], check=False)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_pool(root: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs as the cache root."""
+    with tmpfs(root / "cache", "32m") as pool:
+        yield pool
 
 
 def fill_when_a_copy_starts(folder: Path, pool: Path, stop: threading.Event) -> None:
@@ -306,3 +315,59 @@ def check_whole(root: Path, small_pool: Path, array_before: dict[str, Any]) -> N
         for path in (live, copy, backup):
             if path.exists():
                 assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
+
+
+# --- the config folder (appdata) filling up -----------------------------------------
+
+
+@pytest.fixture
+def small_config(root: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs as the config folder (cacherr.json and the state database)."""
+    with tmpfs(root / "config", "4m") as folder:
+        yield folder
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler.bin"
+    with contextlib.suppress(OSError), filler.open("ab") as out:
+        while True:
+            out.write(b"\0" * 2**16)
+            out.flush()
+    return filler
+
+
+async def test_the_config_folder_full_stops_caching_says_so_and_recovers(
+    aiohttp_client: Any, root: Path, fake: FakePlexServer, world: World, small_config: Path
+) -> None:
+    # appdata often lives on the pool Cacherr fills: when it is full, the journal cannot be
+    # written, so nothing may move; the daemon stays up, says so, and carries on after.
+    config = small_config
+    store = ConfigStore.open(config)
+    store.save(settings_for(root, fake, world))
+    daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
+    assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+    array_before = snapshot(root / "array")
+    filler = await asyncio.to_thread(fill, config)
+
+    await play(daemon, world)
+    h = await until(lambda: _database_problem(daemon), 15)
+    assert h["status"] == "degraded"
+    assert "full" in h["database"]["message"]
+    status = (await (await daemon.get("/api/status")).json())["data"]
+    assert "database_unwritable" in [w["code"] for w in status["warnings"]]  # a page banner
+    await settle(daemon.app)
+    assert snapshot(root / "array") == array_before  # nothing moved without a journal
+    assert not cached(root)
+
+    filler.unlink()  # space again: the next play caches
+    episodes = [it for it in world.items.values() if isinstance(it, Episode)]
+    await play(daemon, world, episodes[-1])
+    await until(lambda: _has_cache(root), 20)
+    await settle(daemon.app)
+    assert (await health(daemon))["database"]["ok"] is True
+    await daemon.close()
+
+
+async def _database_problem(daemon: Client) -> dict[str, Any] | None:
+    h = await health(daemon)
+    return None if h["database"]["ok"] else h
