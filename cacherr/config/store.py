@@ -7,6 +7,7 @@ atomically; environment values are never written to the file.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import secrets
@@ -19,7 +20,7 @@ from pydantic_settings import EnvSettingsSource
 
 from cacherr.atomic import atomic_write_text
 from cacherr.config.models import SCHEMA_VERSION, Settings
-from cacherr.errors import ConfigError, Problem
+from cacherr.errors import ConfigError, InsufficientSpace, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,13 @@ class ConfigStore:
         """
         data = deep_merge(self._file_data, patch)
         settings = validate(data, read_environment(), str(self.path))
-        atomic_write_text(self.path, _dumps(data), new_file_mode=0o600)
+        try:
+            atomic_write_text(self.path, _dumps(data), new_file_mode=0o600)
+        except OSError as exc:  # the file as it was stays; so do the settings in force
+            reason = f"cannot save {self.path}: {exc.strerror or exc}; nothing was changed"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientSpace(reason) from exc
+            raise Unavailable(reason) from exc
         self._swap(data, settings)
         return settings
 

@@ -355,6 +355,13 @@ async def test_the_config_folder_full_stops_caching_says_so_and_recovers(
     assert "full" in h["database"]["message"]
     status = (await (await daemon.get("/api/status")).json())["data"]
     assert "database_unwritable" in [w["code"] for w in status["warnings"]]  # a page banner
+    saved = (config / "cacherr.json").read_bytes()
+    resp = await daemon.patch("/api/settings", json={"cache": {"next_episodes": 5}})
+    assert resp.status == 507
+    body = await resp.json()
+    assert body["error"]["code"] == "insufficient_space" and "No space left" in body["message"]
+    assert (config / "cacherr.json").read_bytes() == saved
+    assert daemon.app[keys.CONFIG].current.cache.next_episodes != 5
     await settle(daemon.app)
     assert snapshot(root / "array") == array_before  # nothing moved without a journal
     assert not cached(root)
