@@ -69,6 +69,15 @@ async def status(request: web.Request) -> web.Response:
                 "cached or restored. Free some space in the config folder (appdata).",
             }
         )
+    engine = app.get(keys.CACHE_ENGINE)
+    if engine is not None and engine.mover_problem is not None:
+        warnings.append(
+            {
+                "code": "mover_exclusion_unwritable",
+                "message": f"The mover exclusion file cannot be written ({engine.mover_problem}); "
+                "until it can, the mover may move newly cached files back to the array.",
+            }
+        )
     poller = app.get(keys.SESSION_POLLER)
     live = app.get(keys.LIVE_OPERATIONS)
     return ok(

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cacherr.claims import Change, ClaimStore, ManagedFile
 from cacherr.config.models import Settings
@@ -43,6 +43,9 @@ from cacherr.sources.sessions import SessionPoller
 log = logging.getLogger(__name__)
 
 CLAIMS_DROPPED = "claims_dropped"
+# While the mover's ignore list cannot be written (its folder full or read-only), try again
+# this often: until then the mover may move newly cached files back to the array.
+MOVER_RETRY_S: Final = 60.0
 _MANAGED_ROW = (
     "SELECT m.plex_path, m.rating_key, m.state, m.cached_at, m.released_at, "
     "m.size_bytes + COALESCE((SELECT SUM(k.size_bytes) FROM managed_files k "
@@ -110,6 +113,9 @@ class CacheEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._mover_dirty = False
         self._mover_task: asyncio.Task[None] | None = None
+        self._mover_retry: asyncio.TimerHandle | None = None
+        # Why the mover's ignore list could not be written last time (None: it was).
+        self.mover_problem: str | None = None
         self._waiting: list[_Copy] = []
         self._waiting_paths: set[str] = set()
         self._seq = itertools.count()
@@ -357,7 +363,26 @@ class CacheEngine:
                 locations = await asyncio.to_thread(_locate_all, self.resolver, paths)
                 await exclusion.refresh(locations)
             except OSError as exc:
-                log.warning("Could not write the mover exclusion file: %s", exc)
+                self._mover_failed(f"{exclusion.path}: {exc.strerror or exc}")
+            else:
+                if self.mover_problem is not None:
+                    log.warning("The mover exclusion file is written again")
+                self.mover_problem = None
+
+    def _mover_failed(self, problem: str) -> None:
+        if self.mover_problem is None:
+            log.error("Could not write the mover exclusion file %s; trying again every %d s. "
+                      "Until then the mover may move newly cached files back to the array.",
+                      problem, MOVER_RETRY_S)  # fmt: skip
+        self.mover_problem = problem
+        if self._mover_retry is None:
+            self._mover_retry = asyncio.get_running_loop().call_later(
+                MOVER_RETRY_S, self._retry_mover
+            )
+
+    def _retry_mover(self) -> None:
+        self._mover_retry = None
+        self.refresh_mover()
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -382,6 +407,8 @@ class CacheEngine:
         """Finish the bookkeeping still running (the executor is closed by its owner)."""
         self._waiting.clear()
         self._waiting_paths.clear()
+        if self._mover_retry is not None:
+            self._mover_retry.cancel()
         tasks = [*self._tasks]
         if self._mover_task is not None:
             tasks.append(self._mover_task)

@@ -378,3 +378,38 @@ async def test_the_config_folder_full_stops_caching_says_so_and_recovers(
 async def _database_problem(daemon: Client) -> dict[str, Any] | None:
     h = await health(daemon)
     return None if h["database"]["ok"] else h
+
+
+async def test_a_mover_exclusion_file_that_cannot_be_written_is_shown_and_retried(
+    aiohttp_client: Any, root: Path, fake: FakePlexServer, world: World
+) -> None:
+    # Caching goes on, but the page must say the mover may move the new files back.
+    with tmpfs(root / "boot", "1m") as boot:
+        store = ConfigStore.open(root / "config")
+        exclude = boot / "mover_exclude.txt"
+        settings = settings_for(root, fake, world)
+        settings["mover"]["exclude_file"] = str(exclude)
+        store.save(settings)
+        daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
+        assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+        filler = await asyncio.to_thread(fill, boot)
+        await play(daemon, world)
+        await until(lambda: _has_cache(root), 20)
+        await settle(daemon.app)
+        warnings = await _warnings(daemon)
+        assert "mover_exclusion_unwritable" in warnings
+        assert "No space left" in warnings["mover_exclusion_unwritable"]
+
+        filler.unlink()
+        episodes = [it for it in world.items.values() if isinstance(it, Episode)]
+        await play(daemon, world, episodes[-1])
+        await settle(daemon.app)
+        assert "mover_exclusion_unwritable" not in await _warnings(daemon)
+        listed = exclude.read_text().splitlines()
+        assert all(str(root / "cache" / f) in listed for f in cached(root))
+        await daemon.close()
+
+
+async def _warnings(daemon: Client) -> dict[str, str]:
+    status = (await (await daemon.get("/api/status")).json())["data"]
+    return {w["code"]: w["message"] for w in status["warnings"]}
