@@ -45,39 +45,34 @@ def _sweep_state(app: web.Application) -> dict[str, Any]:
     return provider()
 
 
+def _warnings(app: web.Application) -> list[dict[str, str]]:
+    """What the page shows as banners: settings that leave Cacherr idle, and faults."""
+    settings = app[keys.CONFIG].current
+    found: list[tuple[str, str]] = []
+    if settings.web.auth == "none":
+        found.append(("auth_none", AUTH_NONE_WARNING))
+    if not settings.paths.mappings:
+        found.append(("no_mappings", "No path mapping is set: nothing can be cached."))
+    if not settings.plex.url:
+        found.append(("plex_not_configured", "Plex is not configured yet (Settings)."))
+    unwritable = app[keys.DB].write_problem
+    if unwritable is not None:
+        found.append(("database_unwritable",
+                      f"Cacherr cannot write its database ({unwritable}), so nothing is cached "
+                      "or restored. Free some space in the config folder (appdata)."))  # fmt: skip
+    engine = app.get(keys.CACHE_ENGINE)
+    if engine is not None and engine.mover_problem is not None:
+        found.append(("mover_exclusion_unwritable",
+                      f"The mover exclusion file cannot be written ({engine.mover_problem}); "
+                      "until it can, the mover may move newly cached files back to the "
+                      "array."))  # fmt: skip
+    return [{"code": code, "message": message} for code, message in found]
+
+
 async def status(request: web.Request) -> web.Response:
     """Plex, the sweep, counts, running operations, sessions and warnings, at a glance."""
     app = request.app
     settings = app[keys.CONFIG].current
-    warnings = []
-    if settings.web.auth == "none":
-        warnings.append({"code": "auth_none", "message": AUTH_NONE_WARNING})
-    if not settings.paths.mappings:
-        warnings.append(
-            {"code": "no_mappings", "message": "No path mapping is set: nothing can be cached."}
-        )
-    if not settings.plex.url:
-        warnings.append(
-            {"code": "plex_not_configured", "message": "Plex is not configured yet (Settings)."}
-        )
-    unwritable = app[keys.DB].write_problem
-    if unwritable is not None:
-        warnings.append(
-            {
-                "code": "database_unwritable",
-                "message": f"Cacherr cannot write its database ({unwritable}), so nothing is "
-                "cached or restored. Free some space in the config folder (appdata).",
-            }
-        )
-    engine = app.get(keys.CACHE_ENGINE)
-    if engine is not None and engine.mover_problem is not None:
-        warnings.append(
-            {
-                "code": "mover_exclusion_unwritable",
-                "message": f"The mover exclusion file cannot be written ({engine.mover_problem}); "
-                "until it can, the mover may move newly cached files back to the array.",
-            }
-        )
     poller = app.get(keys.SESSION_POLLER)
     live = app.get(keys.LIVE_OPERATIONS)
     return ok(
@@ -90,7 +85,7 @@ async def status(request: web.Request) -> web.Response:
             "operations_running": len(live.active()) if live is not None else 0,
             "sessions": len(poller.current()) if poller is not None else 0,
             "auth": {"mode": settings.web.auth, "username": settings.web.username},
-            "warnings": warnings,
+            "warnings": _warnings(app),
             "webhooks": {
                 "secret_set": settings.webhook.secret is not None,
                 "urls": "POST /api/security/webhook-urls (from the page)",
