@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -156,6 +157,8 @@ class UsageSampler:
         while True:
             try:
                 await self.sample(publish=publish)
+            except sqlite3.OperationalError as exc:  # a full config folder: health says so
+                log.warning("Could not record the cache usage: %s", exc)
             except Exception:
                 log.exception("Could not record the cache usage")
             publish = True

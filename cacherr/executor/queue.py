@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -224,6 +225,12 @@ class Executor:
             outcome = await self._execute(op)
         except asyncio.CancelledError:
             outcome = Outcome(op.kind, op.location.plex_path, "cancelled", error="cancelled")
+        except sqlite3.OperationalError as exc:
+            # The journal cannot be written (a full config folder): the files stay where it
+            # says, and recovery finishes the operation at the next start.
+            log.warning("Operation %d on %s stopped: the state database cannot be written (%s)",
+                        op.id, op.location.plex_path, exc)  # fmt: skip
+            outcome = Outcome(op.kind, op.location.plex_path, "failed", error=str(exc))
         except Exception as exc:  # a bug, not a file problem: report it, keep the queue going
             log.exception("Operation %d on %s crashed", op.id, op.location.plex_path)
             outcome = Outcome(op.kind, op.location.plex_path, "failed", error=repr(exc))

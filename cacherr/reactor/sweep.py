@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -168,6 +169,8 @@ class Sweeper:
             await self.sweep()
         except asyncio.CancelledError:
             raise
+        except sqlite3.OperationalError as exc:  # already reported by the database (health)
+            log.warning("The sweep stopped: the state database cannot be written (%s)", exc)
         except Exception:
             log.exception("The sweep failed")
 
