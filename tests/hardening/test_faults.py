@@ -269,28 +269,45 @@ def fill_when_a_copy_starts(folder: Path, pool: Path, stop: threading.Event) -> 
                 return
 
 
+def big_show(root: Path, file_bytes: int) -> World:
+    """Four episodes of `file_bytes` each, and alice to watch them."""
+    big = World(array_root=root / "array", plex_root="/data", file_bytes=file_bytes)
+    big.add_show("Big", seasons={1: 4})
+    big.add_user("alice", kind="home")
+    return big
+
+
+async def start(aiohttp_client: Any, store: ConfigStore) -> Client:
+    """The real app on `store`, connected to the simulated Plex, API key on every call."""
+    daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
+    assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+    return daemon
+
+
+async def play_while_filling(daemon: Client, big: World, cache: Path, full: Path) -> None:
+    """Play Big's first episode; another writer fills `full` as its first copy starts."""
+    season = cache / "tv" / "Big" / "Season 01"
+    stop = threading.Event()
+    filler = threading.Thread(target=fill_when_a_copy_starts, args=(season, full, stop))
+    filler.start()
+    await play(daemon, big, first_episode(big))
+    await settle(daemon.app)
+    stop.set()
+    filler.join()
+
+
 async def test_the_pool_filling_up_mid_copy(
     aiohttp_client: Any, root: Path, small_pool: Path
 ) -> None:
     # 12 MiB episodes for a 32 MiB pool; another writer fills the pool as the first copy
     # starts, so copies run out of space mid-way.
-    big = World(array_root=root / "array", plex_root="/data", file_bytes=12 * 2**20)
-    big.add_show("Big", seasons={1: 4})
-    big.add_user("alice", kind="home")
+    big = big_show(root, 12 * 2**20)
     array_before = snapshot(root / "array")
-    stop = threading.Event()
-    season = small_pool / "tv" / "Big" / "Season 01"
-    filler = threading.Thread(target=fill_when_a_copy_starts, args=(season, small_pool, stop))
     async with FakePlexServer(big) as fake:
         store = ConfigStore.open(root / "config")
         store.save(settings_for(root, fake, big, cache={"next_episodes": 3, "verify": "full"}))
-        daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
-        assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
-        filler.start()
-        await play(daemon, big, first_episode(big))
-        await settle(daemon.app)
-        stop.set()
-        filler.join()
+        daemon = await start(aiohttp_client, store)
+        await play_while_filling(daemon, big, small_pool, small_pool)
         rows = await journal_rows(daemon.app)
         assert not any(r["state"] == "running" for r in rows)
         ran_out = any(r["error"] and "No space left" in r["error"] for r in rows)
@@ -344,8 +361,7 @@ async def test_the_config_folder_full_stops_caching_says_so_and_recovers(
     config = small_config
     store = ConfigStore.open(config)
     store.save(settings_for(root, fake, world))
-    daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
-    assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+    daemon = await start(aiohttp_client, store)
     array_before = snapshot(root / "array")
     filler = await asyncio.to_thread(fill, config)
 
@@ -390,8 +406,7 @@ async def test_a_mover_exclusion_file_that_cannot_be_written_is_shown_and_retrie
         settings = settings_for(root, fake, world)
         settings["mover"]["exclude_file"] = str(exclude)
         store.save(settings)
-        daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
-        assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
+        daemon = await start(aiohttp_client, store)
         filler = await asyncio.to_thread(fill, boot)
         await play(daemon, world)
         await until(lambda: _has_cache(root), 20)
@@ -420,23 +435,13 @@ async def test_the_config_folder_filling_up_mid_copy_loses_nothing(
 ) -> None:
     # The journal's next step cannot be written while a copy runs: the operation stops, the
     # files stay whole, and the next start (space back) finishes what the journal says.
-    big = World(array_root=root / "array", plex_root="/data", file_bytes=8 * 2**20)
-    big.add_show("Big", seasons={1: 4})
-    big.add_user("alice", kind="home")
+    big = big_show(root, 8 * 2**20)
     array_before = snapshot(root / "array")
-    season = root / "cache" / "tv" / "Big" / "Season 01"
-    stop = threading.Event()
-    filler = threading.Thread(target=fill_when_a_copy_starts, args=(season, small_config, stop))
     async with FakePlexServer(big) as fake:
         store = ConfigStore.open(small_config)
         store.save(settings_for(root, fake, big, cache={"next_episodes": 3}))
-        daemon = await aiohttp_client(create_app(store), headers={"X-Api-Key": SECRETS["api_key"]})
-        assert await daemon.app[keys.PLEX].wait_settled(5) == "connected"
-        filler.start()
-        await play(daemon, big, first_episode(big))
-        await settle(daemon.app)
-        stop.set()
-        filler.join()
+        daemon = await start(aiohttp_client, store)
+        await play_while_filling(daemon, big, root / "cache", small_config)
         hit = daemon.app[keys.DB].write_problem is not None
         assert (await health(daemon))["status"] in ("ok", "degraded")  # up and answering
         await daemon.close()
