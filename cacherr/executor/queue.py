@@ -27,7 +27,7 @@ from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED, EventBus
 from cacherr.executor.progress import ProgressReporter
 from cacherr.files.copy import CopyControl
 from cacherr.files.model import CHUNK_BYTES, FileLocation, Kind, Outcome, ProtocolOptions
-from cacherr.files.protocol import cache_file, plan, restore_file
+from cacherr.files.protocol import Recovered, cache_file, plan, recover, restore_file
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,31 @@ class Executor:
         self._ids = itertools.count(1)
         self._queued: dict[Kind, deque[Operation]] = {"cache": deque(), "restore": deque()}
         self._active: dict[Kind, set[Operation]] = {"cache": set(), "restore": set()}
+        # Files whose operation stopped because the journal could not be written: left as
+        # the journal says until `recover_stranded` (the database writable again).
+        self._stranded: set[tuple[str, str]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._started = False
         self._closing = False
+
+    async def recover_stranded(self) -> list[Recovered]:
+        """Finish or undo the operations a journal write failure stopped half-way.
+
+        Only once the database can be written again, and only for files no operation works
+        on now; what the step table does is what start-up recovery would do.
+        """
+        if not self._stranded or self._db.write_problem is not None:
+            return []
+        busy = {op.key for lane in self._active.values() for op in lane}
+        files = self._stranded - busy
+        try:
+            done = await recover(self._db, only=files)
+        except sqlite3.OperationalError as exc:
+            log.warning("Interrupted operations wait: the database cannot be written (%s)", exc)
+            return []
+        self._stranded -= files
+        return done
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -227,9 +248,10 @@ class Executor:
             outcome = Outcome(op.kind, op.location.plex_path, "cancelled", error="cancelled")
         except sqlite3.OperationalError as exc:
             # The journal cannot be written (a full config folder): the files stay where it
-            # says, and recovery finishes the operation at the next start.
+            # says until `recover_stranded` (the next sweep) or the next start settles them.
             log.warning("Operation %d on %s stopped: the state database cannot be written (%s)",
                         op.id, op.location.plex_path, exc)  # fmt: skip
+            self._stranded.add(op.key)
             outcome = Outcome(op.kind, op.location.plex_path, "failed", error=str(exc))
         except Exception as exc:  # a bug, not a file problem: report it, keep the queue going
             log.exception("Operation %d on %s crashed", op.id, op.location.plex_path)

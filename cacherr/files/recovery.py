@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -112,11 +113,19 @@ class JournalLocation:
         )
 
 
-async def recover(db: Database) -> list[Recovered]:
-    """Finish or undo every unfinished operation; returns what was done, oldest first."""
+async def recover(
+    db: Database, *, only: Collection[tuple[str, str]] | None = None
+) -> list[Recovered]:
+    """Finish or undo every unfinished operation; returns what was done, oldest first.
+
+    `only` limits it to these files, as (mapping, relative path): operations that stopped
+    while Cacherr runs on, whose files nothing else touches (the engine holds them in flight).
+    """
     journal = Journal(db)
     done: list[Recovered] = []
     for row in await journal.running():
+        if only is not None and (row.mapping, row.rel_path) not in only:
+            continue
         managed = await journal.managed(row.mapping, row.rel_path)
         loc = JournalLocation.of(row, managed)
         try:

@@ -345,6 +345,16 @@ class CacheEngine:
             )
         )
 
+    async def recover_stranded(self) -> None:
+        """Settle operations a database write failure stopped (the sweep asks, before it
+        re-reads the index); their files are held in flight until then."""
+        if self._executor is None:
+            return
+        done = await self._executor.recover_stranded()
+        if done:
+            log.warning("Recovered %d operation(s) stopped by a database write failure", len(done))
+            self.refresh_mover()
+
     def refresh_mover(self) -> None:
         """Rewrite the mover's ignore list soon (coalesced: one rewrite at a time)."""
         self._mover_dirty = True

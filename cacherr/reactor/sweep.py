@@ -232,6 +232,7 @@ class Sweeper:
                 await store.replace(rep.source, rep.user_id, rep.claims, now=now)
             await store.expire(now)
             progress("retention")
+            await engine.recover_stranded()
             await engine.load()
             plan, submitted = await engine.plan(None)
             result.cached, result.restored = submitted.cached, submitted.restored
