@@ -22,6 +22,7 @@ from cacherr import events
 from cacherr.config.models import Settings, parse_size
 from cacherr.db import Database
 from cacherr.events import EventBus
+from cacherr.files.space import pools_space
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,6 @@ class Usage:
         return data
 
 
-def _pool_sizes(roots: list[str]) -> tuple[int, int, int]:
-    """(total, free, pools) over the distinct file systems holding `roots` (blocking)."""
-    seen: set[int] = set()
-    total = free = 0
-    for root in roots:
-        try:
-            device = os.stat(root).st_dev
-            st = os.statvfs(root)
-        except OSError:
-            continue
-        if device in seen:
-            continue
-        seen.add(device)
-        total += st.f_blocks * st.f_frsize
-        free += st.f_bavail * st.f_frsize
-    return total, free, len(seen)
-
-
 def cache_roots(settings: Settings) -> list[str]:
     """The cache roots of the cacheable mappings, in configuration order."""
     return list(dict.fromkeys(m.cache for m in settings.paths.mappings if m.cacheable))
@@ -76,7 +59,8 @@ def cache_roots(settings: Settings) -> list[str]:
 
 async def measure(db: Database, settings: Settings) -> Usage:
     """The current usage (statvfs runs off the event loop)."""
-    total, free, pools = await asyncio.to_thread(_pool_sizes, cache_roots(settings))
+    space, pools = await asyncio.to_thread(pools_space, cache_roots(settings))
+    total, free = space.total_bytes, space.free_bytes
     row = await db.fetchone(
         "SELECT COALESCE(SUM(size_bytes), 0),"
         " COALESCE(SUM(parent_id IS NULL AND state = 'cached'), 0) FROM managed_files"

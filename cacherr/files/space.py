@@ -8,6 +8,7 @@ plus this file stays within `cache.limit`. Either may be bytes or a share of the
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,28 @@ def pool_space(root: Path) -> PoolSpace:
     """statvfs of the file system holding `root` (blocking; ZFS reports its dataset)."""
     st = os.statvfs(root)
     return PoolSpace(st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
+
+
+def pools_space(roots: Iterable[str | Path]) -> tuple[PoolSpace, int]:
+    """The summed space of the distinct file systems holding `roots`, and how many there are.
+
+    Blocking. Each file system counts once, however many roots share it; a root that cannot
+    be read counts nothing (its mapping cannot be used anyway).
+    """
+    seen: set[int] = set()
+    total = free = 0
+    for root in roots:
+        try:
+            device = os.stat(root).st_dev
+            space = pool_space(Path(root))
+        except OSError:
+            continue
+        if device in seen:
+            continue
+        seen.add(device)
+        total += space.total_bytes
+        free += space.free_bytes
+    return PoolSpace(total, free), len(seen)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from cacherr.config.models import Mapping
 from cacherr.errors import PathRefused
 from cacherr.files.paths import PathResolver
 from cacherr.files.sidecars import SidecarPolicy, find_sidecars
+from cacherr.files.space import pools_space
 from cacherr.planner import FILE_GONE
 
 
@@ -54,27 +55,9 @@ class Survey:
 
 
 def pool_bytes(mappings: Sequence[Mapping]) -> tuple[int, int]:
-    """(total, free) bytes of the pools holding the cacheable mappings' cache roots.
-
-    Each file system counts once, however many mappings share it; a missing root counts
-    nothing (that mapping cannot be used anyway).
-    """
-    seen: set[int] = set()
-    total = free = 0
-    for mapping in mappings:
-        if not mapping.cacheable:
-            continue
-        try:
-            device = os.stat(mapping.cache).st_dev
-            st = os.statvfs(mapping.cache)
-        except OSError:
-            continue
-        if device in seen:
-            continue
-        seen.add(device)
-        total += st.f_blocks * st.f_frsize
-        free += st.f_bavail * st.f_frsize
-    return total, free
+    """(total, free) bytes of the pools holding the cacheable mappings' cache roots."""
+    space, _ = pools_space(m.cache for m in mappings if m.cacheable)
+    return space.total_bytes, space.free_bytes
 
 
 def survey(
