@@ -271,6 +271,21 @@ async def metadata(request: web.Request) -> web.Response:
     return respond(request, _page(request, nodes, **_lib_attrs(lib)))
 
 
+def _under(request: web.Request, parent: Item, nodes: list[Node]) -> web.Response:
+    """A page of `parent`'s children or leaves, with the parent's attributes."""
+    return respond(
+        request,
+        _page(
+            request,
+            nodes,
+            **_lib_attrs(library_of(parent)),
+            key=str(parent.rating_key),
+            parentRatingKey=parent.rating_key,
+            parentTitle=parent.title,
+        ),
+    )
+
+
 async def children(request: web.Request) -> web.Response:
     """``/library/metadata/{rk}/children``: seasons of a show, episodes of a season."""
     user, world = require_user(request), request.app[WORLD]
@@ -284,18 +299,7 @@ async def children(request: web.Request) -> web.Response:
         else:
             kids = []
         nodes = [render.item(world, user, it) for it in kids]
-    lib = library_of(parent)
-    return respond(
-        request,
-        _page(
-            request,
-            nodes,
-            **_lib_attrs(lib),
-            key=str(parent.rating_key),
-            parentRatingKey=parent.rating_key,
-            parentTitle=parent.title,
-        ),
-    )
+    return _under(request, parent, nodes)
 
 
 async def all_leaves(request: web.Request) -> web.Response:
@@ -304,18 +308,7 @@ async def all_leaves(request: web.Request) -> web.Response:
     with world.lock:
         parent = _item(request, user, request.match_info["rk"])
         nodes = [render.item(world, user, it) for it in leaves(parent)]
-    lib = library_of(parent)
-    return respond(
-        request,
-        _page(
-            request,
-            nodes,
-            **_lib_attrs(lib),
-            key=str(parent.rating_key),
-            parentRatingKey=parent.rating_key,
-            parentTitle=parent.title,
-        ),
-    )
+    return _under(request, parent, nodes)
 
 
 async def sessions(request: web.Request) -> web.Response:
