@@ -22,6 +22,8 @@ from typing import Any
 
 import aiosqlite
 
+from cacherr.errors import DatabaseUnwritable
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "cacherr.db"
@@ -170,6 +172,10 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# SQLite's primary result codes that mean "the disk or another process", not a bug of ours:
+# BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+_OUTSIDE_FAULTS = frozenset({5, 6, 8, 10, 13, 14})
+
 # Set inside `Database.transaction()`: that task's reads must see its own uncommitted writes.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_tx", default=False)
 
@@ -251,15 +257,21 @@ class Database:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Note why a write failed, and that writes work again (once committed)."""
+        """Note why a write failed, and that writes work again (once committed).
+
+        A failure of the disk or a lock held elsewhere is raised as `DatabaseUnwritable`
+        (every caller's clear-error path); other SQLite errors are bugs and stay as they are.
+        """
         try:
             yield
         except sqlite3.OperationalError as exc:
+            if (exc.sqlite_errorcode & 0xFF) not in _OUTSIDE_FAULTS:
+                raise
             if self.write_problem is None:
                 log.error("Cannot write the state database %s: %s. Nothing is cached or "
                           "restored until it can be written.", self.path, exc)  # fmt: skip
             self.write_problem = str(exc)
-            raise
+            raise DatabaseUnwritable(f"the state database cannot be written ({exc})") from exc
         if self.write_problem is not None and not _IN_TRANSACTION.get():
             log.warning("The state database %s can be written again", self.path)
             self.write_problem = None

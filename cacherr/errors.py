@@ -92,6 +92,13 @@ class Unavailable(CacherrError):
     code = "unavailable"
 
 
+class DatabaseUnwritable(Unavailable):
+    """The state database cannot be written: its folder is full or read-only, the disk
+    failed, or another process holds its lock too long."""
+
+    code = "database_unwritable"
+
+
 class InsufficientSpace(CacherrError):
     status = 507
     code = "insufficient_space"

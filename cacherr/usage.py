@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from cacherr import events
 from cacherr.config.models import Settings, parse_size
 from cacherr.db import Database
+from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus
 from cacherr.files.space import pools_space
 
@@ -141,8 +141,8 @@ class UsageSampler:
         while True:
             try:
                 await self.sample(publish=publish)
-            except sqlite3.OperationalError as exc:  # a full config folder: health says so
-                log.warning("Could not record the cache usage: %s", exc)
+            except DatabaseUnwritable as exc:  # a full config folder: health says so
+                log.warning("Could not record the cache usage: %s", exc.message)
             except Exception:
                 log.exception("Could not record the cache usage")
             publish = True

@@ -14,7 +14,6 @@ import asyncio
 import inspect
 import itertools
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -23,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from cacherr.config.models import Settings
 from cacherr.db import Database
+from cacherr.errors import DatabaseUnwritable
 from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED, EventBus
 from cacherr.executor.progress import ProgressReporter
 from cacherr.files.copy import CopyControl
@@ -114,8 +114,8 @@ class Executor:
         files = self._stranded - busy
         try:
             done = await recover(self._db, only=files)
-        except sqlite3.OperationalError as exc:
-            log.warning("Interrupted operations wait: the database cannot be written (%s)", exc)
+        except DatabaseUnwritable as exc:
+            log.warning("Interrupted operations wait: %s", exc.message)
             return []
         self._stranded -= files
         return done
@@ -246,13 +246,13 @@ class Executor:
             outcome = await self._execute(op)
         except asyncio.CancelledError:
             outcome = Outcome(op.kind, op.location.plex_path, "cancelled", error="cancelled")
-        except sqlite3.OperationalError as exc:
+        except DatabaseUnwritable as exc:
             # The journal cannot be written (a full config folder): the files stay where it
             # says until `recover_stranded` (the next sweep) or the next start settles them.
-            log.warning("Operation %d on %s stopped: the state database cannot be written (%s)",
-                        op.id, op.location.plex_path, exc)  # fmt: skip
+            log.warning("Operation %d on %s stopped: %s", op.id, op.location.plex_path,
+                        exc.message)  # fmt: skip
             self._stranded.add(op.key)
-            outcome = Outcome(op.kind, op.location.plex_path, "failed", error=str(exc))
+            outcome = Outcome(op.kind, op.location.plex_path, "failed", error=exc.message)
         except Exception as exc:  # a bug, not a file problem: report it, keep the queue going
             log.exception("Operation %d on %s crashed", op.id, op.location.plex_path)
             outcome = Outcome(op.kind, op.location.plex_path, "failed", error=repr(exc))

@@ -49,7 +49,7 @@ from typing import Literal
 
 from cacherr.config.models import Mapping
 from cacherr.db import Database
-from cacherr.errors import CacherrError
+from cacherr.errors import CacherrError, DatabaseUnwritable
 from cacherr.files import names
 from cacherr.files.caching import PUBLISHED_STEPS
 from cacherr.files.journal import Journal, ManagedFile, OperationRow
@@ -133,6 +133,8 @@ async def recover(
                 action = await _recover_cache(journal, row, loc, managed)
             else:
                 action = await _recover_restore(journal, row, loc, managed)
+        except DatabaseUnwritable:
+            raise  # the journal cannot say what was done: leave the row for the next try
         except (OSError, CacherrError) as exc:
             error = f"recovery at step {row.step}: {exc}"
             log.error("Could not recover operation %d on %s: %s", row.id, row.array_path, error)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from typing import Any, Final
 from cacherr import events
 from cacherr.claims import Claim, UserKind
 from cacherr.config.models import Settings
-from cacherr.errors import CacherrError
+from cacherr.errors import CacherrError, DatabaseUnwritable
 from cacherr.events import EventBus
 from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
@@ -185,11 +184,9 @@ class Reactor:
                 result = await self._new(event)
             else:
                 return None
-        except (PlexError, CacherrError, sqlite3.OperationalError) as exc:
-            if isinstance(exc, sqlite3.OperationalError):
-                reason, transient = f"the state database cannot be written ({exc})", True
-            else:
-                reason, transient = exc.message, isinstance(exc, PlexUnavailable)
+        except (PlexError, CacherrError) as exc:
+            reason = exc.message
+            transient = isinstance(exc, (PlexUnavailable, DatabaseUnwritable))
             if transient and self._retry_later(event, reason):
                 return None
             log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, reason)

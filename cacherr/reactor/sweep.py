@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from typing import Any, Final
 from cacherr import events
 from cacherr.claims import pin_holder
 from cacherr.config.models import Settings
-from cacherr.errors import CacherrError
+from cacherr.errors import CacherrError, DatabaseUnwritable
 from cacherr.events import EventBus
 from cacherr.planner import Index, dry_run
 from cacherr.reactor.collect import Collector, Replacement
@@ -169,8 +168,8 @@ class Sweeper:
             await self.sweep()
         except asyncio.CancelledError:
             raise
-        except sqlite3.OperationalError as exc:  # already reported by the database (health)
-            log.warning("The sweep stopped: the state database cannot be written (%s)", exc)
+        except DatabaseUnwritable as exc:  # already reported by the database (health)
+            log.warning("The sweep stopped: %s", exc.message)
         except Exception:
             log.exception("The sweep failed")
 

@@ -371,6 +371,9 @@ async def test_the_config_folder_full_stops_caching_says_so_and_recovers(
     assert "full" in h["database"]["message"]
     status = (await (await daemon.get("/api/status")).json())["data"]
     assert "database_unwritable" in [w["code"] for w in status["warnings"]]  # a page banner
+    pin = await daemon.post("/api/pins", json={"rating_key": str(first_episode(world).rating_key)})
+    assert pin.status == 503  # a clear refusal, not an internal error
+    assert (await pin.json())["error"]["code"] == "database_unwritable"
     saved = (config / "cacherr.json").read_bytes()
     resp = await daemon.patch("/api/settings", json={"cache": {"next_episodes": 5}})
     assert resp.status == 507
