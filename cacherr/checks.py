@@ -17,7 +17,7 @@ from cacherr.config.models import Mapping, Settings, parse_size
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import audit
-from cacherr.files.mover import exclude_file_path
+from cacherr.files.mover import HOST_RUN, exclude_file_path, mover_pid_file
 from cacherr.files.paths import UNION_FIX, PathResolver, check_mappings, refused_mappings
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
@@ -178,6 +178,27 @@ def check_mover(settings: Settings, config_dir: Path) -> list[Check]:
     ]
 
 
+def check_mover_pid(
+    settings: Settings, *, container: bool | None = None, host_run: Path = HOST_RUN
+) -> list[Check]:
+    """The mover's pid file is read where the host's mover writes it."""
+    container = in_image() if container is None else container
+    pid_file = mover_pid_file(settings.mover, host_run)
+    seen = pid_file.parent.is_dir()
+    if seen and container:  # the container's own /var/run never holds the host's mover.pid
+        seen = os.stat(pid_file.parent).st_dev != os.stat("/").st_dev
+    return [
+        Check(
+            "mover pid file",
+            seen,
+            f"{pid_file}: the mover {'runs' if pid_file.exists() else 'does not run'}"
+            if seen
+            else f"{pid_file} is the container's own, so a running mover goes unnoticed",
+            f"map the host's /var/run read-only to {host_run} (-v /var/run:{host_run}:ro)",
+        )
+    ]
+
+
 def check_audit(settings: Settings) -> list[Check]:
     """Duplicates, orphaned backups and stray temp files already on disk. Blocking."""
     mappings = [m for m in settings.paths.mappings if m.cacheable]
@@ -249,6 +270,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
+    results += check_mover_pid(settings)
     results += await asyncio.to_thread(check_audit, settings)
     if plex:
         results += await check_plex(settings)

@@ -3,6 +3,10 @@
 The CA Mover Tuning plugin skips every host pool path listed in a text file, one per line.
 Cacherr owns the part of that file below a marker line and keeps whatever a person wrote
 above it. While the mover runs (its pid file names a live process) no operation starts.
+
+In a container the host's `/var/run` is mounted read-only at `/host/run` (the Unraid
+template does so): the mover's pid file is read there, and since the host's pid is not
+visible from the container's pid namespace, the file's existence alone counts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from cacherr.files.paths import Location
 log = logging.getLogger(__name__)
 
 MARKER = "# --- Cacherr managed below this line; edit above it ---"
+# Where the Unraid template mounts the host's /var/run (read-only) inside the container.
+HOST_RUN = Path("/host/run")
+DEFAULT_PID_FILE: str = MoverConfig.model_fields["pid_file"].default
 
 
 def exclude_file_path(config: MoverConfig, config_dir: Path) -> Path | None:
@@ -97,9 +104,17 @@ class MoverGuard:
         self.trust_pid = trust_pid
 
     @classmethod
-    def from_config(cls, config: MoverConfig, *, poll_interval_s: float = 5.0) -> MoverGuard:
-        """The guard for the settings' `pid_file`."""
-        return cls(config.pid_file, poll_interval_s=poll_interval_s)
+    def from_config(
+        cls, config: MoverConfig, *, poll_interval_s: float = 5.0, host_run: Path = HOST_RUN
+    ) -> MoverGuard:
+        """The guard for the settings' `pid_file`, read where the mover really writes it.
+
+        The default `/var/run/mover.pid` is read under `host_run` when that folder exists
+        (the host's run folder mounted into the container). A pid file outside this
+        system's own run folder comes from another pid namespace: its pid is not checked.
+        """
+        pid_file = mover_pid_file(config, host_run)
+        return cls(pid_file, poll_interval_s=poll_interval_s, trust_pid=_in_own_run(pid_file))
 
     def is_running(self) -> bool:
         """Whether the mover runs now (reads one small file: blocking, but briefly)."""
@@ -127,6 +142,18 @@ class MoverGuard:
             await asyncio.sleep(self.poll_interval_s)
         if waited:
             log.info("Unraid's mover has finished; file operations resume")
+
+
+def mover_pid_file(config: MoverConfig, host_run: Path = HOST_RUN) -> Path:
+    """The pid file to watch: the default one under the host's mounted run folder if any."""
+    if config.pid_file == DEFAULT_PID_FILE and host_run.is_dir():
+        return host_run / Path(DEFAULT_PID_FILE).name
+    return Path(config.pid_file)
+
+
+def _in_own_run(pid_file: Path) -> bool:
+    own = {os.path.realpath(folder) for folder in ("/run", "/var/run")}
+    return os.path.realpath(pid_file.parent) in own
 
 
 def _alive(pid: int) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,10 +169,62 @@ def test_untrusted_pid_means_existence_alone(tmp_path: Path) -> None:
     assert MoverGuard(pid_file, trust_pid=False).is_running()
 
 
-def test_from_config() -> None:
-    guard = MoverGuard.from_config(MoverConfig(), poll_interval_s=0.5)
+def test_from_config(tmp_path: Path) -> None:
+    guard = MoverGuard.from_config(MoverConfig(), poll_interval_s=0.5, host_run=tmp_path / "no")
     assert guard.pid_file == Path("/var/run/mover.pid")
     assert guard.poll_interval_s == 0.5
+    assert guard.trust_pid  # this system's own run folder: the pid is checked
+
+
+def test_from_config_reads_the_hosts_run_folder_when_mounted(tmp_path: Path) -> None:
+    guard = MoverGuard.from_config(MoverConfig(), host_run=tmp_path)
+    assert guard.pid_file == tmp_path / "mover.pid"
+    assert not guard.trust_pid
+    custom = MoverGuard.from_config(MoverConfig(pid_file="/boot/m.pid"), host_run=tmp_path)
+    assert custom.pid_file == Path("/boot/m.pid") and not custom.trust_pid
+
+
+def _pid_namespaces_work() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--pid", "--fork", "--mount-proc", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+GUARD_IN_CONTAINER = """
+import sys
+from pathlib import Path
+from cacherr.config.models import MoverConfig
+from cacherr.files.mover import MoverGuard
+print(MoverGuard.from_config(MoverConfig(), host_run=Path(sys.argv[1])).is_running())
+"""
+
+
+@pytest.mark.skipif(not _pid_namespaces_work(), reason="needs root and unshare --pid")
+def test_the_pause_works_from_another_pid_namespace(tmp_path: Path) -> None:
+    """Cacherr in a container (its own pid namespace, as Docker gives it) sees the host's
+    mover pid file through the template's read-only mount of /var/run at /host/run, but not
+    the host's process: the running mover must still pause it."""
+    host_run = tmp_path / "host-run"
+    host_run.mkdir()
+    mover = subprocess.Popen(["sleep", "60"])  # the host's mover, live in our namespace
+    try:
+        (host_run / "mover.pid").write_text(f"{mover.pid}\n")
+
+        def in_container() -> str:
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c"]
+            done = subprocess.run(
+                [*argv, GUARD_IN_CONTAINER, str(host_run)],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            return done.stdout.strip()
+
+        assert in_container() == "True"
+        (host_run / "mover.pid").unlink()  # the mover script removes it when done
+        assert in_container() == "False"
+    finally:
+        mover.kill()
+        mover.wait()
 
 
 async def test_wait_until_idle(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

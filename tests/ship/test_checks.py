@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,14 @@ import pytest
 from aiohttp import web
 
 from cacherr.app import create_app
-from cacherr.checks import check_audit, check_mover, check_paths, check_plex, fatal
+from cacherr.checks import (
+    check_audit,
+    check_mover,
+    check_mover_pid,
+    check_paths,
+    check_plex,
+    fatal,
+)
 from cacherr.config import ConfigStore
 from cacherr.config.models import Settings
 from cacherr.errors import Unavailable
@@ -90,6 +98,23 @@ def test_the_mover_file_folder_must_be_writable(tmp_path: Path) -> None:
     assert not missing[0].ok
     unset = check_mover(settings(mover={"exclude_file": None}), tmp_path)
     assert not unset[0].ok
+
+
+def test_in_a_container_the_mover_pid_file_must_be_the_hosts(tmp_path: Path) -> None:
+    if os.stat("/var/run").st_dev != os.stat("/").st_dev:
+        pytest.skip("/var/run is its own mount here, as the host's would be")
+    (bad,) = check_mover_pid(settings(), container=True, host_run=tmp_path / "not-mounted")
+    assert not bad.ok and "-v /var/run:" in bad.fix and "goes unnoticed" in bad.detail
+    (bare,) = check_mover_pid(settings(), container=False, host_run=tmp_path / "not-mounted")
+    assert bare.ok and "/var/run/mover.pid" in bare.detail
+    if os.stat("/dev/shm").st_dev == os.stat("/").st_dev:
+        pytest.skip("no second file system to stand for the host's /var/run mount")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as mounted:
+        (good,) = check_mover_pid(settings(), container=True, host_run=Path(mounted))
+        assert good.ok and "does not run" in good.detail, good.line()
+        (Path(mounted) / "mover.pid").write_text("123\n")
+        (running,) = check_mover_pid(settings(), container=True, host_run=Path(mounted))
+        assert running.ok and "the mover runs" in running.detail
 
 
 def test_the_audit_reports_duplicates(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from cacherr.config.models import Settings, WebConfig
+from cacherr.files.mover import DEFAULT_PID_FILE, HOST_RUN
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "unraid" / "cacherr.xml"
@@ -88,12 +89,16 @@ def test_the_template_has_the_fields_community_applications_needs(
 
 def test_paths_are_the_config_folder_and_the_same_host_paths(container: ET.Element) -> None:
     paths = configs(container, "Path")
-    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache"}
+    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache", str(HOST_RUN)}
     assert paths["/config"].attrib["Default"] == "/mnt/user/appdata/cacherr"
     for target in ("/mnt/user0", "/mnt/cache"):
         # Identical inside and out: the mover exclusion list holds host paths.
         assert paths[target].attrib["Default"] == target
-    assert all(p.attrib["Mode"] == "rw" for p in paths.values())
+        assert paths[target].attrib["Mode"] == "rw"
+    assert paths["/config"].attrib["Mode"] == "rw"
+    # The host's run folder, where the mover's pid file is read: read-only.
+    assert paths[str(HOST_RUN)].attrib["Default"] == str(Path(DEFAULT_PID_FILE).parent)
+    assert paths[str(HOST_RUN)].attrib["Mode"] == "ro"
     assert all(p.attrib["Required"] == "true" for p in paths.values())
 
 
