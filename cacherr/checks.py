@@ -18,7 +18,14 @@ from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import audit
 from cacherr.files.mover import HOST_RUN, exclude_file_path, mover_pid_file
-from cacherr.files.paths import UNION_FIX, PathResolver, check_mappings, refused_mappings
+from cacherr.files.paths import (
+    UNION_FIX,
+    MappingProblem,
+    PathResolver,
+    check_mappings,
+    missing_share_folders,
+    refused_mappings,
+)
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
 
@@ -76,7 +83,22 @@ def check_paths(
     if problems is None:
         problems = check_mappings(mappings, probe=probe)
     refused = refused_mappings(problems)
+    by_name = {m.name: m for m in mappings}
+    creatable = {
+        p for p in problems
+        if isinstance(p, MappingProblem) and p.path.endswith(".cache")
+        and missing_share_folders(by_name[p.mapping])
+    }  # fmt: skip
     results = [
+        Check(
+            f"mapping {p.mapping}",
+            True,
+            f"{by_name[p.mapping].cache} is not on the pool yet (nothing of the share is "
+            "there): start-up creates it with the owner and mode of the array's folder",
+        )
+        for p in creatable
+    ]
+    results += [
         Check(
             f"mapping {p.path}",
             False,
@@ -86,6 +108,7 @@ def check_paths(
             fatal=UNION_FIX in p.message or _SAME_FILES in p.message or _NESTED in p.message,
         )
         for p in problems
+        if p not in creatable
     ]
     for mapping in mappings:
         if mapping.name in refused:

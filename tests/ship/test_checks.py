@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from cacherr import keys
 from cacherr.app import create_app
 from cacherr.checks import (
     check_audit,
@@ -23,6 +25,7 @@ from cacherr.config import ConfigStore
 from cacherr.config.models import Settings
 from cacherr.errors import Unavailable
 from cacherr.fakeplex import World, start_fake_plex
+from tests.conftest import ClientFactory
 
 
 def settings(**sections: Any) -> Settings:
@@ -162,3 +165,45 @@ async def test_the_daemon_refuses_to_start_on_a_union_array(tmp_path: Path) -> N
     with pytest.raises(Unavailable, match="would lose data"):
         await runner.setup()
     await runner.cleanup()
+
+
+def _share_not_on_the_pool(root: Path) -> tuple[Path, Path]:
+    """Unraid before anything of share `media` is on the pool: /mnt/cache exists, its
+    `media` folder does not; the array's folders belong to 1234:100, mode 2775."""
+    array = tree(root, "mnt/user0/media/tv")
+    for folder in (array.parent, array):
+        os.chown(folder, 1234, 100)
+        folder.chmod(0o2775)
+    tree(root, "mnt/cache")
+    return array, root / "mnt/cache/media/tv"
+
+
+def test_check_says_a_share_folder_missing_on_the_pool_is_created_at_start(
+    tmp_path: Path,
+) -> None:
+    array, cache = _share_not_on_the_pool(tmp_path)
+    results = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    assert all(r.ok for r in results), [r.line() for r in results]
+    assert "start-up creates it" in results[0].detail
+    assert not cache.parent.exists()  # `cacherr check` writes nothing
+    (tmp_path / "mnt/cache").rmdir()  # no pool at all: still refused
+    (missing,) = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    assert not missing.ok and "does not exist" in missing.detail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives folders to another owner")
+async def test_start_up_creates_the_share_folder_like_the_arrays_and_uses_the_mapping(
+    aiohttp_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    array, cache = _share_not_on_the_pool(tmp_path)
+    store = ConfigStore.open(tmp_path / "config")
+    store.save({"paths": {"mappings": [mapping(array, cache)]}})
+    caplog.set_level("INFO", logger="cacherr")
+
+    client = await aiohttp_client(create_app(store))
+
+    assert client.app[keys.MAPPING_PROBLEMS] == []
+    for folder in (cache.parent, cache):
+        st = folder.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 100, 0o2775), folder
+    assert caplog.text.count("created the cache folder") == 1
