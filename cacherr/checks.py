@@ -23,6 +23,7 @@ from cacherr.files.paths import (
     MappingProblem,
     PathResolver,
     check_mappings,
+    is_within,
     missing_share_folders,
     refused_mappings,
 )
@@ -222,6 +223,41 @@ def check_mover_pid(
     ]
 
 
+def host_pool() -> str | None:
+    """The pool's folder on the Unraid host, as the template passes it (HOST_POOL)."""
+    return os.environ.get("HOST_POOL") or None
+
+
+def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
+    """Each cached file's exclusion line names the host's pool (`pool`, default HOST_POOL):
+    a pool not named `cache` mounted at /mnt/cache needs `host_cache`, or the mover moves
+    the cached files back."""
+    pool = host_pool() if pool is None else pool
+    if not pool:
+        return []
+    pool = "/" + pool.strip("/")
+    results = []
+    for mapping in settings.paths.mappings:
+        if not mapping.cacheable:
+            continue
+        listed = mapping.host_cache or mapping.cache
+        parts = Path(mapping.cache).parts
+        rest = parts[parts.index("mnt") + 2 :] if "mnt" in parts[:-1] else ()
+        expected = str(Path(pool, *rest))
+        ok = is_within(listed, pool)
+        results.append(
+            Check(
+                f"mover paths of {mapping.name}",
+                ok,
+                f"the exclusion list names {listed}/…"
+                + ("" if ok else f", which is not on the host's pool {pool}"),
+                f"set host_cache of mapping {mapping.name!r} to {expected}, or mount the pool "
+                f"at {pool} inside the container too",
+            )
+        )
+    return results
+
+
 def check_audit(settings: Settings) -> list[Check]:
     """Duplicates, orphaned backups and stray temp files already on disk. Blocking."""
     mappings = [m for m in settings.paths.mappings if m.cacheable]
@@ -294,6 +330,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
     results += check_mover_pid(settings)
+    results += check_host_pool(settings)
     results += await asyncio.to_thread(check_audit, settings)
     if plex:
         results += await check_plex(settings)

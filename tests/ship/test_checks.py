@@ -15,6 +15,7 @@ from cacherr import keys
 from cacherr.app import create_app
 from cacherr.checks import (
     check_audit,
+    check_host_pool,
     check_mover,
     check_mover_pid,
     check_paths,
@@ -118,6 +119,25 @@ def test_in_a_container_the_mover_pid_file_must_be_the_hosts(tmp_path: Path) -> 
         (Path(mounted) / "mover.pid").write_text("123\n")
         (running,) = check_mover_pid(settings(), container=True, host_run=Path(mounted))
         assert running.ok and "the mover runs" in running.detail
+
+
+def test_a_pool_not_named_cache_needs_host_cache_for_the_mover_list() -> None:
+    """The template mounts the pool at /mnt/cache; a user whose pool is /mnt/nvme changes
+    the host side only: the exclusion lines would name /mnt/cache/..., which the mover does
+    not match, so it would move the cached files back."""
+    tv = {"name": "tv", "plex": "/data/tv", "array": "/mnt/user0/media/tv",
+          "cache": "/mnt/cache/media/tv"}  # fmt: skip
+    (bad,) = check_host_pool(settings(paths={"mappings": [tv]}), "/mnt/nvme")
+    assert not bad.ok and "not on the host's pool /mnt/nvme" in bad.detail
+    assert "set host_cache of mapping 'tv' to /mnt/nvme/media/tv" in bad.fix
+    fixed = {**tv, "host_cache": "/mnt/nvme/media/tv"}
+    assert [r.ok for r in check_host_pool(settings(paths={"mappings": [fixed]}), "/mnt/nvme")] == [
+        True
+    ]
+    assert check_host_pool(settings(paths={"mappings": [tv]}), "/mnt/cache/")[0].ok
+    remote = {**tv, "cacheable": False}
+    assert check_host_pool(settings(paths={"mappings": [remote]}), "/mnt/nvme") == []
+    assert check_host_pool(settings(paths={"mappings": [tv]}), "") == []  # not in the image
 
 
 def test_the_audit_reports_duplicates(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ CONFIG_ATTRIBUTES = {
     "Mask",
 }
 # Read by docker/entrypoint.sh, not by Cacherr; TZ is allowed but Unraid sets it itself.
-CONTAINER_VARIABLES = {"PUID", "PGID", "UMASK", "TZ"}
+# HOST_POOL is read by `cacherr check` (the host's pool path).
+CONTAINER_VARIABLES = {"PUID", "PGID", "UMASK", "TZ", "HOST_POOL"}
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,9 @@ def test_the_resolver_refuses_unknown_settings() -> None:
         setting_field("CACHERR_PLEX__NOPE")
     with pytest.raises(KeyError):
         setting_field("CACHERR_NOSECTION__URL")
+
+
+def test_the_host_pool_variable_defaults_to_the_pool_mount(container: ET.Element) -> None:
+    pool = configs(container, "Path")["/mnt/cache"]
+    host_pool = configs(container, "Variable")["HOST_POOL"]
+    assert host_pool.attrib["Default"] == pool.attrib["Default"] == "/mnt/cache"
