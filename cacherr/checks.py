@@ -16,7 +16,7 @@ from pathlib import Path
 from cacherr.config.models import Mapping, Settings, parse_size
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
-from cacherr.files import audit
+from cacherr.files import access, audit
 from cacherr.files.mover import HOST_RUN, exclude_file_path, mover_pid_file
 from cacherr.files.paths import (
     UNION_FIX,
@@ -117,6 +117,59 @@ def check_paths(
         results.append(Check(f"mapping {mapping.name}", True, f"{mapping.array} ⇄ {mapping.cache}"))
         if mapping.cacheable:
             results.extend(_cache_root_checks(mapping, settings, container=container))
+            results.extend(check_array_access(mapping))
+    return results
+
+
+# --- the array as the daemon's user ----------------------------------------------------
+
+
+def _give_share(me: str) -> str:
+    if me == "99:100":
+        return "give the share to 99:100 (Tools → New Permissions on it)"
+    return f"give the share to {me} (chown -R {me} on it)"
+
+
+def check_array_access(mapping: Mapping) -> list[Check]:
+    """As the user the daemon runs as: renames work in the array's folders (sampled), and a
+    cache copy can keep its original's owner. Blocking; writes nothing."""
+    root = Path(mapping.array)
+    folders, files = access.sample(root)
+    uid, gid = os.geteuid(), os.getegid()
+    me = f"{uid}:{gid}"
+    stuck = [folder for folder in folders if not access.can_rename_in(folder, uid)]
+    where = stuck[0] if stuck else root
+    results = [
+        Check(
+            f"renames in the array of {mapping.name}",
+            not stuck,
+            f"{me} can rename in the {len(folders)} sampled folders of {root}"
+            if not stuck
+            else f"{me} cannot rename in {stuck[0]}"
+            + (f" (and {len(stuck) - 1} more sampled folders)" if len(stuck) > 1 else "")
+            + ", so nothing there can be cached",
+            f"{_give_share(me)}, or set PUID/PGID to the owner of {where} "
+            f"({access.owner_of(where)})",
+        )
+    ]
+    if access.can_chown():
+        return results
+    groups = {gid, *os.getgroups()}
+    foreign = [
+        (st.st_uid, st.st_gid) for st in files if st.st_uid != uid or st.st_gid not in groups
+    ]
+    owner = max(set(foreign), key=foreign.count) if foreign else (uid, gid)
+    results.append(
+        Check(
+            f"owners in the array of {mapping.name}",
+            not foreign,
+            f"the {len(files)} sampled files belong to {me}, as their cache copies will"
+            if not foreign
+            else f"{len(foreign)} of {len(files)} sampled files belong to {owner[0]}:{owner[1]}, "
+            f"but {me} cannot give a copy away, so their cache copies would belong to {me}",
+            f"set PUID/PGID to {owner[0]}:{owner[1]}, the media's owner, or {_give_share(me)}",
+        )
+    )
     return results
 
 

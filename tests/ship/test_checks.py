@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from aiohttp import web
 from cacherr import keys
 from cacherr.app import create_app
 from cacherr.checks import (
+    check_array_access,
     check_audit,
     check_host_pool,
     check_mover,
@@ -23,7 +28,7 @@ from cacherr.checks import (
     fatal,
 )
 from cacherr.config import ConfigStore
-from cacherr.config.models import Settings
+from cacherr.config.models import Mapping, Settings
 from cacherr.errors import Unavailable
 from cacherr.fakeplex import World, start_fake_plex
 from tests.conftest import ClientFactory
@@ -227,3 +232,55 @@ async def test_start_up_creates_the_share_folder_like_the_arrays_and_uses_the_ma
         st = folder.stat()
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1234, 100, 0o2775), folder
     assert caplog.text.count("created the cache folder") == 1
+
+
+AS_THE_DAEMON = """
+import json, os, sys
+from cacherr.checks import check_array_access
+from cacherr.config.models import Mapping
+import encodings.ascii  # imported now: this Python's library may be unreadable to uid 99
+os.setgroups([100])
+os.setresgid(100, 100, 100)
+os.setresuid(99, 99, 99)  # Unraid's nobody:users, without capabilities
+mapping = Mapping(name="tv", plex="/data/tv", array=sys.argv[1], cache=sys.argv[2])
+print(json.dumps([[c.name, c.ok, c.detail, c.fix] for c in check_array_access(mapping)]))
+"""
+
+
+def as_the_daemon(array: Path, cache: Path) -> list[list[Any]]:
+    """`check_array_access` run the way the container runs it: uid 99, gid 100, no caps."""
+    done = subprocess.run(
+        [sys.executable, "-c", AS_THE_DAEMON, str(array), str(cache)],
+        capture_output=True, text=True, timeout=60, check=False, cwd="/",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found: list[list[Any]] = json.loads(done.stdout)
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops to uid 99 (needs root)")
+def test_as_uid_99_renames_and_owners_on_the_array_are_checked_with_the_fix() -> None:
+    sandbox = Path(tempfile.mkdtemp(prefix="cacherr-array-"))  # tmp_path is root's alone
+    try:
+        sandbox.chmod(0o755)
+        array, cache = tree(sandbox, "mnt/user0/media/tv"), tree(sandbox, "mnt/cache/media/tv")
+        season = tree(array, "Show/Season 01")
+        (season / "Show - S01E01.mkv").write_bytes(b"x")
+        for path in (array, array / "Show", season, season / "Show - S01E01.mkv"):
+            os.chown(path, 1000, 100)  # written by another container's PUID 1000
+
+        renames, owners = as_the_daemon(array, cache)
+
+        assert renames[1] is False and f"cannot rename in {array}" in renames[2]
+        assert "set PUID/PGID to the owner of" in renames[3] and "(1000:100)" in renames[3]
+        assert "Tools → New Permissions" in renames[3]
+        assert owners[1] is False and "belong to 1000:100" in owners[2]
+        assert owners[3].startswith("set PUID/PGID to 1000:100")
+
+        subprocess.run(["chown", "-R", "99:100", str(array)], check=True)
+        assert [ok for _, ok, _, _ in as_the_daemon(array, cache)] == [True, True]
+        # Root keeps owners by itself: only the rename line.
+        assert len(check_array_access(Mapping(name="tv", plex="/d", array=str(array),
+                                              cache=str(cache)))) == 1  # fmt: skip
+    finally:
+        shutil.rmtree(sandbox)
