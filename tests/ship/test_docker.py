@@ -6,7 +6,6 @@ the users it creates never reach this machine's /etc)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.errors import DatabaseUnwritable
+from tests.hardening.test_faults import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -211,27 +211,8 @@ async def test_the_healthcheck_passes_on_the_real_app_and_fails_without_it(
 @pytest.fixture
 def small_config(tmp_path: Path) -> Iterator[Path]:
     """A config folder on a 4 MiB tmpfs (root only), unmounted after the app has stopped."""
-    if not IS_ROOT:
-        pytest.skip("mounting a tmpfs needs root")
-    config = tmp_path / "config"
-    config.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(config)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield config
-    subprocess.run(["umount", "-l", str(config)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    filler = folder / "filler.bin"
-    with contextlib.suppress(OSError), filler.open("ab") as out:
-        while True:  # until the disk is full
-            out.write(b"\0" * 2**16)
-            out.flush()
-    return filler
+    with tmpfs(tmp_path / "config", "4m") as config:
+        yield config
 
 
 async def test_the_healthcheck_fails_while_the_database_cannot_be_written(

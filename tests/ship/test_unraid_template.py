@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from cacherr.config.models import Settings, WebConfig
 from cacherr.files.mover import DEFAULT_PID_FILE, HOST_RUN
+from tests.ship.test_unraid_walkthrough import docker_run
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "unraid" / "cacherr.xml"
@@ -139,3 +140,19 @@ def test_the_host_pool_variable_defaults_to_the_pool_mount(container: ET.Element
     pool = configs(container, "Path")["/mnt/cache"]
     host_pool = configs(container, "Variable")["HOST_POOL"]
     assert host_pool.attrib["Default"] == pool.attrib["Default"] == "/mnt/cache"
+
+
+def test_the_template_offers_what_the_readmes_docker_run_sets(container: ET.Element) -> None:
+    """Installing the template or typing the README's `docker run` gives one container."""
+    readme = docker_run()
+    paths = {target: c.attrib for target, c in configs(container, "Path").items()}
+    for source, target, read_only in readme.volumes:
+        assert paths[target]["Default"] == source, target
+        assert paths[target]["Mode"] == ("ro" if read_only else "rw"), target
+    assert set(paths) == {target for _, target, _ in readme.volumes}
+    variables = configs(container, "Variable")
+    for key, value in readme.env.items():
+        if key != "TZ":  # Unraid passes its own
+            assert variables[key].attrib["Default"] == value, key
+    assert container.findtext("Repository") == readme.image
+    assert [f"{p}:{p}" for p in configs(container, "Port")] == readme.ports

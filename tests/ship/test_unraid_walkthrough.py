@@ -15,6 +15,7 @@ Mover Tuning file path and the webhook reachability check are run as written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import pytest
 from cacherr.config import ConfigStore
 from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
 from cacherr.files.mover import MARKER
+from tests.hardening.test_faults import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -116,38 +118,36 @@ def _works() -> bool:
 pytestmark = pytest.mark.skipif(not _works(), reason="needs root, mount namespaces and chroot")
 
 
-def tmpfs(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], check=True)
-
-
 @pytest.fixture
 def host() -> Iterator[Path]:
     """The Unraid host's folders under a sandbox every user may enter."""
     top = Path(tempfile.mkdtemp(prefix="cacherr-unraid-"))
     top.chmod(0o755)
     h = top / "host"
-    mounts = [h / "mnt/cache", h / "var/run"]  # the pool, and the host's /var/run
     try:
-        for folder in mounts:
-            tmpfs(folder)
-        appdata = h / "mnt/user/appdata/cacherr"  # what Docker makes of a missing -v source
-        appdata.mkdir(parents=True)
-        season = h / "mnt/user0/media/tv/Show/Season 01"
-        season.mkdir(parents=True)
-        for n in (1, 2):
-            (season / f"Show - S01E0{n}.mkv").write_bytes(os.urandom(4096))
-        for folder, _, files in os.walk(h / "mnt/user0/media"):
-            os.chown(folder, 99, 100)
-            os.chmod(folder, 0o777)
-            for name in files:
-                os.chown(Path(folder, name), 99, 100)
-                os.chmod(Path(folder, name), 0o666)
-        yield h
+        with contextlib.ExitStack() as mounts:
+            for folder in (h / "mnt/cache", h / "var/run"):  # the pool, the host's /var/run
+                mounts.enter_context(tmpfs(folder, "64m"))
+            yield _unraid_host(h)
     finally:
-        for folder in reversed(mounts):
-            subprocess.run(["umount", "-l", str(folder)], check=False)
         shutil.rmtree(top)
+
+
+def _unraid_host(h: Path) -> Path:
+    """The appdata share, the array's media share as New Permissions leaves it."""
+    appdata = h / "mnt/user/appdata/cacherr"  # what Docker makes of a missing -v source
+    appdata.mkdir(parents=True)
+    season = h / "mnt/user0/media/tv/Show/Season 01"
+    season.mkdir(parents=True)
+    for n in (1, 2):
+        (season / f"Show - S01E0{n}.mkv").write_bytes(os.urandom(4096))
+    for folder, _, files in os.walk(h / "mnt/user0/media"):
+        os.chown(folder, 99, 100)
+        os.chmod(folder, 0o777)
+        for name in files:
+            os.chown(Path(folder, name), 99, 100)
+            os.chmod(Path(folder, name), 0o666)
+    return h
 
 
 @pytest.fixture
