@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -97,11 +98,19 @@ class MoverGuard:
     """
 
     def __init__(
-        self, pid_file: Path | str, *, poll_interval_s: float = 5.0, trust_pid: bool = True
+        self,
+        pid_file: Path | str,
+        *,
+        poll_interval_s: float = 5.0,
+        trust_pid: bool = True,
+        stale_warning_s: float = 6 * 3600,
     ) -> None:
         self.pid_file = Path(pid_file)
         self.poll_interval_s = poll_interval_s
         self.trust_pid = trust_pid
+        # An untrusted pid file left by a crashed mover would hold operations until the
+        # host reboots (its /var/run is a tmpfs): after this long waiting, say how to end it.
+        self.stale_warning_s = stale_warning_s
 
     @classmethod
     def from_config(
@@ -134,11 +143,21 @@ class MoverGuard:
 
     async def wait_until_idle(self) -> None:
         """Return once the mover is not running, polling its pid file off the event loop."""
-        waited = False
+        waited, polls = False, 0
+        warn_after = max(1, math.ceil(self.stale_warning_s / self.poll_interval_s))
         while await asyncio.to_thread(self.is_running):
             if not waited:
                 log.info("Unraid's mover is running; file operations wait until it ends")
                 waited = True
+            polls += 1
+            if not self.trust_pid and polls == warn_after:
+                log.warning(
+                    "File operations have waited %.1f h for Unraid's mover (%s exists). If "
+                    "the mover is not running (Main → Array Operation), it crashed: delete "
+                    "/var/run/mover.pid on the host and Cacherr carries on",
+                    self.stale_warning_s / 3600,
+                    self.pid_file,
+                )
             await asyncio.sleep(self.poll_interval_s)
         if waited:
             log.info("Unraid's mover has finished; file operations resume")

@@ -240,3 +240,25 @@ async def test_wait_until_idle(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     await asyncio.wait_for(waiter, 1)
     assert "mover is running" in caplog.text
     assert "mover has finished" in caplog.text
+
+
+async def test_a_pid_file_from_another_namespace_left_for_long_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its pid cannot be checked, so a file a crashed mover left would hold every operation
+    until the host reboots: after `stale_warning_s` of waiting, say how to end it, once."""
+    pid_file = tmp_path / "mover.pid"
+    pid_file.write_text("4242\n")
+    guard = MoverGuard(pid_file, poll_interval_s=0.01, trust_pid=False, stale_warning_s=0.03)
+    caplog.set_level("INFO", logger="cacherr.files.mover")
+    waiter = asyncio.create_task(guard.wait_until_idle())
+    for _ in range(1000):  # polls up to a 10 s deadline
+        if "crashed: delete /var/run/mover.pid" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("no warning about the pid file")
+    await asyncio.sleep(0.1)  # a few more polls: no second warning
+    pid_file.unlink()
+    await asyncio.wait_for(waiter, 5)
+    assert caplog.text.count("crashed: delete") == 1
