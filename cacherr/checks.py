@@ -64,7 +64,8 @@ def check_paths(
     container: bool | None = None,
     problems: list[Problem] | None = None,
 ) -> list[Check]:
-    """Mappings exist, are not unions of the pool, and the cache is a real mount. Blocking.
+    """Mappings exist, are not unions of the pool, and the cache is a real mount; the array
+    works for the daemon's user and the mover list names the host's pool. Blocking.
 
     `container` says whether to require the cache to be mounted from outside the container
     (default: when running in Cacherr's image). `problems` are `check_mappings`'s answer
@@ -118,6 +119,7 @@ def check_paths(
         if mapping.cacheable:
             results.extend(_cache_root_checks(mapping, settings, container=container))
             results.extend(check_array_access(mapping))
+    results.extend(check_host_pool(settings))
     return results
 
 
@@ -383,7 +385,6 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
     results += check_mover_pid(settings)
-    results += check_host_pool(settings)
     results += await asyncio.to_thread(check_audit, settings)
     if plex:
         results += await check_plex(settings)

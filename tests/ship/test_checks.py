@@ -145,6 +145,17 @@ def test_a_pool_not_named_cache_needs_host_cache_for_the_mover_list() -> None:
     assert check_host_pool(settings(paths={"mappings": [tv]}), "") == []  # not in the image
 
 
+def test_start_up_checks_the_pools_host_path_given_by_the_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    monkeypatch.setenv("HOST_POOL", "/mnt/nvme")  # the container's environment
+    results = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    (bad,) = [r for r in results if r.name == "mover paths of tv"]
+    assert not bad.ok and "/mnt/nvme/media/tv" in bad.fix
+    assert fatal(results) == []  # the files are safe; the mover would only move them back
+
+
 def test_the_audit_reports_duplicates(tmp_path: Path) -> None:
     array, cache = tree(tmp_path, "array"), tree(tmp_path, "cache")
     conf = settings(paths={"mappings": [mapping(array, cache)]})
