@@ -17,7 +17,13 @@ from cacherr.config.models import Mapping, Settings, parse_size
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import access, audit
-from cacherr.files.mover import HOST_RUN, exclude_file_path, mover_pid_file
+from cacherr.files.mover import (
+    HOST_RUN,
+    exclude_file_path,
+    host_cache_root,
+    host_pool_from_env,
+    mover_pid_file,
+)
 from cacherr.files.paths import (
     UNION_FIX,
     MappingProblem,
@@ -278,16 +284,10 @@ def check_mover_pid(
     ]
 
 
-def host_pool() -> str | None:
-    """The pool's folder on the Unraid host, as the template passes it (HOST_POOL)."""
-    return os.environ.get("HOST_POOL") or None
-
-
 def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
     """Each cached file's exclusion line names the host's pool (`pool`, default HOST_POOL):
-    a pool not named `cache` mounted at /mnt/cache needs `host_cache`, or the mover moves
-    the cached files back."""
-    pool = host_pool() if pool is None else pool
+    a `host_cache` off that pool lets the mover move the cached files back."""
+    pool = host_pool_from_env() if pool is None else pool
     if not pool:
         return []
     pool = "/" + pool.strip("/")
@@ -295,10 +295,7 @@ def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
     for mapping in settings.paths.mappings:
         if not mapping.cacheable:
             continue
-        listed = mapping.host_cache or mapping.cache
-        parts = Path(mapping.cache).parts
-        rest = parts[parts.index("mnt") + 2 :] if "mnt" in parts[:-1] else ()
-        expected = str(Path(pool, *rest))
+        listed = host_cache_root(mapping, pool)
         ok = is_within(listed, pool)
         results.append(
             Check(
@@ -306,8 +303,8 @@ def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
                 ok,
                 f"the exclusion list names {listed}/…"
                 + ("" if ok else f", which is not on the host's pool {pool}"),
-                f"set host_cache of mapping {mapping.name!r} to {expected}, or mount the pool "
-                f"at {pool} inside the container too",
+                f"unset host_cache of mapping {mapping.name!r}, or set it to its folder on "
+                f"{pool}; the cache folder must be on the pool mounted in the container",
             )
         )
     return results

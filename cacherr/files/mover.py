@@ -6,7 +6,9 @@ above it. While the mover runs (its pid file names a live process) no operation 
 
 In a container the host's `/var/run` is mounted read-only at `/host/run` (the Unraid
 template does so): the mover's pid file is read there, and since the host's pid is not
-visible from the container's pid namespace, the file's existence alone counts.
+visible from the container's pid namespace, the file's existence alone counts. The
+template also passes the pool's host path (HOST_POOL): the list names the host's pool even
+when the container mounts it at /mnt/cache.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import asyncio
 import logging
 import math
 import os
+import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
 from cacherr.atomic import atomic_write_text
-from cacherr.config.models import MoverConfig
+from cacherr.config.models import Mapping, MoverConfig
 from cacherr.files.paths import Location
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 MARKER = "# --- Cacherr managed below this line; edit above it ---"
 # Where the Unraid template mounts the host's /var/run (read-only) inside the container.
 HOST_RUN = Path("/host/run")
+# The pool's folder on the host (e.g. /mnt/nvme), as the Unraid template passes it.
+HOST_POOL_ENV = "HOST_POOL"
 DEFAULT_PID_FILE: str = MoverConfig.model_fields["pid_file"].default
 
 
@@ -50,17 +55,40 @@ def render_exclusions(existing: str, host_paths: Iterable[str]) -> str:
     return "\n".join([*user_lines, MARKER, *ours]) + "\n"
 
 
+def host_pool_from_env() -> str | None:
+    """The pool's host path the container was given (HOST_POOL), or None."""
+    return os.environ.get(HOST_POOL_ENV) or None
+
+
+def host_cache_root(mapping: Mapping, host_pool: str | None) -> str:
+    """The mapping's cache folder as the Unraid host sees it: its `host_cache` if set; else,
+    with the host's pool path, the cache folder's `/mnt/<pool>` part replaced by it (a pool
+    named nvme mounted at /mnt/cache); else the cache folder itself."""
+    if mapping.host_cache is not None:
+        return mapping.host_cache
+    parts = Path(mapping.cache).parts
+    if not host_pool or "mnt" not in parts[:-1]:
+        return mapping.cache
+    rest = parts[parts.index("mnt") + 2 :]
+    return posixpath.join("/" + host_pool.strip("/"), *rest)
+
+
 class MoverExclusion:
     """Keeps the mover's ignore list equal to the cached files (and their sidecars)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, host_pool: str | None = None) -> None:
         self.path = path
+        self.host_pool = host_pool
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_config(cls, config: MoverConfig, config_dir: Path) -> MoverExclusion:
-        """The exclusion file the settings ask for (a no-op when `exclude_file` is unset)."""
-        return cls(exclude_file_path(config, config_dir))
+    def from_config(
+        cls, config: MoverConfig, config_dir: Path, *, host_pool: str | None = None
+    ) -> MoverExclusion:
+        """The exclusion file the settings ask for (a no-op when `exclude_file` is unset),
+        naming files on `host_pool` (default: HOST_POOL from the environment)."""
+        pool = host_pool if host_pool is not None else host_pool_from_env()
+        return cls(exclude_file_path(config, config_dir), host_pool=pool)
 
     async def refresh(self, locations: Iterable[Location]) -> None:
         """Rewrite the list for these cached files, atomically and only if it changes.
@@ -69,7 +97,10 @@ class MoverExclusion:
         """
         if self.path is None:
             return
-        host_paths = [location.host_cache_path for location in locations]
+        host_paths = [
+            posixpath.join(host_cache_root(location.mapping, self.host_pool), location.rel)
+            for location in locations
+        ]
         async with self._lock:  # two refreshes must not interleave their read and write
             await asyncio.to_thread(self._write, self.path, host_paths)
 

@@ -262,3 +262,26 @@ async def test_a_pid_file_from_another_namespace_left_for_long_is_reported_once(
     pid_file.unlink()
     await asyncio.wait_for(waiter, 5)
     assert caplog.text.count("crashed: delete") == 1
+
+
+async def test_the_list_names_the_hosts_pool_given_by_the_template(tmp_path: Path) -> None:
+    """A pool named nvme that the container mounts at /mnt/cache (the template's target):
+    with HOST_POOL=/mnt/nvme every line names /mnt/nvme, which the host's mover matches; a
+    mapping's own host_cache still wins."""
+    mnt = tmp_path / "mnt"
+    for folder in ("user0/media/tv", "cache/media/tv", "user0/media/films", "cache/media/films"):
+        (mnt / folder).mkdir(parents=True)
+    tv = Mapping(name="tv", plex="/data/tv", array=str(mnt / "user0/media/tv"),
+                 cache=str(mnt / "cache/media/tv"))  # fmt: skip
+    films = Mapping(name="films", plex="/data/films", array=str(mnt / "user0/media/films"),
+                    cache=str(mnt / "cache/media/films"), host_cache="/mnt/fast/films")  # fmt: skip
+    resolver = PathResolver([tv, films])
+    path = tmp_path / "mover_exclude.txt"
+    exclusion = MoverExclusion.from_config(
+        MoverConfig(exclude_file=str(path)), tmp_path, host_pool="/mnt/nvme/"
+    )
+    await exclusion.refresh(locations(resolver, "/data/tv/S/e1.mkv", "/data/films/F.mkv"))
+    assert path.read_text().splitlines()[1:] == [
+        "/mnt/fast/films/F.mkv",
+        "/mnt/nvme/media/tv/S/e1.mkv",
+    ]

@@ -126,19 +126,18 @@ def test_in_a_container_the_mover_pid_file_must_be_the_hosts(tmp_path: Path) -> 
         assert running.ok and "the mover runs" in running.detail
 
 
-def test_a_pool_not_named_cache_needs_host_cache_for_the_mover_list() -> None:
-    """The template mounts the pool at /mnt/cache; a user whose pool is /mnt/nvme changes
-    the host side only: the exclusion lines would name /mnt/cache/..., which the mover does
-    not match, so it would move the cached files back."""
+def test_a_host_cache_off_the_hosts_pool_is_reported() -> None:
+    """The template passes the pool's host path (HOST_POOL); each exclusion line must be on
+    it, or the mover, which does not match the line, moves the cached files back."""
     tv = {"name": "tv", "plex": "/data/tv", "array": "/mnt/user0/media/tv",
           "cache": "/mnt/cache/media/tv"}  # fmt: skip
-    (bad,) = check_host_pool(settings(paths={"mappings": [tv]}), "/mnt/nvme")
+    # A pool named nvme mounted at /mnt/cache: the lines are derived onto /mnt/nvme.
+    (derived,) = check_host_pool(settings(paths={"mappings": [tv]}), "/mnt/nvme")
+    assert derived.ok and "/mnt/nvme/media/tv/…" in derived.detail
+    stale = {**tv, "host_cache": "/mnt/cache/media/tv"}  # set by hand for the old pool
+    (bad,) = check_host_pool(settings(paths={"mappings": [stale]}), "/mnt/nvme")
     assert not bad.ok and "not on the host's pool /mnt/nvme" in bad.detail
-    assert "set host_cache of mapping 'tv' to /mnt/nvme/media/tv" in bad.fix
-    fixed = {**tv, "host_cache": "/mnt/nvme/media/tv"}
-    assert [r.ok for r in check_host_pool(settings(paths={"mappings": [fixed]}), "/mnt/nvme")] == [
-        True
-    ]
+    assert "unset host_cache of mapping 'tv'" in bad.fix
     assert check_host_pool(settings(paths={"mappings": [tv]}), "/mnt/cache/")[0].ok
     remote = {**tv, "cacheable": False}
     assert check_host_pool(settings(paths={"mappings": [remote]}), "/mnt/nvme") == []
@@ -150,9 +149,10 @@ def test_start_up_checks_the_pools_host_path_given_by_the_template(
 ) -> None:
     array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
     monkeypatch.setenv("HOST_POOL", "/mnt/nvme")  # the container's environment
-    results = check_paths(settings(paths={"mappings": [mapping(array, cache)]}))
+    stale = {**mapping(array, cache), "host_cache": "/mnt/cache/media/tv"}
+    results = check_paths(settings(paths={"mappings": [stale]}))
     (bad,) = [r for r in results if r.name == "mover paths of tv"]
-    assert not bad.ok and "/mnt/nvme/media/tv" in bad.fix
+    assert not bad.ok and "unset host_cache" in bad.fix
     assert fatal(results) == []  # the files are safe; the mover would only move them back
 
 
