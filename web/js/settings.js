@@ -120,7 +120,21 @@ function mappingsEditor(state) {
 
 function render(state) {
   const box = document.getElementById("settings-body");
-  for (const b of document.querySelectorAll("#settings-tabs button")) b.classList.toggle("on", b.dataset.tab === tab);
+  // The highlighted tab and the form below it always agree: a tab that cannot be built
+  // says so in place of its form, never leaving the previous tab's form under it.
+  for (const b of document.querySelectorAll("#settings-tabs button")) {
+    b.classList.toggle("on", b.dataset.tab === tab);
+    b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  }
+  try {
+    box.replaceChildren(...build(state));
+  } catch (err) {
+    console.error("settings tab", tab, err);
+    box.replaceChildren(el("p.error", {}, `This tab could not be shown: ${err.message}`));
+  }
+}
+
+function build(state) {
   const [key, title, parts] = SECTIONS.find((s) => s[0] === tab);
   const ctx = { locked: state.locked };
   const form = el("form.form.settings", { dataset: { section: key }, on: { submit: (e) => { e.preventDefault(); save(e.submitter, form, state); } } });
@@ -136,7 +150,7 @@ function render(state) {
   if (key === "notifications") form.querySelector('[data-path="notifications"]').append(notifyTest(form));
   if (key === "paths") extra.push(mappingsEditor(state));
   if (key === "security") extra.push(security(state));
-  box.replaceChildren(...extra, form);
+  return [...extra, form];
 }
 
 export async function enter(main) {

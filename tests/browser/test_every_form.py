@@ -1,0 +1,90 @@
+"""Every view and every Settings tab opens without a script or console error, and each form
+saves once, landing in cacherr.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api
+
+expect = playwright_api.expect
+
+# One field of each Settings tab, the value typed into it, and as cacherr.json holds it.
+TABS = [
+    ("general", "general.config_poll_interval_ms", "750", 750),
+    ("plex", "sessions.poll_interval_s", "20", 20),
+    ("paths", "mover.exclude_file", "excluded.txt", "excluded.txt"),
+    ("cache", "cache.next_episodes", "7", 7),
+    ("notifications", "notifications.batch_window_s", "45", 45),
+    ("lists", "lists.trakt_client_id", "a-client-id", "a-client-id"),
+    ("security", "webhook.max_body_bytes", "2000000", 2000000),
+]
+
+
+def saved(served: Served) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(served.store.path.read_text())
+    return data
+
+
+async def test_every_view_opens(page: Any, served: Served) -> None:
+    await log_in(page, served)
+    for view in ("dashboard", "files", "users", "lists", "settings", "maintenance"):
+        await page.click(f'#nav a[data-view="{view}"]')
+        await expect(page.locator("#main")).to_have_attribute("data-view", view)
+        await expect(page.locator("#main > p.muted", has_text="Loading…")).to_have_count(0)
+        await expect(page.locator("#main .error", has_text="Could not load")).to_have_count(0)
+
+
+async def test_every_settings_tab_opens_and_saves(page: Any, served: Served) -> None:
+    await log_in(page, served)
+    await page.click('#nav a[data-view="settings"]')
+    for tab, name, typed, stored in TABS:
+        section, key = name.split(".")
+        await page.click(f'#settings-tabs button[data-tab="{tab}"]')
+        # The highlighted tab and the form under it agree.
+        await expect(page.locator("#settings-tabs button.on")).to_have_attribute("data-tab", tab)
+        await expect(page.locator("#settings-body form.settings")).to_have_attribute(
+            "data-section", tab
+        )
+        await page.fill(f'[name="{name}"]', typed)
+        await page.click("#settings-body form.settings button[type=submit]")
+        await page.locator(".toast.ok", has_text="Settings saved").last.wait_for()
+        assert saved(served)[section][key] == stored, tab
+        await page.evaluate("document.getElementById('toasts').replaceChildren()")
+
+
+async def test_notification_urls_are_set_replaced_and_removed(page: Any, served: Served) -> None:
+    """The apprise URLs are write-only: shown as a count, replaced by typing, removable."""
+    await log_in(page, served)
+    await page.click('#nav a[data-view="settings"]')
+    await page.click('#settings-tabs button[data-tab="notifications"]')
+    urls = page.locator('[name="notifications.urls"]')
+    await expect(urls).to_have_attribute("placeholder", "none set — one per line")
+    await urls.fill("json://127.0.0.1:9/one\njson://127.0.0.1:9/two")
+    await page.click("#settings-body form.settings button[type=submit]")
+    await page.locator(".toast.ok", has_text="Settings saved").wait_for()
+    assert saved(served)["notifications"]["urls"] == [
+        "json://127.0.0.1:9/one",
+        "json://127.0.0.1:9/two",
+    ]
+    await expect(urls).to_have_value("")  # never shown again
+    await expect(urls).to_have_attribute(
+        "placeholder", "2 set — type new ones (one per line) to replace them all"
+    )
+    await page.get_by_label("Remove all 2").check()
+    await page.click("#settings-body form.settings button[type=submit]")
+    await expect(urls).to_have_attribute("placeholder", "none set — one per line")
+    assert saved(served)["notifications"]["urls"] == []
+
+
+async def test_the_password_form_changes_the_password(page: Any, served: Served) -> None:
+    await log_in(page, served)
+    await page.click('#nav a[data-view="settings"]')
+    await page.click('#settings-tabs button[data-tab="security"]')
+    await page.fill('[name="current"]', PASSWORD)
+    await page.fill('[name="new"]', "a new and long password")
+    await page.fill('[name="repeat"]', "a new and long password")
+    await page.click("button:has-text('Change the password')")
+    await page.locator(".toast.ok").last.wait_for()
+    await expect(page.locator('[name="current"]')).to_have_value("")
