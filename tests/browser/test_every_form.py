@@ -4,8 +4,10 @@ saves once, landing in cacherr.json."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from cacherr.security.passwords import MIN_LENGTH
 from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api
 
 expect = playwright_api.expect
@@ -88,3 +90,31 @@ async def test_the_password_form_changes_the_password(page: Any, served: Served)
     await page.click("button:has-text('Change the password')")
     await page.locator(".toast.ok").last.wait_for()
     await expect(page.locator('[name="current"]')).to_have_value("")
+
+
+async def test_the_password_rule_is_the_servers(
+    page: Any, served: Served, expected_statuses: set[int]
+) -> None:
+    """The page states the rule the server enforces (one number, from the server)."""
+    expected_statuses.add(400)  # the refused short password
+    rule = f"{MIN_LENGTH} characters or more"
+    await page.goto(served.url + "/")
+    await expect(page.locator("#auth-intro")).to_contain_text(rule)
+    form = page.locator("#auth-form")
+    short = "x" * (MIN_LENGTH - 1)
+    await form.locator("[name=username]").fill("admin")
+    await form.locator("[name=password]").fill(short)
+    await form.locator("[name=confirm]").fill(short)
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator("#auth-error")).to_have_text(
+        f"the password needs at least {MIN_LENGTH} characters"
+    )
+    await log_in(page, served)
+    await page.click('#nav a[data-view="settings"]')
+    await page.click('#settings-tabs button[data-tab="security"]')
+    await expect(page.locator("label", has_text="New password (")).to_contain_text(rule)
+
+
+def test_the_readme_states_the_same_rule() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"a password needs {MIN_LENGTH} characters or more" in readme
