@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cacherr.security.passwords import MIN_LENGTH
-from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api
+from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api, seed
 
 expect = playwright_api.expect
 
@@ -24,6 +24,18 @@ TABS = [
 ]
 
 
+# Text nodes that are only a JavaScript value printed by mistake.
+STRAY_TEXT = """() => {
+  const walker = document.createTreeWalker(document.getElementById('main'), NodeFilter.SHOW_TEXT);
+  const found = [];
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    if (['null', 'undefined', 'NaN', '[object Object]'].includes(text)) found.push(text);
+  }
+  return found;
+}"""
+
+
 def saved(served: Served) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(served.store.path.read_text())
     return data
@@ -36,6 +48,16 @@ async def test_every_view_opens(page: Any, served: Served) -> None:
         await expect(page.locator("#main")).to_have_attribute("data-view", view)
         await expect(page.locator("#main > p.muted", has_text="Loading…")).to_have_count(0)
         await expect(page.locator("#main .error", has_text="Could not load")).to_have_count(0)
+        assert await page.evaluate(STRAY_TEXT) == [], view
+
+
+async def test_the_audit_prints_no_null(page: Any, served: Served) -> None:
+    await log_in(page, served)
+    await page.click('#nav a[data-view="maintenance"]')
+    await page.click("button:has-text('Run the audit')")
+    await page.locator("#audit table").wait_for()
+    assert await page.evaluate(STRAY_TEXT) == []
+    await expect(page.locator("#audit")).not_to_contain_text("null")
 
 
 async def test_every_settings_tab_opens_and_saves(page: Any, served: Served) -> None:
@@ -118,3 +140,22 @@ async def test_the_password_rule_is_the_servers(
 def test_the_readme_states_the_same_rule() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"a password needs {MIN_LENGTH} characters or more" in readme
+
+
+async def test_a_users_settings_save_and_point_to_the_defaults(page: Any, served: Served) -> None:
+    """The dialog saves a user's own settings and links to where the defaults really are."""
+    await seed(served)
+    await log_in(page, served)
+    await page.click('#nav a[data-view="users"]')
+    await page.locator('#users-body tr[data-user="carol"] button', has_text="Settings").click()
+    await page.fill("#dialog [name=episodes_ahead]", "4")
+    await page.click("#dialog button[value=ok]")
+    await page.locator('#users-body tr[data-user="carol"] .pill', has_text="custom").wait_for()
+    assert saved(served)["users"]["overrides"]["carol"]["episodes_ahead"] == 4
+    await page.locator('#users-body tr[data-user="bob"] button', has_text="Settings").click()
+    await page.click("#dialog a:has-text('Settings → Cache & retention → Per-user settings')")
+    await expect(page.locator("#dialog")).not_to_be_visible()
+    await expect(page.locator("#settings-tabs button.on")).to_have_attribute("data-tab", "cache")
+    pointed = page.locator('#settings-body fieldset[data-path="users.home"]')
+    await expect(pointed).to_have_class("pointed")
+    await expect(pointed).to_be_in_viewport()

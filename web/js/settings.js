@@ -161,5 +161,10 @@ export async function enter(main) {
     el("div#settings-tabs.tabs", { role: "tablist" }, ...SECTIONS.map(([key, title]) => el("button", {
       type: "button", role: "tab", dataset: { tab: key }, on: { click: () => { tab = key; render(state); } } }, title))),
     el("div#settings-body")));
+  // A link elsewhere on the page may name a tab and a field: #settings?tab=cache&field=users.home
+  const wanted = new URLSearchParams(location.hash.split("?")[1] || "");
+  if (SECTIONS.some(([key]) => key === wanted.get("tab"))) tab = wanted.get("tab");
   render(state);
+  const field = wanted.get("field") && document.querySelector(`#settings-body [data-path="${CSS.escape(wanted.get("field"))}"]`);
+  if (field) { field.classList.add("pointed"); field.scrollIntoView({ block: "start" }); }
 }

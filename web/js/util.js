@@ -60,6 +60,12 @@ export function el(spec, props = {}, ...children) {
   return node;
 }
 
+/** Replace `node`'s children, leaving out the null/false ones (as `el` does). */
+export function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
 export function bytes(n) {
   if (n === null || n === undefined) return "—";
   const units = ["B", "KB", "MB", "GB", "TB", "PB"];
