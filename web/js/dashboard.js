@@ -49,8 +49,10 @@ async function loadStats() {
   const spared = stats.disks_spared;
   setCard("card-disks", spared.count === null ? "—" : String(spared.count), spared.explanation);
   const plex = status.plex;
-  const state = pill(plex.state, { connected: "ok", down: "bad", degraded: "warn" }[plex.state] || "");
-  setCard("card-plex", state, `${plex.message || ""} ${plex.since ? "· since " + clock(plex.since) : ""}`.trim());
+  const state = pill(plex.headline || plex.state, { connected: "ok", down: "bad", degraded: "warn" }[plex.state] || "");
+  const since = plex.since && plex.state !== "not_configured" ? ` · since ${clock(plex.since)}` : "";
+  setCard("card-plex", state, el("span", {}, `${plex.detail || plex.message || ""}${since}`,
+    plex.advice ? el("span.advice", {}, " ", plex.advice) : null));
   const sweep = status.sweep || {};
   document.getElementById("sweep-line").textContent = sweep.state === "unavailable" ? ""
     : `Sweep: ${sweep.state || "idle"}${sweep.last_finished_at ? " · last " + ago(sweep.last_finished_at) : ""}${sweep.next_in_s != null ? " · next in " + duration(sweep.next_in_s) : ""}`;

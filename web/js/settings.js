@@ -39,13 +39,21 @@ async function save(button, box, state) {
 }
 
 function plexTest(box) {
-  const out = el("span.muted");
+  const out = el("span.muted#plex-test-result", { role: "status" });
   return el("div.row.wrap", {}, el("button", { type: "button", on: { click: async (e) => {
     const url = box.querySelector('[name="plex.url"]').value.trim();
     const token = box.querySelector('[name="plex.token"]').value;
     const body = { url: url || null, token: token || null };
-    const result = await act(e.target, () => api("/api/settings/plex/test", { method: "POST", body }), () => "");
-    if (!result) return;
+    // The answer (or why the test cannot start) is shown beside the button, where the fields are.
+    e.target.disabled = true;
+    let result;
+    try {
+      result = await api("/api/settings/plex/test", { method: "POST", body });
+    } catch (err) {
+      result = { ok: false, reason: err.message };
+    } finally {
+      e.target.disabled = false;
+    }
     out.className = result.ok ? "ok-text" : "error";
     out.textContent = result.ok ? `Connected: ${result.name || "Plex"} ${result.version || ""}` : result.reason;
   } } }, "Test the connection"), out);
