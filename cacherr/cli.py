@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, default=5757, help="port of the page (default 5757)")
     demo.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the page listens on (default 127.0.0.1, this machine only; 0.0.0.0 "
+        "opens it to your network, behind a login)",
+    )
+    demo.add_argument(
         "--speed", type=float, default=1.0, help="how fast the simulated viewers act (default 1)"
     )
     return parser
@@ -206,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from cacherr.demo.run import run_demo
 
-        return run_demo(args.dir, port=args.port, speed=args.speed)
+        return run_demo(args.dir, port=args.port, speed=args.speed, host=args.host)
     config_dir: Path = args.config_dir or Path(_config_dir_default())
     if args.command == "import-plexcache":
         return _import_plexcache(args.file, config_dir, dry_run=args.dry_run)

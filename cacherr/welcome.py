@@ -29,7 +29,7 @@ def lan_address() -> str | None:
     return None if ipaddress.ip_address(address).is_loopback else address
 
 
-def _url(host: str, port: int) -> str:
+def page_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
@@ -37,11 +37,11 @@ def page_addresses(host: str, port: int) -> tuple[list[str], str]:
     """The page's addresses as another machine reaches them, and a note (may be empty)."""
     if host not in _ANY:
         if _is_loopback(host):
-            return [_url(host, port)], (
+            return [page_url(host, port)], (
                 f"Only this machine can open it (the page listens on {host}); "
                 "start with --host 0.0.0.0 to open it from your network."
             )
-        return [_url(host, port)], ""
+        return [page_url(host, port)], ""
     address = lan_address()
     if in_image():
         if address is None or any(ipaddress.ip_address(address) in n for n in _DOCKER_NETS):
@@ -49,11 +49,11 @@ def page_addresses(host: str, port: int) -> tuple[list[str], str]:
                 "That is the port mapped to the container's 5757 (Unraid: the WebUI entry "
                 "of the container's menu)."
             )
-        return [_url(address, port)], ""
-    urls = [_url(address, port)] if address else []
+        return [page_url(address, port)], ""
+    urls = [page_url(address, port)] if address else []
     name = socket.gethostname()
     if name and name != "localhost":
-        urls.append(_url(name, port))
+        urls.append(page_url(name, port))
     return urls or [f"http://<this machine's address>:{port}"], ""
 
 
