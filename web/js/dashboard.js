@@ -67,7 +67,7 @@ function drawChart(points) {
   const W = 600, H = 160, P = 4;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, role: "img", "aria-label": `Cache usage, last ${range}` });
   if (points.length < 1) {
-    box.replaceChildren(el("p.muted", {}, "No history yet: a point is recorded every five minutes."));
+    box.replaceChildren(el("p.muted", {}, "No history yet: a point is recorded at start, after each change and every five minutes."));
     return;
   }
   const now = Date.now() / 1000;
