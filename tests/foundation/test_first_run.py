@@ -82,3 +82,19 @@ def test_run_on_loopback_says_only_this_machine_can_open_it(tmp_path: Path) -> N
         assert "Only this machine can open it" in out
     finally:
         stop(proc)
+
+
+def test_the_readme_lists_every_command() -> None:
+    from cacherr.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Commands", 1)[1].split("\n\n", 2)[1]
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():  # type: ignore[union-attr]
+        row = next((line for line in table.splitlines() if f"`cacherr {name}" in line), None)
+        assert row is not None, f"`cacherr {name}` is missing from the README's commands table"
+        for action in sub._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert flag in row, f"{flag} of `cacherr {name}` is not in the README"
