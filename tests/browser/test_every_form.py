@@ -159,3 +159,24 @@ async def test_a_users_settings_save_and_point_to_the_defaults(page: Any, served
     pointed = page.locator('#settings-body fieldset[data-path="users.home"]')
     await expect(pointed).to_have_class("pointed")
     await expect(pointed).to_be_in_viewport()
+
+
+async def test_the_mappings_and_the_simulator_forms(page: Any, served: Served) -> None:
+    movies_array, movies_cache = served.array.parent / "movies", served.cache.parent / "movies"
+    movies_array.mkdir()
+    movies_cache.mkdir()
+    await log_in(page, served)
+    await page.click('#nav a[data-view="settings"]')
+    await page.click('#settings-tabs button[data-tab="paths"]')
+    await page.click("button:has-text('Add a mapping')")
+    row = page.locator("tr.mapping").last
+    for name, value in (("name", "movies"), ("plex", "/data/movies"),
+                        ("array", str(movies_array)), ("cache", str(movies_cache))):  # fmt: skip
+        await row.locator(f"[name={name}]").fill(value)
+    await page.click("button:has-text('Save mappings')")
+    await page.locator(".toast.ok").last.wait_for()
+    assert [m["name"] for m in saved(served)["paths"]["mappings"]] == ["tv", "movies"]
+    await page.click('#nav a[data-view="maintenance"]')
+    await page.fill("#main [name=size]", "0.001")
+    await page.click("#main button:has-text('Simulate')")
+    await expect(page.locator("#simulation")).to_contain_text("It fits")
