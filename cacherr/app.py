@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cacherr import keys
+from cacherr import events, keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
@@ -164,6 +164,9 @@ async def _lists(app: web.Application) -> AsyncIterator[None]:
     plex = PlexLists(app[keys.PLEX], app[keys.PLEX_LIBRARY], app[keys.PLEX_USERS], settings)
     service = ListService(
         ListRepository(db), ClaimStore(db), fetcher, plex, settings, sizes=size_lookup(settings)
+    )
+    service.on_status = lambda name, status: app[keys.BUS].publish(
+        events.LIST_STATE, name=name, **status.as_dict()
     )
     scheduler = ListScheduler(service)
     app[keys.LISTS] = service

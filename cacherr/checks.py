@@ -54,6 +54,19 @@ class Check:
         return text if self.ok or not self.fix else f"{text}\n    fix: {self.fix}"
 
 
+NO_MAPPINGS = Check(
+    "path mappings",
+    False,
+    "no mapping is configured, so nothing can be cached",
+    "add paths.mappings entries {name, plex, array, cache} in Settings",
+)
+PLEX_NOT_CONFIGURED = Check(
+    "plex",
+    False,
+    "Plex is not configured",
+    "set plex.url and plex.token (Settings → Plex)",
+)
+
 _SAME_FILES = "are the same folder"
 _NESTED = "lies inside"
 
@@ -80,14 +93,7 @@ def check_paths(
     container = in_image() if container is None else container
     mappings = settings.paths.mappings
     if not mappings:
-        return [
-            Check(
-                "path mappings",
-                False,
-                "no mapping is configured, so nothing can be cached",
-                "add paths.mappings entries {name, plex, array, cache} in Settings",
-            )
-        ]
+        return [NO_MAPPINGS]
     if problems is None:
         problems = check_mappings(mappings, probe=probe)
     refused = refused_mappings(problems)
@@ -334,14 +340,7 @@ async def check_plex(settings: Settings, timeout_s: float = 15.0) -> list[Check]
     """Plex and plex.tv answer with the configured token."""
     plex = settings.plex
     if not plex.url or plex.token is None:
-        return [
-            Check(
-                "plex",
-                False,
-                "Plex is not configured",
-                "set plex.url and plex.token (Settings → Plex)",
-            )
-        ]
+        return [PLEX_NOT_CONFIGURED]
     gateway = PlexGateway(lambda: plex, PlexStatus("connecting"), EventBus(), probe_max_s=5.0)
     await gateway.start()
     try:

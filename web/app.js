@@ -57,7 +57,7 @@ function showAuth(state) {
   const section = document.getElementById("auth");
   const setup = state.setup_required;
   document.getElementById("auth-intro").textContent = setup
-    ? "Welcome. Choose the user name and password that will protect this page (12 characters or more)."
+    ? `Welcome. Choose the user name and password that will protect this page (a password of ${state.password_min_length} characters or more).`
     : "Log in to see and control what Cacherr does.";
   document.getElementById("auth-submit").textContent = setup ? "Create login" : "Log in";
   document.getElementById("auth-confirm-row").hidden = !setup;

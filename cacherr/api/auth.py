@@ -25,7 +25,12 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import WebConfig
 from cacherr.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
-from cacherr.security.passwords import check_strength, hash_password, verify_password
+from cacherr.security.passwords import (
+    MIN_LENGTH,
+    check_strength,
+    hash_password,
+    verify_password,
+)
 from cacherr.security.sessions import COOKIE_NAME
 
 OPEN_PATHS = frozenset({"/api/health", "/api/openapi.json"})
@@ -173,6 +178,7 @@ async def auth_status(request: web.Request) -> web.Response:
             "setup_required": web_config.auth == "forms" and not _password_configured(web_config),
             "logged_in": session is not None or web_config.auth == "none",
             "username": session.username if session else None,
+            "password_min_length": MIN_LENGTH,  # the one rule, shown by the page as it is
         }
     )
 

@@ -59,7 +59,29 @@ async def _definition(request: web.Request, current: ImportList | None = None) -
         check_source(definition.provider, definition.source)
     except ValueError as exc:
         raise _field_error("source", str(exc)) from None
+    missing = _CREDENTIALS.get(definition.provider)
+    if missing is not None:
+        secret = getattr(request.app[keys.CONFIG].current.lists, missing[0])
+        if secret is None or not secret.get_secret_value():
+            raise _field_error("provider", missing[1])
     return definition
+
+
+# Providers that answer only with an account's key: (setting, what to do without it).
+_CREDENTIALS: Final = {
+    "trakt": (
+        "trakt_client_id",
+        "Trakt lists need a Trakt API client id: create an app at "
+        "https://trakt.tv/oauth/applications, then paste its Client ID under Settings → "
+        "List providers (Trakt client id) and add the list again.",
+    ),
+    "tmdb": (
+        "tmdb_api_key",
+        "TMDb lists need a TMDb API key or read access token: get one at "
+        "https://www.themoviedb.org/settings/api, then paste it under Settings → "
+        "List providers (Tmdb api key) and add the list again.",
+    ),
+}
 
 
 async def _save(request: web.Request, definitions: list[ImportList]) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from cacherr import keys
 from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
+from cacherr.api.plex_words import address_problem, reach_problem
 from cacherr.config.models import Mapping
 from cacherr.errors import BadRequest, PathRefused
 from cacherr.files.paths import PathResolver
@@ -111,18 +112,16 @@ async def test_plex(request: web.Request) -> web.Response:
     plex = request.app[keys.CONFIG].current.plex
     url = (body.url or plex.url).strip()
     token = body.token or (plex.token.get_secret_value() if plex.token else "")
-    if not url.startswith(("http://", "https://")):
-        raise BadRequest("the Plex address must start with http:// or https://")
-    if not token:
-        raise BadRequest("no Plex token is set; enter one to test")
+    problem = address_problem(url, token)
+    if problem is not None:
+        raise BadRequest(problem)
     # The token travels in a header: a control character there is refused by the HTTP client.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
         raise BadRequest("the Plex token holds control characters; a Plex token never does")
     try:
         result = await _probe(url, token, plex.verify_tls)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-        result = {"ok": False, "reason": f"cannot reach {url}: {reason}"}
+        result = {"ok": False, "reason": reach_problem(url, exc, PLEX_TEST_TIMEOUT_S)}
     message = (
         f"Connected to {result.get('name') or 'Plex'} {result.get('version') or ''}".strip()
         if result["ok"]
