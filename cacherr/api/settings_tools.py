@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from cacherr import keys
 from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
-from cacherr.config.models import Mapping
+from cacherr.config.models import Mapping, PlexConfig
 from cacherr.errors import BadRequest, PathRefused
 from cacherr.files.paths import PathResolver
 
@@ -104,17 +105,36 @@ async def _probe(url: str, token: str, verify_tls: bool) -> dict[str, Any]:
         }
 
 
+def _saved_token_for(url: str, plex: PlexConfig) -> str:
+    """The saved token, only for the saved address: it must never be sent anywhere else."""
+    saved = plex.token.get_secret_value() if plex.token else ""
+    if not saved:
+        raise BadRequest("no Plex token is set; enter one to test")
+    if _same_address(url, plex.url):
+        return saved
+    raise BadRequest(
+        "the saved Plex token is only sent to the saved Plex address; "
+        "enter the token with the new address to test it"
+    )
+
+
+def _same_address(a: str, b: str) -> bool:
+    def norm(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+
+    return bool(b.strip()) and norm(a) == norm(b)
+
+
 @accepts(PlexTest)
 async def test_plex(request: web.Request) -> web.Response:
     """Try a Plex address and token (the saved ones by default); the token is never echoed."""
     body = await parse_body(request, PlexTest)
     plex = request.app[keys.CONFIG].current.plex
     url = (body.url or plex.url).strip()
-    token = body.token or (plex.token.get_secret_value() if plex.token else "")
     if not url.startswith(("http://", "https://")):
         raise BadRequest("the Plex address must start with http:// or https://")
-    if not token:
-        raise BadRequest("no Plex token is set; enter one to test")
+    token = body.token or _saved_token_for(url, plex)
     # The token travels in a header: a control character there is refused by the HTTP client.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
         raise BadRequest("the Plex token holds control characters; a Plex token never does")

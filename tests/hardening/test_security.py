@@ -356,3 +356,37 @@ async def test_no_secret_in_any_answer_log_or_event(
         assert not leaks(line, values), (leaks(line, values), line[:500])
     for event in [*events, *received]:
         assert not leaks(str(event), values), (leaks(str(event), values), str(event)[:500])
+
+
+# --- issue 15: the Plex token goes only to the saved Plex ---------------------------------
+
+
+async def test_the_saved_plex_token_is_never_sent_to_another_address(
+    daemon: Client, aiohttp_server: Any, world: World
+) -> None:
+    """plex/test sends the saved token only to the saved URL; a new URL needs its token typed."""
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("X-Plex-Token", ""))
+        return web.json_response({"MediaContainer": {"friendlyName": "trap"}})
+
+    trap = web.Application()
+    trap.router.add_get("/", record)
+    server = await aiohttp_server(trap)
+    trap_url = str(server.make_url("/"))
+
+    refused = await daemon.post("/api/settings/plex/test", json={"url": trap_url})
+    assert refused.status == 400
+    assert "enter the token" in (await refused.json())["message"]
+    assert seen == []
+    # The saved address still works with the saved token, written either way.
+    saved_url = daemon.app[keys.CONFIG].current.plex.url
+    for body in ({}, {"url": saved_url + "/"}):
+        resp = await daemon.post("/api/settings/plex/test", json=body)
+        assert (await resp.json())["data"]["ok"] is True, body
+    # A token typed with the new address is the user's choice to send there.
+    typed = await daemon.post("/api/settings/plex/test", json={"url": trap_url, "token": "typed"})
+    assert typed.status == 200
+    assert seen == ["typed"]
+    assert world.owner.token not in seen
