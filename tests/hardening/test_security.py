@@ -9,6 +9,8 @@ event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -390,3 +392,35 @@ async def test_the_saved_plex_token_is_never_sent_to_another_address(
     assert typed.status == 200
     assert seen == ["typed"]
     assert world.owner.token not in seen
+
+
+# --- issue 15: a broken edit never echoes its values ---------------------------------------
+
+
+async def test_a_broken_edit_never_shows_the_values_it_holds(
+    daemon: Client, hstore: ConfigStore, all_logs: Everything
+) -> None:
+    """A misspelt `plex.Token` and a numeric `web.api_key`: health, activity, events and the
+    log name the fields, never their values."""
+    typo_token, numeric_key = "typo-token-3b3b3b3b", 987654321987654321
+    bus = daemon.app[keys.BUS].subscribe(maxsize=10_000)
+    data = json.loads(hstore.path.read_text())
+    data["plex"]["Token"] = typo_token
+    data["web"]["api_key"] = numeric_key
+    hstore.path.write_text(json.dumps(data))
+    deadline = asyncio.get_running_loop().time() + 20
+    while hstore.problem is None:
+        assert asyncio.get_running_loop().time() < deadline, "the edit was never noticed"
+        await asyncio.sleep(0.05)
+    health = await (await daemon.get("/api/health")).text()
+    activity = await (await daemon.get("/api/activity")).text()
+    await asyncio.sleep(0.1)  # the activity log and the page's events go out on the loop
+    events = []
+    with contextlib.suppress(asyncio.QueueEmpty):
+        while True:
+            events.append(str(bus.get_nowait().as_dict()))
+    bus.close()
+    assert "plex.Token" in health and "web.api_key" in health
+    shown = [health, activity, hstore.problem, *events, *all_logs.lines]
+    for text in shown:
+        assert typo_token not in text and str(numeric_key) not in text, text[:300]
