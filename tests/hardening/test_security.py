@@ -12,8 +12,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
+import sqlite3
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +28,7 @@ from cacherr import keys
 from cacherr.api.auth import is_protected
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
+from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import World
 from cacherr.security.sessions import COOKIE_NAME
 from tests.hardening.conftest import (
@@ -424,3 +429,41 @@ async def test_a_broken_edit_never_shows_the_values_it_holds(
     shown = [health, activity, hstore.problem, *events, *all_logs.lines]
     for text in shown:
         assert typo_token not in text and str(numeric_key) not in text, text[:300]
+
+
+# --- issue 15: the database is the owner's alone -------------------------------------------
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The usual umask (022): without care, new files would be world-readable (0644)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+async def test_the_database_and_its_wal_and_shm_are_owner_only(
+    open_umask: None, daemon: Client, hstore: ConfigStore, world: World
+) -> None:
+    """cacherr.db holds Home and shared users' Plex tokens and the login sessions."""
+    await daemon.post("/api/users/refresh")
+    db_path = hstore.config_dir / DB_NAME
+    files = [db_path, *(db_path.with_name(DB_NAME + end) for end in ("-wal", "-shm"))]
+    assert all(path.exists() for path in files)
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+async def test_an_older_world_readable_database_is_made_owner_only(
+    open_umask: None, tmp_path: Path
+) -> None:
+    path = tmp_path / DB_NAME
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    db = await Database.open(path)
+    try:
+        await db.execute("INSERT INTO kv (key, value) VALUES ('k', 'v')")
+        for file in (path, path.with_name(DB_NAME + "-wal"), path.with_name(DB_NAME + "-shm")):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    finally:
+        await db.close()
