@@ -284,6 +284,12 @@ class WebConfig(StrictModel):
         "(CACHERR_WEB__PASSWORD with CACHERR_WEB__USERNAME); the page stores a hash instead.",
     )
     session_ttl_hours: float = Field(168.0, gt=0, description="How long a login lasts.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Other names the page is opened under, e.g. a reverse proxy's "
+        "cacherr.example.com ('*' for any); addresses, localhost, names without a dot and "
+        ".local names always work. Guards against DNS rebinding.",
+    )
 
 
 class NotificationEvents(StrictModel):

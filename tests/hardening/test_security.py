@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import re
+import socket
 import sqlite3
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import World
+from cacherr.security import setup_code
 from cacherr.security.sessions import COOKIE_NAME
 from tests.hardening.conftest import (
     SECRETS,
@@ -467,3 +470,192 @@ async def test_an_older_world_readable_database_is_made_owner_only(
             assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
     finally:
         await db.close()
+
+
+# --- issue 15: no web page can post to Cacherr, in any auth mode ---------------------------
+
+
+@pytest.fixture
+async def open_lan(aiohttp_client: ClientFactory, hstore: ConfigStore) -> Client:
+    """The real app with `web.auth = none`, no credentials sent."""
+    hstore.save({"web": {"auth": "none"}})
+    return await aiohttp_client(create_app(hstore))
+
+
+async def test_with_auth_none_a_foreign_page_cannot_post_or_send_text_plain(
+    open_lan: Client, aiohttp_server: Any
+) -> None:
+    """What a page on another site can send without asking (a form, or fetch with text/plain
+    and no-cors) carries its own Origin, or none at all, and is not JSON."""
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("X-Plex-Token", ""))
+        return web.json_response({"MediaContainer": {}})
+
+    trap = web.Application()
+    trap.router.add_get("/", record)
+    trap_url = str((await aiohttp_server(trap)).make_url("/"))
+    as_text = {"Content-Type": "text/plain"}
+    body = json.dumps({"url": trap_url})
+    for headers in ({"Origin": EVIL}, {"Origin": "null"}, {"Referer": EVIL + "/page"}, {}):
+        for path, data in (
+            ("/api/settings/plex/test", body),
+            ("/api/security/api-key/reveal", ""),
+            ("/api/sweep", ""),
+        ):
+            resp = await open_lan.post(path, data=data, headers={**headers, **as_text})
+            assert resp.status == 403, (path, headers, resp.status)
+    cross = {**own_origin(open_lan), "Sec-Fetch-Site": "cross-site"}
+    assert (await open_lan.post("/api/sweep", headers=cross)).status == 403
+    # Our own page may, but only with JSON.
+    plain = await open_lan.post(
+        "/api/settings/plex/test", data=body, headers={**own_origin(open_lan), **as_text}
+    )
+    assert plain.status == 415
+    patch = await open_lan.patch(
+        "/api/settings", data=b'{"cache": {"next_episodes": 9}}', headers=own_origin(open_lan)
+    )
+    assert patch.status == 415
+    assert open_lan.app[keys.CONFIG].current.cache.next_episodes != 9
+    assert seen == []
+    ours = await open_lan.patch(
+        "/api/settings", json={"cache": {"next_episodes": 9}}, headers=own_origin(open_lan)
+    )
+    assert ours.status == 200
+
+
+async def test_a_logged_in_page_must_send_json(anon: Client) -> None:
+    await log_in(anon)
+    plain = await anon.patch(
+        "/api/settings",
+        data=b'{"retention": {"hours": 1}}',
+        headers={**own_origin(anon), "Content-Type": "text/plain"},
+    )
+    assert plain.status == 415
+    assert "application/json" in (await plain.json())["message"]
+
+
+async def test_webhooks_keep_plex_multipart_and_tautulli_json(daemon: Client, world: World) -> None:
+    """No Origin, any Host: Plex and Tautulli are not pages; the secret guards them.
+
+    Plex posts multipart/form-data with a `payload` part (Plex support, "Webhooks",
+    support.plex.tv/articles/115002267687-webhooks); Tautulli's webhook agent posts the JSON
+    body the user templates (docs/tautulli.md; Tautulli wiki, "Notification Agents Guide")."""
+    episode = next(it for it in world.items.values() if getattr(it, "title", "") == "Episode 1")
+    payload = plex_payload("media.play", world, world.user("alice"), str(episode.rating_key))
+    foreign = {"Host": "plex-sender.example:32400", "X-Api-Key": ""}
+    resp = await daemon.post(
+        f"/api/webhooks/plex?secret={SECRETS['webhook']}",
+        data=plex_form(payload),
+        headers=foreign,
+    )
+    assert resp.status == 202, await resp.text()
+    tautulli = {"action": "play", "rating_key": str(episode.rating_key), "user_id": "1"}
+    resp = await daemon.post(
+        f"/api/webhooks/tautulli?secret={SECRETS['webhook']}", json=tautulli, headers=foreign
+    )
+    assert resp.status in (200, 202), await resp.text()
+
+
+# --- issue 15: the first login needs the set-up code, and our own name -------------------
+
+
+@pytest.fixture
+async def fresh(
+    aiohttp_client: ClientFactory, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> Client:
+    """A fresh install: no login yet, the start-up log captured."""
+    caplog.set_level(logging.INFO, logger="cacherr")
+    return await aiohttp_client(create_app(ConfigStore.open(config_dir)))
+
+
+def _setup_body(code: str = "") -> dict[str, str]:
+    return {"username": "admin", "password": SECRETS["password"], "code": code}
+
+
+async def test_dns_rebinding_cannot_claim_the_first_login(fresh: Client) -> None:
+    """A page at evil.example whose name now points at this server: Host and Origin agree."""
+    port = fresh.make_url("/").port
+    rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    code = setup_code.read(fresh.app[keys.CONFIG].config_dir) or ""
+    resp = await fresh.post("/api/auth/setup", json=_setup_body(code), headers=rebound)
+    assert resp.status == 403
+    assert "web.allowed_hosts" in (await resp.json())["message"]
+    # The page and the reads are refused under that name too.
+    assert (await fresh.get("/", headers=rebound)).status == 403
+    assert (await fresh.get("/api/auth/status", headers=rebound)).status == 403
+    assert fresh.app[keys.CONFIG].current.web.username is None
+
+
+async def test_the_first_login_needs_the_code_from_the_log(
+    fresh: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = fresh.app[keys.CONFIG]
+    code = setup_code.read(store.config_dir)
+    assert code is not None
+    path = store.config_dir / setup_code.FILE_NAME
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert any(code in r.getMessage() for r in caplog.get_records("setup"))  # at start-up
+    status = await (await fresh.get("/api/auth/status")).json()
+    assert status["data"]["setup_required"] is True and code not in json.dumps(status)
+    for wrong in ("", "AAAAA-AAAAA"):
+        resp = await fresh.post(
+            "/api/auth/setup", json=_setup_body(wrong), headers=own_origin(fresh)
+        )
+        assert resp.status == 403, wrong
+    assert store.current.web.username is None
+    # `cacherr check` shows it (it changes nothing).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHERR_")}
+    check = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cacherr", "check", "--config-dir", str(store.config_dir),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(check.communicate(), 60)
+    assert check.returncode == 1
+    assert f"login: not created yet; the set-up code is {code}" in out.decode()
+    typed = code.lower().replace("-", " ")  # as typed by hand
+    resp = await fresh.post("/api/auth/setup", json=_setup_body(typed), headers=own_origin(fresh))
+    assert resp.status == 200, await resp.text()
+    assert store.current.web.username == "admin"
+    assert not path.exists()  # one-time
+    assert setup_code.read(store.config_dir) is None
+
+
+async def test_wrong_set_up_codes_are_limited_like_logins(fresh: Client) -> None:
+    answers = await asyncio.gather(
+        *(
+            fresh.post("/api/auth/setup", json=_setup_body("WRONG"), headers=own_origin(fresh))
+            for _ in range(20)
+        )
+    )
+    statuses = [r.status for r in answers]
+    assert statuses.count(403) <= 5 and statuses.count(429) >= 15, statuses
+
+
+async def test_names_of_this_server_and_listed_names_are_answered(
+    aiohttp_client: ClientFactory, hstore: ConfigStore
+) -> None:
+    hstore.save({"web": {"allowed_hosts": ["cacherr.example.com"]}})
+    client = await aiohttp_client(create_app(hstore))
+    port = client.make_url("/").port
+    for name in (
+        "127.0.0.1",
+        "192.168.1.10",
+        "[::1]",
+        "[fe80::1]",
+        "localhost",
+        "tower",
+        "tower.local",
+        "nas.home.arpa",
+        "CACHERR.example.com",
+        socket.gethostname(),
+    ):
+        resp = await client.get("/api/auth/status", headers={"Host": f"{name}:{port}"})
+        assert resp.status == 200, name
+    for name in ("evil.example", "cacherr.example.com.evil.example", "tower.example.org"):
+        resp = await client.get("/api/auth/status", headers={"Host": f"{name}:{port}"})
+        assert resp.status == 403, name
+    # A script with the API key is not a browser page: any name will do (Prometheus, curl).
+    scripted = {"Host": f"evil.example:{port}", "X-Api-Key": SECRETS["api_key"]}
+    assert (await client.get("/api/status", headers=scripted)).status == 200
