@@ -659,3 +659,81 @@ async def test_names_of_this_server_and_listed_names_are_answered(
     # A script with the API key is not a browser page: any name will do (Prometheus, curl).
     scripted = {"Host": f"evil.example:{port}", "X-Api-Key": SECRETS["api_key"]}
     assert (await client.get("/api/status", headers=scripted)).status == 200
+
+
+# --- issue 15: credentials in list and notification URLs are never shown -----------------
+
+
+def _answer(status: int) -> Any:
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(status=status)
+
+    return handler
+
+
+async def test_list_credentials_never_show_anywhere(
+    daemon: Client, aiohttp_server: Any, all_logs: Everything
+) -> None:
+    """A user and password in a custom list's URL, a token as an RSS feed's path (Plex's
+    watchlist feeds are `https://rss.plex.tv/<uuid>`, Plex support: "Watchlist RSS feeds")."""
+    refused = web.Application()
+    refused.router.add_get("/{tail:.*}", _answer(401))
+    host = str((await aiohttp_server(refused)).make_url("/")).rstrip("/").split("://", 1)[1]
+    user, password, feed_token = (
+        "lister",
+        "pa55-w0rd-ab12cd",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+    )
+    secrets_ = (password, feed_token, "70867728950e")
+    bus = daemon.app[keys.BUS].subscribe(maxsize=10_000)
+    lists = [
+        {"name": "private", "provider": "url", "source": f"http://{user}:{password}@{host}/list.json"},
+        {"name": "feed", "provider": "rss", "source": f"http://{host}/{feed_token}"},
+    ]  # fmt: skip
+    shown: list[str] = []
+    for definition in lists:
+        resp = await daemon.post("/api/lists", json=definition)
+        assert resp.status in (200, 201), await resp.text()
+        shown.append(await resp.text())
+        failed = await daemon.post(f"/api/lists/{definition['name']}/refresh")
+        assert failed.status == 502
+        shown.append(await failed.text())
+    for path in ("/api/lists", "/api/lists/private", "/api/lists/feed", "/api/settings",
+                 "/api/activity"):  # fmt: skip
+        shown.append(await (await daemon.get(path)).text())
+    await asyncio.sleep(0.1)  # the activity log and the page's events go out on the loop
+    with contextlib.suppress(asyncio.QueueEmpty):
+        while True:
+            shown.append(str(bus.get_nowait().as_dict()))
+    bus.close()
+    shown += all_logs.lines
+    for text in shown:
+        assert not [s for s in secrets_ if s in text], text[:400]
+    listed = {d["name"]: d for d in (await (await daemon.get("/api/lists")).json())["data"]}
+    assert listed["private"]["source"] == f"http://…@{host}/list.json"
+    assert listed["feed"]["source"] == f"http://{host}/…"
+    # The page sends back what it was shown: the list keeps its real source.
+    settings = (await (await daemon.get("/api/settings")).json())["data"]["settings"]
+    resp = await daemon.patch("/api/settings", json={"lists": settings["lists"]})
+    assert resp.status == 200, await resp.text()
+    kept = {d.name: d.source for d in daemon.app[keys.CONFIG].current.lists.definitions}
+    assert kept["feed"] == lists[1]["source"] and kept["private"] == lists[0]["source"]
+
+
+async def test_a_failed_ntfy_topic_is_not_logged(
+    daemon: Client, aiohttp_server: Any, all_logs: Everything
+) -> None:
+    """ntfy's topic is its secret (anyone who knows it reads the messages: docs.ntfy.sh,
+    "Publishing"); apprise logs it when a send fails."""
+    refused = web.Application()
+    refused.router.add_post("/{tail:.*}", _answer(403))
+    refused.router.add_put("/{tail:.*}", _answer(403))
+    server = await aiohttp_server(refused)
+    topic = "cacherr-topic-x7y8z9"
+    url = f"ntfy://127.0.0.1:{server.port}/{topic}"
+    resp = await daemon.post("/api/notifications/test", json={"urls": [url]})
+    body = await resp.text()
+    assert '"ok": false' in body.replace('"ok":false', '"ok": false')
+    assert any("ntfy" in line for line in all_logs.lines)
+    for text in [body, *all_logs.lines]:
+        assert topic not in text, text[:400]
