@@ -674,8 +674,9 @@ def _answer(status: int) -> Any:
 async def test_list_credentials_never_show_anywhere(
     daemon: Client, aiohttp_server: Any, all_logs: Everything
 ) -> None:
-    """A user and password in a custom list's URL, a token as an RSS feed's path (Plex's
-    watchlist feeds are `https://rss.plex.tv/<uuid>`, Plex support: "Watchlist RSS feeds")."""
+    """A user and password in a custom list's URL, a token as an RSS feed's path: a Plex
+    watchlist feed is `https://rss.plex.tv/<uuid>` and whoever has it reads the list (Plex
+    support, "Universal Watchlist"; nylonee/watchlistarr's README; rivenmedia/riven#18)."""
     refused = web.Application()
     refused.router.add_get("/{tail:.*}", _answer(401))
     host = str((await aiohttp_server(refused)).make_url("/")).rstrip("/").split("://", 1)[1]
