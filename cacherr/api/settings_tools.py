@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import Mapping, PlexConfig
 from cacherr.errors import BadRequest, PathRefused
-from cacherr.files.paths import PathResolver
+from cacherr.files.paths import Location, PathResolver
 
 _MAPPINGS = TypeAdapter(list[Mapping])
 PLEX_TEST_TIMEOUT_S = 10.0
@@ -33,7 +34,21 @@ def _mappings(request: web.Request) -> list[Mapping]:
         raise BadRequest(f"mappings is not a valid list of mappings: {exc}") from None
 
 
-def _exists(path: os.PathLike[str] | str) -> bool:
+def _on_disk(loc: Location, saved: list[Mapping]) -> dict[str, bool | None]:
+    roots = [os.path.realpath(root) for m in saved for root in (m.array, m.cache)]
+    return {
+        "array": _exists_within(loc.array_path, roots),
+        "backup": _exists_within(loc.backup_path, roots),
+        "cache": _exists_within(loc.cache_path, roots),
+    }
+
+
+def _exists_within(path: Path, roots: list[str]) -> bool | None:
+    """Whether `path` exists, told only for a path inside a saved mapping's folders (None
+    otherwise): tried mappings must not make this route tell whether any file exists."""
+    parent = os.path.realpath(path.parent)
+    if not any(parent == root or parent.startswith(root.rstrip("/") + "/") for root in roots):
+        return None
     return os.path.lexists(path)
 
 
@@ -41,6 +56,7 @@ async def resolve(request: web.Request) -> web.Response:
     """Where a Plex path lives on the array and the cache, or why Cacherr refuses it.
 
     Query: `plex_path`; optional `mappings` (JSON list) to try mappings before saving them.
+    Whether each file exists is told only inside the saved mappings' folders (else null).
     """
     plex_path = request.query.get("plex_path", "")
     if not plex_path:
@@ -50,13 +66,8 @@ async def resolve(request: web.Request) -> web.Response:
         loc = PathResolver(mappings).from_plex(plex_path)
     except PathRefused as exc:
         return ok({"ok": False, "plex_path": plex_path, "reason": exc.message})
-    on_disk = await asyncio.to_thread(
-        lambda: {
-            "array": _exists(loc.array_path),
-            "backup": _exists(loc.backup_path),
-            "cache": _exists(loc.cache_path),
-        }
-    )
+    saved = list(request.app[keys.CONFIG].current.paths.mappings)
+    on_disk = await asyncio.to_thread(_on_disk, loc, saved)
     return ok(
         {
             "ok": True,

@@ -738,3 +738,35 @@ async def test_a_failed_ntfy_topic_is_not_logged(
     assert any("ntfy" in line for line in all_logs.lines)
     for text in [body, *all_logs.lines]:
         assert topic not in text, text[:400]
+
+
+# --- issue 15: the resolve preview is no file-existence oracle ----------------------------
+
+
+async def test_resolve_tells_existence_only_inside_the_saved_roots(
+    daemon: Client, root: Path, tmp_path: Path
+) -> None:
+    secret_dir = tmp_path / "elsewhere"
+    secret_dir.mkdir()
+    (secret_dir / "shadow").write_text("x")
+    (root / "array" / "escape").symlink_to(secret_dir)  # a link inside a root leading out
+    probes = [
+        [{"name": "etc", "plex": "/x", "array": str(secret_dir), "cache": str(tmp_path / "c")}],
+        [{"name": "etc", "plex": "/x", "array": str(root / "array" / "escape"),
+          "cache": str(tmp_path / "c")}],
+    ]  # fmt: skip
+    for trial in probes:
+        for name in ("shadow", "missing"):
+            resp = await daemon.get(
+                "/api/settings/resolve",
+                params={"plex_path": f"/x/{name}", "mappings": json.dumps(trial)},
+            )
+            data = (await resp.json())["data"]
+            assert data["ok"] is True
+            assert data["exists"] == {"array": None, "backup": None, "cache": None}, data
+    # Inside the saved mapping, existence is told as before.
+    resp = await daemon.get(
+        "/api/settings/resolve", params={"plex_path": "/data/movies/Heat (1995)/Heat (1995).mkv"}
+    )
+    data = (await resp.json())["data"]
+    assert data["exists"]["array"] is True and data["exists"]["cache"] is False
