@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import socketio
@@ -770,3 +771,20 @@ async def test_resolve_tells_existence_only_inside_the_saved_roots(
     )
     data = (await resp.json())["data"]
     assert data["exists"]["array"] is True and data["exists"]["cache"] is False
+
+
+# --- issue 15: overrides only for users Plex knows ----------------------------------------
+
+
+async def test_overrides_only_for_known_users_with_clean_names(
+    daemon: Client, hstore: ConfigStore
+) -> None:
+    assert (await daemon.post("/api/users/refresh")).status == 200
+    before = hstore.path.read_bytes()
+    for name, status in (("nobody", 404), ("alice\nadmin", 400), ("bob\u202e", 400)):
+        resp = await daemon.put(f"/api/users/{quote(name)}/settings", json={"enabled": False})
+        assert resp.status == status, (name, await resp.text())
+    assert hstore.path.read_bytes() == before
+    resp = await daemon.put("/api/users/alice/settings", json={"enabled": False})
+    assert resp.status == 200, await resp.text()
+    assert set(hstore.current.users.overrides) == {"alice"}
