@@ -14,6 +14,7 @@ from cacherr import keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
+from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_paths, fatal
 from cacherr.claims import ClaimStore
@@ -232,7 +233,9 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
-    app = web.Application(middlewares=[envelope_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[envelope_middleware, auth_middleware, body_deadline_middleware]
+    )
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")

@@ -31,7 +31,12 @@ OWN_ROUTES = {
     "schema_version": "nothing: Cacherr sets it",
 }
 # Read at start-up only.
-RESTART_FIELDS = ("web.host", "web.port", "general.config_force_polling")
+RESTART_FIELDS = (
+    "web.host",
+    "web.port",
+    "general.config_force_polling",
+    "web.header_timeout_s",
+)
 
 
 def _is_secret(info: FieldInfo) -> bool:

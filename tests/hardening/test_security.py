@@ -35,6 +35,7 @@ from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import World
 from cacherr.security import setup_code
 from cacherr.security.sessions import COOKIE_NAME
+from tests.foundation.test_cli import cacherr, free_port, wait_healthy
 from tests.hardening.conftest import (
     SECRETS,
     Client,
@@ -788,3 +789,68 @@ async def test_overrides_only_for_known_users_with_clean_names(
     resp = await daemon.put("/api/users/alice/settings", json={"enabled": False})
     assert resp.status == 200, await resp.text()
     assert set(hstore.current.users.overrides) == {"alice"}
+
+
+# --- issue 15: slow clients are dropped ---------------------------------------------------
+
+
+async def _trickle_until_closed(
+    port: int, head: bytes, line: bytes, *, every_s: float, most: int
+) -> int:
+    """Send `head`, then `line` every `every_s`; the number sent when the server hung up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sent = 0
+    try:
+        writer.write(head)
+        await writer.drain()
+        for sent in range(most):
+            try:
+                await asyncio.wait_for(reader.read(65536), every_s)
+            except TimeoutError:
+                writer.write(line)
+                await writer.drain()
+                continue
+            if reader.at_eof():
+                return sent
+        return most
+    except ConnectionError:
+        return sent
+    finally:
+        writer.close()
+
+
+async def test_a_client_trickling_header_lines_is_dropped(tmp_path: Path) -> None:
+    """`cacherr run` itself: a header line every 0.3 s, the header deadline 1 s."""
+    port = free_port()
+    proc = cacherr(
+        "run", "--config-dir", str(tmp_path / "config"),
+        env={"CACHERR_WEB__PORT": str(port), "CACHERR_WEB__HOST": "127.0.0.1",
+             "CACHERR_WEB__HEADER_TIMEOUT_S": "1"},
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(wait_healthy, port, 60)
+        head = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        sent = await _trickle_until_closed(port, head, b"X-Slow: 1\r\n", every_s=0.3, most=100)
+        assert sent < 100, "the trickling client was never dropped"
+        assert (await asyncio.to_thread(wait_healthy, port, 10))["success"] is True
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.communicate)
+
+
+async def test_a_client_trickling_its_body_is_dropped(
+    aiohttp_client: ClientFactory, hstore: ConfigStore
+) -> None:
+    hstore.save({"web": {"body_timeout_s": 1}})
+    client = await aiohttp_client(create_app(hstore))
+    port = client.make_url("/").port
+    assert port is not None
+    for path in ("/api/settings/plex/test", f"/api/webhooks/tautulli?secret={SECRETS['webhook']}"):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"X-Api-Key: {SECRETS['api_key']}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n{"
+        ).encode()
+        sent = await _trickle_until_closed(port, head, b" ", every_s=0.3, most=100)
+        assert sent < 100, f"{path}: the trickling body was never cut"
+    assert (await client.get("/api/health")).status == 200  # the daemon stays up
