@@ -31,30 +31,26 @@ def _segment(segment: str) -> str:
 
 def masked_url(url: str) -> str:
     """`url` with its user part, query, fragment and token-like path segments hidden."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return HIDDEN
-    if not parts.scheme or not parts.hostname:
+    host = url_host(url)  # first: it also refuses what urlsplit cannot parse
+    if host == HIDDEN:
         return HIDDEN if url.strip() else ""
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    parts = urlsplit(url.strip())
     netloc = (f"{HIDDEN}@" if "@" in parts.netloc else "") + host
-    if port is not None:
-        netloc += f":{port}"
     path = "/".join(_segment(s) for s in parts.path.split("/"))
     query = HIDDEN if parts.query else ""
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def url_host(url: str) -> str:
-    """The host (and port) of `url` alone, for naming a list in a message."""
+    """The host (and port) of `url` alone, for naming a list in a message; `…` if none."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
         return HIDDEN
-    host = parts.hostname or HIDDEN
+    if not parts.hostname:
+        return HIDDEN
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{host}:{port}" if port is not None else host
 
 
