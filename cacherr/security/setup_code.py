@@ -82,13 +82,20 @@ def message(code: str, config_dir: Path) -> str:
     )
 
 
-def announce(config_dir: Path, web: WebConfig) -> str | None:
-    """At start-up: make the code when the login is still to be chosen and log it;
-    remove a stale one otherwise. Returns the code, or None. Blocking: run off the loop."""
+def pending(config_dir: Path, web: WebConfig) -> str | None:
+    """The code while the login is still to be chosen (made if there is none yet), else None
+    (and a stale code is removed). For `cacherr run`'s first-run message. Blocking."""
     if not setup_required(web):
         discard(config_dir)
         return None
-    code = ensure(config_dir)
+    return ensure(config_dir)
+
+
+def announce(config_dir: Path, web: WebConfig) -> str | None:
+    """At start-up: `pending`, and the code's line in the log. Blocking: run off the loop."""
+    code = pending(config_dir, web)
+    if code is None:
+        return None
     # INFO on purpose: the activity feed and the page's events carry WARNING and above only,
     # so the code goes to the console log (docker logs) and nowhere a page could read it.
     log.info("%s", message(code, config_dir))
