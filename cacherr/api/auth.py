@@ -31,7 +31,7 @@ from cacherr.api.envelope import ok
 from cacherr.config.models import WebConfig
 from cacherr.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
 from cacherr.security import setup_code
-from cacherr.security.hosts import host_allowed, own_names
+from cacherr.security.hosts import host_allowed, host_name, own_names
 from cacherr.security.passwords import check_strength, hash_password, verify_password
 from cacherr.security.sessions import COOKIE_NAME
 
@@ -93,14 +93,21 @@ def check_origin(request: web.Request, *, script: bool = False) -> None:
         return
     if not source or source == "null":
         raise Forbidden("the request has no Origin or Referer; it must come from Cacherr's page")
-    if urlsplit(source).netloc.lower() != request.host.lower():
+    if urlsplit(source).netloc.lower() != _host_header(request).lower():
         raise Forbidden("the request comes from another site (Origin does not match)")
+
+
+def _host_header(request: web.Request) -> str:
+    # Not `request.host`: without a Host header it falls back to socket.getfqdn(), a DNS
+    # lookup on the event loop. A request without one is simply not addressed to us.
+    return request.headers.get("Host", "")
 
 
 def check_host(request: web.Request, web_config: WebConfig) -> None:
     """Refuse a request addressed to a name that is not this server's (DNS rebinding)."""
-    if not host_allowed(request.host, web_config.allowed_hosts, _OWN_NAMES):
-        name = request.host.rsplit(":", 1)[0] if "]" not in request.host else request.host
+    host = _host_header(request)
+    if not host_allowed(host, web_config.allowed_hosts, _OWN_NAMES):
+        name = host_name(host)
         raise Forbidden(
             f"Cacherr does not answer to the name {name!r}: add it to web.allowed_hosts "
             "(or CACHERR_WEB__ALLOWED_HOSTS) if it is yours, or open the page by its address"

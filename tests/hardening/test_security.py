@@ -854,3 +854,17 @@ async def test_a_client_trickling_its_body_is_dropped(
         sent = await _trickle_until_closed(port, head, b" ", every_s=0.3, most=100)
         assert sent < 100, f"{path}: the trickling body was never cut"
     assert (await client.get("/api/health")).status == 200  # the daemon stays up
+
+
+async def test_a_request_without_a_host_header_is_refused(anon: Client) -> None:
+    """HTTP/1.0 allows leaving Host out; such a request names no server of ours."""
+    port = anon.make_url("/").port
+    assert port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /api/auth/status HTTP/1.0\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith((b"HTTP/1.0 403", b"HTTP/1.1 403")), answer[:80]
