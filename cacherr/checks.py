@@ -276,10 +276,10 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
-    results += await asyncio.to_thread(check_login, settings, config_dir)
     results += await asyncio.to_thread(check_audit, settings)
     if plex:
         results += await check_plex(settings)
+    results += await asyncio.to_thread(check_login, settings, config_dir)
     return results
 
 
