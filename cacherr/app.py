@@ -14,6 +14,7 @@ from cacherr import events, keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
+from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_paths, fatal
 from cacherr.claims import ClaimStore
@@ -35,6 +36,7 @@ from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
+from cacherr.security import setup_code
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.lists import (
@@ -94,6 +96,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.SESSIONS] = SessionStore(db)
     yield
     await db.close()
+
+
+async def _setup_code(app: web.Application) -> AsyncIterator[None]:
+    # A fresh install's one-time code for choosing the login, printed in the log.
+    store = app[keys.CONFIG]
+    await asyncio.to_thread(setup_code.announce, store.config_dir, store.current.web)
+    yield
 
 
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
@@ -229,7 +238,9 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
-    app = web.Application(middlewares=[envelope_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[envelope_middleware, auth_middleware, body_deadline_middleware]
+    )
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
@@ -238,6 +249,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app[keys.LIVE_OPERATIONS] = LiveOperations(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _preflight, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.append(_setup_code)
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)

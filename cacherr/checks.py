@@ -35,6 +35,7 @@ from cacherr.files.paths import (
 )
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
+from cacherr.security import setup_code
 
 
 @dataclass(frozen=True)
@@ -376,6 +377,32 @@ async def check_plex(settings: Settings, timeout_s: float = 15.0) -> list[Check]
         await gateway.close()
 
 
+def check_login(settings: Settings, config_dir: Path) -> list[Check]:
+    """Whether the page's login exists; before it does, the one-time set-up code. Blocking."""
+    web = settings.web
+    if not setup_code.setup_required(web):
+        who = f"set for {web.username}" if web.auth == "forms" else "off (web.auth = none)"
+        return [Check("login", True, who)]
+    code = setup_code.read(config_dir)
+    if code is None:
+        return [
+            Check(
+                "login",
+                False,
+                "not created yet, and no set-up code has been made",
+                "start Cacherr: it prints the set-up code that the first visit asks for",
+            )
+        ]
+    return [
+        Check(
+            "login",
+            False,
+            f"not created yet; the set-up code is {code}",
+            "open the page and create the login with this code",
+        )
+    ]
+
+
 async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True) -> list[Check]:
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
@@ -384,6 +411,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results += await asyncio.to_thread(check_audit, settings)
     if plex:
         results += await check_plex(settings)
+    results += await asyncio.to_thread(check_login, settings, config_dir)
     return results
 
 

@@ -137,6 +137,8 @@ def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> 
             print=listening,
             access_log=None,
             shutdown_timeout=10.0,
+            # Also the deadline of a request's headers (see cacherr.api.deadline).
+            keepalive_timeout=settings.web.header_timeout_s,
         )
     except CacherrError as exc:
         print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)

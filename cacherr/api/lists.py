@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -15,22 +14,15 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import ImportList
 from cacherr.errors import BadRequest, Conflict, NotFound
-from cacherr.sources.lists import ListFetchError, ListStatus, check_source
+from cacherr.sources.lists import ListFetchError, ListStatus, check_source, shown_source
 
 DEFINITIONS: Final = "lists.definitions"
-_HIDDEN: Final = "…"
 _MATCH_STATES: Final = ("matched", "not_in_library", "ambiguous", "pending")
 
 
 def _shown_source(definition: ImportList) -> str:
-    # A custom URL may carry a token in its query or user part: never sent back in clear.
-    if definition.provider not in ("rss", "url"):
-        return definition.source
-    parts = urlsplit(definition.source)
-    if not parts.query and "@" not in parts.netloc:
-        return definition.source
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, _HIDDEN if parts.query else "", ""))
+    # A custom URL may carry a credential (user part, query, path token): never sent back.
+    return shown_source(definition.provider, definition.source)
 
 
 def _view(definition: ImportList, status: ListStatus) -> dict[str, Any]:

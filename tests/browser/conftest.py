@@ -17,6 +17,7 @@ from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.db import Database
+from cacherr.security import setup_code
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -117,6 +118,8 @@ async def log_in(page: Any, served: Served) -> None:
     """The first visit: create the login through the set-up form."""
     await page.goto(served.url + "/")
     form = page.locator("#auth-form")
+    code = setup_code.read(served.app[keys.CONFIG].config_dir)  # as printed in the log
+    await form.locator("[name=code]").fill(code or "")
     await form.locator("[name=username]").fill("admin")
     await form.locator("[name=password]").fill(PASSWORD)
     await form.locator("[name=confirm]").fill(PASSWORD)

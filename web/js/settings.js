@@ -104,7 +104,7 @@ function mappingsEditor(state) {
         preview.className = "resolve " + (r.ok ? "ok-text" : "error");
         preview.replaceChildren(...(r.ok ? [
           el("div", {}, `Mapping ${r.mapping}${r.cacheable ? "" : " (not cacheable)"}`),
-          el("div", {}, "Array: ", el("code", {}, r.array_path), r.exists.array ? " ✓" : r.exists.backup ? " (backed up: served from the cache)" : " (not found)"),
+          el("div", {}, "Array: ", el("code", {}, r.array_path), r.exists.array === null ? " (checked once the mapping is saved)" : r.exists.array ? " ✓" : r.exists.backup ? " (backed up: served from the cache)" : " (not found)"),
           el("div", {}, "Cache: ", el("code", {}, r.cache_path), r.exists.cache ? " ✓" : "")] : [el("div", {}, "Refused: " + r.reason)]));
       } catch (err) { preview.className = "resolve error"; preview.textContent = err.message; }
     }, 250);
