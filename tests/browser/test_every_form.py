@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cacherr import keys
+from cacherr.security import setup_code
 from cacherr.security.passwords import MIN_LENGTH
 from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api, seed
 
@@ -124,6 +126,8 @@ async def test_the_password_rule_is_the_servers(
     await expect(page.locator("#auth-intro")).to_contain_text(rule)
     form = page.locator("#auth-form")
     short = "x" * (MIN_LENGTH - 1)
+    code = setup_code.read(served.app[keys.CONFIG].config_dir)  # as printed in the log
+    await form.locator("[name=code]").fill(code or "")
     await form.locator("[name=username]").fill("admin")
     await form.locator("[name=password]").fill(short)
     await form.locator("[name=confirm]").fill(short)
