@@ -30,7 +30,6 @@ from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
@@ -46,7 +45,9 @@ from cacherr.sources.lists import (
     size_lookup,
 )
 from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,17 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.SESSION_POLLER] = poller
     await poller.start()
+    # Plex's notification socket wakes the poller the moment a session changes (no setting:
+    # it listens whenever Plex is configured) and tells the stream which server is ours.
+    socket = NotificationSocket(
+        lambda: store.current.plex, poller.wake, on_server_id=app[keys.PLAYBACK].know_server
+    )
+    poller.socket_healthy = lambda: socket.healthy
+    store.on_change(lambda old, new: socket.reconfigure() if old.plex != new.plex else None)
+    app[keys.PLEX_SOCKET] = socket
+    await socket.start()
     yield
+    await socket.close()
     await poller.close()
 
 

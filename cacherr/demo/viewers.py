@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from dataclasses import dataclass, field
 
 import aiohttp
 
+from cacherr.fakeplex import webhooks
 from cacherr.fakeplex.model import Episode, Show, User
 from cacherr.fakeplex.world import World
 
@@ -35,32 +35,6 @@ class Viewer:
 def regular_episodes(show: Show) -> list[Episode]:
     """The show's episodes in order, specials left out."""
     return [ep for season in show.seasons if season.index > 0 for ep in season.episodes]
-
-
-def payload(event: str, world: World, user: User, episode: Episode) -> dict[str, object]:
-    """The JSON a Plex server sends for `event` on `episode`."""
-    show = episode.season.show
-    return {
-        "event": event,
-        "user": True,
-        "owner": user.id == world.owner.id,
-        "Account": {"id": user.id, "title": user.title},
-        "Server": {"title": "Cacherr demo", "uuid": world.machine_identifier},
-        "Player": {"local": True, "title": "Demo TV", "uuid": "demo-player"},
-        "Metadata": {
-            "librarySectionType": "show",
-            "librarySectionID": show.library.id,
-            "ratingKey": str(episode.rating_key),
-            "key": f"/library/metadata/{episode.rating_key}",
-            "parentRatingKey": str(episode.season.rating_key),
-            "grandparentRatingKey": str(show.rating_key),
-            "type": "episode",
-            "title": episode.title,
-            "grandparentTitle": show.title,
-            "index": episode.index,
-            "parentIndex": episode.parent_index,
-        },
-    }
 
 
 class Viewers:
@@ -137,9 +111,6 @@ class Viewers:
 
     async def _send(self, event: str, user: User, episode: Episode) -> None:
         assert self._session is not None
-        form = aiohttp.FormData()
-        # A typed part makes the body multipart/form-data, the way Plex sends it.
-        body = json.dumps(payload(event, self._world, user, episode))
-        form.add_field("payload", body, content_type="application/json")
-        async with self._session.post(self._url, data=form) as resp:
+        body = webhooks.from_world(event, self._world, user, episode)
+        async with self._session.post(self._url, data=webhooks.form(body)) as resp:
             resp.raise_for_status()

@@ -11,10 +11,10 @@ from cacherr.config.models import PlexConfig, SessionsConfig
 from cacherr.events import EventBus
 from cacherr.fakeplex import Episode, FakePlexServer, Movie, Show, World, start_fake_plex
 from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 
 
 @pytest.fixture

@@ -201,7 +201,8 @@ async def test_another_user_or_item_is_not_a_duplicate(stream: PlaybackStream) -
     assert stream.offer(PlaybackEvent(rating_key="1", user_id="1", **base)) == "queued"
     assert stream.offer(PlaybackEvent(rating_key="1", user_id="2", **base)) == "queued"
     assert stream.offer(PlaybackEvent(rating_key="2", user_id="1", **base)) == "queued"
-    assert stream.stats() == {"waiting": 3, "queued": 3, "duplicates": 0, "overflowed": 0}
+    assert stream.stats() == {"waiting": 3, "queued": 3, "duplicates": 0, "overflowed": 0,
+                              "foreign": 0}  # fmt: skip
 
 
 async def test_the_stream_is_bounded_and_iterable(bus: EventBus) -> None:
