@@ -175,6 +175,7 @@ class Session:
     player_title: str
     player_id: str
     local: bool = True
+    transcoding: bool = False
 
 
 Item = Movie | Show | Season | Episode

@@ -178,8 +178,10 @@ class World(MediaLibrary):
         state: SessionState = "playing",
         player: str = "Living Room TV",
         local: bool = True,
+        transcoding: bool = False,
     ) -> Session:
-        """Start playback; the session shows in ``/status/sessions``."""
+        """Start playback; the session shows in ``/status/sessions`` (a transcoding one
+        without ``Part@file``, as Plex lists it)."""
         with self.lock:
             key = next(self._session_keys)
             sess = Session(
@@ -191,6 +193,7 @@ class World(MediaLibrary):
                 player_title=player,
                 local=local,
                 player_id=files.short_hash("player", player, length=20),
+                transcoding=transcoding,
             )
             self.sessions[key] = sess
             self._announce(sess, state)

@@ -1,16 +1,23 @@
-"""What one playback session looks like to Cacherr, and how plexapi's sessions map to it.
+"""What one playback session looks like to Cacherr, and how `/status/sessions` maps to it.
 
-`/status/sessions` (owner token only) lists what is playing now. The Plex gateway reads it
-and hands the session poller a list of `SessionSnapshot`s through a `SessionsProvider`;
-`snapshots_from_plexapi` does the mapping from plexapi's session objects.
+`/status/sessions` (owner token only) lists what is playing now: one element per session
+(`Video`, `Track`, ...) with `sessionKey`, `ratingKey`, `type`, `viewOffset`, `duration`,
+its parent keys, and children `User{id,title}`, `Player{state,title}` and `Media/Part{file}`
+(the shape python-plexapi's `PlexServer.sessions()` parses). The provider reads it as plain
+XML through the Plex gateway — plexapi's objects cost ~5 ms each to build, and the poll runs
+on every notification — and maps it to `SessionSnapshot`s.
+
+A transcoding session may come without `Part@file`; its files are then read from the
+item's metadata (once per item), so the in-use guard still protects them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
+from xml.etree.ElementTree import Element
 
 SessionState = Literal["playing", "paused", "buffering"]
 _STATES: frozenset[str] = frozenset({"playing", "paused", "buffering"})
@@ -56,101 +63,99 @@ class SessionsProvider(Protocol):
     async def __call__(self) -> list[SessionSnapshot]: ...
 
 
-def _key(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _key(value: str | None) -> str | None:
+    return None if value is None or value == "" else value
 
 
-def _title(session: Any) -> str:
-    title = str(getattr(session, "title", "") or "")
-    show = getattr(session, "grandparentTitle", None)
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return None if value in (None, "") else int(float(value or 0))
+    except ValueError:
+        return None
+
+
+def _title(el: Element) -> str:
+    title = el.get("title") or ""
+    show = el.get("grandparentTitle")
     if not show:
         return title
-    season, episode = getattr(session, "parentIndex", None), getattr(session, "index", None)
-    if session.type == "episode" and season is not None and episode is not None:
-        return f"{show} – S{int(season):02d}E{int(episode):02d} – {title}"
+    season, episode = _int_or_none(el.get("parentIndex")), _int_or_none(el.get("index"))
+    if el.get("type") == "episode" and season is not None and episode is not None:
+        return f"{show} – S{season:02d}E{episode:02d} – {title}"
     return f"{show} – {title}"
 
 
-def _parent_rating_key(session: Any) -> str | None:
-    # Episode.parentRatingKey is a property that queries Plex when the attribute is missing
-    # (hidden seasons); the raw attribute never does I/O.
-    if hasattr(session, "_parentRatingKey"):
-        return _key(session._parentRatingKey)
-    return _key(getattr(session, "parentRatingKey", None))
+def part_files(el: Element) -> list[str]:
+    """The `Media/Part@file` paths of an item element (empty when Plex left them out)."""
+    return [
+        f for media in el.iter("Media") for part in media.iter("Part") if (f := part.get("file"))
+    ]
 
 
-def _player(session: Any) -> Any:
-    players = getattr(session, "players", None) or []
-    return players[0] if players else None
-
-
-def snapshot_from_plexapi(session: Any, *, now: float | None = None) -> SessionSnapshot | None:
-    """Map one plexapi session item (`MovieSession`, `EpisodeSession`, `TrackSession`, ...).
-
-    Returns None for an entry without a session or rating key. Reads only what plexapi
-    parsed from `/status/sessions`: never `session.user`, which asks plex.tv.
-    """
-    session_key, rating_key = _key(session.sessionKey), _key(session.ratingKey)
+def snapshot_from_xml(el: Element, *, now: float | None = None) -> SessionSnapshot | None:
+    """Map one session element; None for an entry without a session or rating key."""
+    session_key, rating_key = _key(el.get("sessionKey")), _key(el.get("ratingKey"))
     if session_key is None or rating_key is None:
         return None
-    player = _player(session)
-    state = getattr(player, "state", None) if player is not None else None
-    usernames = list(getattr(session, "usernames", None) or [])
-    files = [
-        part.file
-        for media in (getattr(session, "media", None) or [])
-        for part in (getattr(media, "parts", None) or [])
-        if getattr(part, "file", None)
-    ]
+    player, user = el.find("Player"), el.find("User")
+    state = player.get("state") if player is not None else None
     return SessionSnapshot(
         session_key=session_key,
         rating_key=rating_key,
-        media_type=str(getattr(session, "type", "") or ""),
-        state=state if state in _STATES else "playing",
-        grandparent_rating_key=_key(getattr(session, "grandparentRatingKey", None)),
-        parent_rating_key=_parent_rating_key(session),
-        # The id is only kept privately by plexapi; the public `user` would ask plex.tv.
-        user_id=_key(getattr(session, "_userId", None)),
-        username=usernames[0] if usernames else None,
-        title=_title(session),
-        player=str(getattr(player, "title", "") or "") if player is not None else "",
-        view_offset_ms=int(getattr(session, "viewOffset", 0) or 0),
-        duration_ms=_int_or_none(getattr(session, "duration", None)),
-        file_paths=files,
+        media_type=el.get("type") or "",
+        state=state if state in _STATES else "playing",  # type: ignore[arg-type]
+        grandparent_rating_key=_key(el.get("grandparentRatingKey")),
+        parent_rating_key=_key(el.get("parentRatingKey")),
+        user_id=_key(user.get("id")) if user is not None else None,
+        username=_key(user.get("title")) if user is not None else None,
+        title=_title(el),
+        player=(player.get("title") or "") if player is not None else "",
+        view_offset_ms=_int_or_none(el.get("viewOffset")) or 0,
+        duration_ms=_int_or_none(el.get("duration")),
+        file_paths=part_files(el),
         started_at=now,
     )
 
 
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
-
-
-def snapshots_from_plexapi(
-    sessions: Iterable[Any], *, now: float | None = None
-) -> list[SessionSnapshot]:
-    """Map `PlexServer.sessions()` to snapshots (blocking only if plexapi is: run off the loop)."""
+def snapshots_from_xml(container: Element, *, now: float | None = None) -> list[SessionSnapshot]:
+    """Map a `/status/sessions` MediaContainer to snapshots."""
     snapshots = []
-    for session in sessions:
-        snapshot = snapshot_from_plexapi(session, now=now)
+    for el in container:
+        snapshot = snapshot_from_xml(el, now=now)
         if snapshot is not None:
             snapshots.append(snapshot)
     return snapshots
 
 
-class RunsOnPlex(Protocol):
-    """The part of the Plex gateway the provider needs: run a function on the PlexServer."""
+class QueriesPlex(Protocol):
+    """The part of the Plex gateway the provider needs: GET a path as parsed XML."""
 
-    def run(self, fn: Callable[[Any], Any]) -> Coroutine[Any, Any, Any]: ...
+    def query(self, key: str) -> Coroutine[Any, Any, Element]: ...
 
 
-def provider_from_gateway(gateway: RunsOnPlex) -> SessionsProvider:
-    """A `SessionsProvider` over the gateway: `/status/sessions` read and mapped off the loop."""
+def provider_from_gateway(gateway: QueriesPlex) -> SessionsProvider:
+    """A `SessionsProvider` over the gateway: `/status/sessions` read off the loop, mapped.
+
+    Files a session leaves out (transcoding) come from the item's metadata, remembered per
+    rating key (an item's files rarely change while it plays; a miss only costs a request).
+    """
+    files_of: dict[str, list[str]] = {}
+
+    async def metadata_files(rating_key: str) -> list[str]:
+        if rating_key not in files_of:
+            container = await gateway.query(f"/library/metadata/{rating_key}")
+            if len(files_of) > 1000:
+                files_of.clear()
+            files_of[rating_key] = [f for el in container for f in part_files(el)]
+        return files_of[rating_key]
 
     async def fetch_sessions() -> list[SessionSnapshot]:
         now = time.time()
-        snapshots: list[SessionSnapshot] = await gateway.run(
-            lambda server: snapshots_from_plexapi(server.sessions(), now=now)
-        )
+        snapshots = snapshots_from_xml(await gateway.query("/status/sessions"), now=now)
+        for i, snapshot in enumerate(snapshots):
+            if not snapshot.file_paths:
+                files = await metadata_files(snapshot.rating_key)
+                snapshots[i] = replace(snapshot, file_paths=list(files))
         return snapshots
 
     return fetch_sessions
