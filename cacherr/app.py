@@ -115,7 +115,9 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
     gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
-    app[keys.PLEX_USERS] = UserDirectory(gateway, app[keys.DB], lambda: store.current)
+    app[keys.PLEX_USERS] = UserDirectory(
+        gateway, app[keys.DB], lambda: store.current, on_owner=app[keys.PLAYBACK].know_owner
+    )
     app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
     if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
         app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)

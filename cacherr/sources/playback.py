@@ -16,11 +16,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 from cacherr import events
 from cacherr.events import EventBus
+from cacherr.plex.users import MAIN_ID
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,11 @@ class PlaybackStream:
         self.overflowed = 0
         self.foreign = 0
         self.server_id: str | None = None
+        self.owner_account_id: str | None = None
+
+    def know_owner(self, account_id: str) -> None:
+        """The owner's plex.tv account id: events naming it are the owner's (user 1)."""
+        self.owner_account_id = account_id
 
     def know_server(self, server_id: str) -> None:
         """Our Plex server's machineIdentifier: events from any other server are ignored."""
@@ -157,6 +163,9 @@ class PlaybackStream:
                 self.foreign,
             )
             return "foreign"
+        if self.owner_account_id and event.user_id == self.owner_account_id:
+            # Webhooks and Tautulli name the owner by their plex.tv id, sessions by 1.
+            event = replace(event, user_id=MAIN_ID)
         now = self._clock()
         recent = self._scrobbles if event.kind == "scrobble" else self._recent
         recent.prune(now)
