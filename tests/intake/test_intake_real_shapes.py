@@ -16,7 +16,8 @@ from typing import Any
 from cacherr import keys
 from cacherr.fakeplex import World, webhooks
 from cacherr.sources.tautulli import event_from_tautulli, parse_tautulli_payload
-from tests.intake.test_intake_socket import first_two, listening, plays, until
+from tests.intake.test_intake_socket import first_two, listening, plays
+from tests.intake.waiting import until
 from tests.reactor.conftest import cache_root, clock, fake, start_app, world
 from tests.reactor.flow import AppFactory, Client, api_key, settle
 

@@ -10,15 +10,13 @@ once (as Tautulli and Home Assistant do).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 from cacherr import events, keys
 from cacherr.fakeplex import Episode, FakePlexServer, World, webhooks
 from cacherr.sources.plex_socket import parse_notification
 from cacherr.sources.sessions import SOCKET_SLOWDOWN
+from tests.intake.waiting import until
 from tests.reactor.conftest import cache_root, clock, fake, start_app, world
 from tests.reactor.flow import AppFactory, Client, settle
 
@@ -29,14 +27,6 @@ async def listening(client: Client) -> None:
     """The socket is up and the polls of start-up (its timer's, the connect's) are done."""
     socket, poller = client.app[keys.PLEX_SOCKET], client.app[keys.SESSION_POLLER]
     await until(lambda: socket.healthy and poller.polls >= 2)
-
-
-async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Wait for `check()` to hold, polling, with a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
 
 
 def first_two(world: World) -> tuple[Episode, Episode]:
