@@ -192,6 +192,7 @@ class NotificationSocket:
             if self._failing or self.connects == 1:
                 log.info("Listening to Plex's notification socket")
             self._failing = False
+            self._known.clear()  # sessions are told afresh on a new connection
             # Whatever happened while the socket was down: the poller catches up now.
             self._wake(True)
             async for message in ws:

@@ -10,7 +10,11 @@ once (as Tautulli and Home Assistant do).
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import aiohttp
+import pytest
 
 from cacherr import events, keys
 from cacherr.fakeplex import Episode, FakePlexServer, World, webhooks
@@ -139,3 +143,35 @@ def test_frames_that_are_not_session_notices_are_ignored() -> None:
     assert (notice.session_key, notice.rating_key, notice.state, notice.view_offset_ms) == (
         "23", "9725", "paused", 30000,
     )  # fmt: skip
+
+
+async def test_the_simulated_plex_pushes_session_notices_to_the_owner_only(
+    fake: FakePlexServer, world: World
+) -> None:
+    """The frame python-plexapi's AlertListener unwraps (`NotificationContainer`), whose
+    `type: "playing"` entries Tautulli (`PlaySessionStateNotification[0]`) and Home Assistant
+    (`sessionKey`, `state`, `viewOffset`, `ratingKey`) read; `state` goes playing → paused →
+    stopped as the session does."""
+    url = fake.url.replace("http", "ws", 1) + "/:/websockets/notifications"
+    async with aiohttp.ClientSession() as http:
+        alice = {"X-Plex-Token": world.user("alice").token}
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(url, headers=alice)
+        async with http.ws_connect(url, headers={"X-Plex-Token": world.owner.token}) as ws:
+            first, _ = first_two(world)
+            session = world.start_session(world.owner, first, offset_ms=5000)
+            world.pause_session(session)
+            world.stop_session(session)
+            frames = [json.loads(await ws.receive_str(timeout=5)) for _ in range(3)]
+    states = []
+    for frame in frames:
+        container = frame["NotificationContainer"]
+        assert (container["type"], container["size"]) == ("playing", 1)
+        (entry,) = container["PlaySessionStateNotification"]
+        key = str(first.rating_key)
+        assert (entry["sessionKey"], entry["ratingKey"], entry["key"]) == (
+            str(session.session_key), key, f"/library/metadata/{key}",
+        )  # fmt: skip
+        assert entry["viewOffset"] == 5000 and "user" not in json.dumps(entry).lower()
+        states.append(entry["state"])
+    assert states == ["playing", "paused", "stopped"]
