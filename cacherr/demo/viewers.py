@@ -1,8 +1,9 @@
 """Simulated viewers: they play, finish episodes and add to watchlists, as Plex tells it.
 
-Each step changes the simulated Plex (its sessions and watch state) and sends the webhook
-Plex would send — multipart with a `payload` part — to the daemon's own webhook URL, so the
-demo exercises the same path as a real server with Plex Pass.
+Each step changes the simulated Plex (its sessions and watch state, which it also pushes on
+its notification socket) and sends the webhook Plex would send — multipart with a `payload`
+part — to the daemon's own webhook URL, so the demo exercises the same paths as a real
+server with Plex Pass; now and then the owner's play on a friend's server arrives too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from cacherr.fakeplex.model import Episode, Show, User
 from cacherr.fakeplex.world import World
 
 log = logging.getLogger(__name__)
+
+FRIEND_SERVER = "demo-friends-server-0000000000000000000000"
 
 
 @dataclass
@@ -108,9 +111,19 @@ class Viewers:
             current.parent_index,
             current.index,
         )
+        if viewer.user is world.owner and self._random.random() < 0.25:
+            # The owner's webhooks travel with them: a play on a friend's server arrives too,
+            # naming that server; Cacherr ignores it (and counts it on the status).
+            body = webhooks.payload(
+                "media.play", world.owner, current, server_uuid=FRIEND_SERVER, own_server=False
+            )
+            await self._post(body)
 
     async def _send(self, event: str, user: User, episode: Episode) -> None:
         assert self._session is not None
-        body = webhooks.from_world(event, self._world, user, episode)
+        await self._post(webhooks.from_world(event, self._world, user, episode))
+
+    async def _post(self, body: dict[str, object]) -> None:
+        assert self._session is not None
         async with self._session.post(self._url, data=webhooks.form(body)) as resp:
             resp.raise_for_status()
