@@ -44,7 +44,7 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 PLEX = web.AppKey("plex", PlexGateway)
 PLEX_USERS = web.AppKey("plex_users", UserDirectory)
 PLEX_LIBRARY = web.AppKey("plex_library", Library)
-# The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
+# The hook the Plex gateway's wiring fills (e.g. `sources.snapshots.provider_from_gateway`), in
 # create_app or in a cleanup context before the poller's; the session poller runs only when set.
 FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
 # The page's state: live operations from the bus, the activity log, the usage sampler.
