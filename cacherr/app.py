@@ -31,7 +31,6 @@ from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
@@ -48,7 +47,9 @@ from cacherr.sources.lists import (
     size_lookup,
 )
 from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
     gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
-    app[keys.PLEX_USERS] = UserDirectory(gateway, app[keys.DB], lambda: store.current)
+    app[keys.PLEX_USERS] = UserDirectory(
+        gateway, app[keys.DB], lambda: store.current, on_owner=app[keys.PLAYBACK].know_owner
+    )
     app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
     if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
         app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)
@@ -157,7 +160,17 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.SESSION_POLLER] = poller
     await poller.start()
+    # Plex's notification socket wakes the poller the moment a session changes (no setting:
+    # it listens whenever Plex is configured) and tells the stream which server is ours.
+    socket = NotificationSocket(
+        lambda: store.current.plex, poller.wake, on_server_id=app[keys.PLAYBACK].know_server
+    )
+    poller.socket_healthy = lambda: socket.healthy
+    store.on_change(lambda old, new: socket.reconfigure() if old.plex != new.plex else None)
+    app[keys.PLEX_SOCKET] = socket
+    await socket.start()
     yield
+    await socket.close()
     await poller.close()
 
 

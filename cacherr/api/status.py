@@ -95,8 +95,19 @@ async def status(request: web.Request) -> web.Response:
                 "secret_set": settings.webhook.secret is not None,
                 "urls": "POST /api/security/webhook-urls (from the page)",
             },
+            "playback": _playback_state(app),
         }
     )
+
+
+def _playback_state(app: web.Application) -> dict[str, object]:
+    # The intake: events taken, repeats dropped, events from other Plex servers ignored, and
+    # whether Plex's notification socket is connected (else the poller's timer is the trigger).
+    socket = app.get(keys.PLEX_SOCKET)
+    return {
+        **app[keys.PLAYBACK].stats(),
+        "notification_socket": socket.state() if socket is not None else None,
+    }
 
 
 async def webhook_urls(request: web.Request) -> web.Response:
