@@ -102,7 +102,8 @@ async def test_operations_run_within_each_lanes_limit_and_report_events(
     recorder = Recorder(bus)
     changes: list[Outcome] = []
     executor = await make_executor(
-        settings(copy_concurrency=2, restore_concurrency=1), on_change=changes.append
+        settings(copy_concurrency=2, restore_concurrency=1),
+        on_finish=lambda op, outcome: changes.append(outcome),
     )
     locs = files(mapping, 5)
 
@@ -300,7 +301,9 @@ async def test_skips_and_failures_are_reported_and_change_nothing(
 ) -> None:
     recorder = Recorder(bus)
     changes: list[Outcome] = []
-    executor = await make_executor(settings(limit="1MiB"), on_change=changes.append)
+    executor = await make_executor(
+        settings(limit="1MiB"), on_finish=lambda op, outcome: changes.append(outcome)
+    )
     linked, big = files(mapping, 2)
     os.link(linked.array_path, Path(mapping.array) / "seed.mkv")
 
@@ -313,7 +316,8 @@ async def test_skips_and_failures_are_reported_and_change_nothing(
     assert "hard links" in results[linked.plex_path][1]
     assert results[big.plex_path][0] == "failed"
     assert "not enough space on the pool" in results[big.plex_path][1]
-    assert changes == []
+    # The owner hears of every end through the one hook, however it ended.
+    assert sorted(c.result for c in changes) == ["failed", "skipped"]
     assert tree(Path(mapping.cache)) == {}
 
 
@@ -341,3 +345,134 @@ async def test_a_dry_run_says_what_would_happen_and_touches_nothing(
     [plan] = await roomy.dry_run([("cache", too_big)])
     assert plan["action"] == "cache" and plan["size_bytes"] == 2 * MiB
     assert plan["steps"][-1] == f"rename {too_big.array_path} to E02.mkv.plexcached"
+
+
+async def test_the_one_queue_serves_each_holders_first_item_before_anyones_second(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=1), mover=gate)
+    locs = files(mapping, 6, size=4096)
+    # alice's window arrives first (her next episode at 670, then 660 and 628), then bob's
+    # (a friend: 640, 630); the first copy taken waits for the mover, the rest queue.
+    wanted = [("alice", "e1", 670.0), ("alice", "e0", 660.0), ("alice", "e2", 628.0),
+              ("bob", "e1", 640.0), ("bob", "e0", 630.0)]  # fmt: skip
+    for (holder, item, priority), loc in zip(wanted, locs, strict=False):
+        executor.submit("cache", loc, priority=priority, holder=holder,
+                        rating_key=f"{holder}-{item}")  # fmt: skip
+    # A sidecar of alice's next episode (same item) keeps that item's place.
+    executor.submit("cache", locs[5], priority=670.0, holder="alice", rating_key="alice-e1")
+    await gate.waiting.wait()
+
+    assert [op.rating_key for op in executor.operations()] == [
+        "alice-e1",
+        "alice-e1",
+        "bob-e1",
+        "alice-e0",
+        "bob-e0",
+        "alice-e2",
+    ]
+    gate.open.set()
+    await executor.run_until_idle()
+    order = [s["path"] for s in recorder.of(OPERATION_STARTED)]
+    assert order == [locs[i].plex_path for i in (0, 5, 3, 1, 4, 2)]
+
+
+async def test_a_copy_waits_for_the_operations_it_comes_after(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    executor = await make_executor(settings(copy_concurrency=2, restore_concurrency=1))
+    first, second, third = files(mapping, 3)
+    executor.submit("cache", first)
+    await executor.run_until_idle()
+
+    leaving = executor.submit("restore", first)
+    coming = executor.submit("cache", second, after=[leaving], priority=900.0)
+    executor.submit("cache", third)
+    await executor.run_until_idle()
+
+    events = [(e.type, e.data["path"]) for e in recorder.events if e.type != OPERATION_PROGRESS]
+    assert events.index((OPERATION_COMPLETE, leaving.location.plex_path)) < events.index(
+        (OPERATION_STARTED, coming.location.plex_path)
+    )
+    assert coming.result.result().result == "done"
+
+
+def rate_bps(progress: list[Event]) -> float:
+    """Bytes per second of all copies together, from their first report to their last one
+    (so the first chunk, copied before any pacing, does not count)."""
+    done: dict[int, int] = {}
+    totals = []
+    for event in progress:
+        done[event.data["id"]] = event.data["bytes_done"]
+        totals.append((event.timestamp, sum(done.values())))
+    (start, first), (end, last) = totals[0], totals[-1]
+    return (last - first) / (end - start)
+
+
+async def test_the_bandwidth_limit_holds_within_ten_percent_across_copies(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    limit_mib_s = 8.0
+    executor = await make_executor(
+        settings(copy_limit_mib_s=limit_mib_s, copy_concurrency=2), progress_interval_s=0.1
+    )
+    locs = files(mapping, 2, size=12 * MiB)
+    for loc in locs:
+        executor.submit("cache", loc)
+    await executor.run_until_idle()
+
+    assert recorder.most_at_once("cache") == 2
+    progress = [e for e in recorder.events if e.type == OPERATION_PROGRESS]
+    assert len(progress) >= 10
+    assert rate_bps(progress) == pytest.approx(limit_mib_s * MiB, rel=0.10)
+    assert executor.limits()["copy_limit_mib_s"] == limit_mib_s
+
+
+@pytest.fixture
+def unraid(tmp_path: Path) -> tuple[Mapping, Path]:
+    """An Unraid layout: the share `tv` on the array as /mnt/user0/tv, held by disk1 and disk2."""
+    mnt = tmp_path / "mnt"
+    for folder in ("user0/tv", "disk1/tv", "disk2/tv", "cache/tv"):
+        (mnt / folder).mkdir(parents=True)
+    tv = Mapping(name="tv", plex="/data/tv", array=str(mnt / "user0/tv"),
+                 cache=str(mnt / "cache/tv"))  # fmt: skip
+    return tv, mnt
+
+
+def on_disk(tv: Mapping, mnt: Path, disk: str, rel: str, size: int, seed: int) -> Any:
+    """A file of the union /mnt/user0 that lives on `disk` (its name there marks where)."""
+    loc = locate(tv, rel)
+    put_media(loc, media_bytes(size, seed=seed))
+    (mnt / disk / "tv" / rel).parent.mkdir(parents=True, exist_ok=True)
+    (mnt / disk / "tv" / rel).touch()
+    return loc
+
+
+async def test_one_copy_per_array_disk_at_a_time_paced_per_disk(
+    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any
+) -> None:
+    tv, mnt = unraid
+    recorder = Recorder(bus)
+    executor = await make_executor(
+        settings(copy_concurrency=3, disk_limit_mib_s=16.0, disks_root=str(mnt)),
+        progress_interval_s=0.05,
+    )
+    one = [on_disk(tv, mnt, "disk1", f"A/E{i}.mkv", 16 * MiB, i) for i in range(2)]
+    two = on_disk(tv, mnt, "disk2", "B/E1.mkv", 16 * MiB, 9)
+    ops = [executor.submit("cache", loc) for loc in [*one, two]]
+    await executor.run_until_idle()
+
+    assert [op.disk for op in ops] == ["disk1", "disk1", "disk2"]
+    assert [op.result.result().result for op in ops] == ["done"] * 3
+    timeline = [(e.type, e.data["path"]) for e in recorder.events if e.type != OPERATION_PROGRESS]
+    first, second = (loc.plex_path for loc in one)
+    # disk1's two copies one after the other; disk2's beside the first of them.
+    assert timeline.index((OPERATION_COMPLETE, first)) < timeline.index((OPERATION_STARTED, second))
+    assert recorder.most_at_once("cache") == 2
+    per_disk = [e for e in recorder.events if e.type == OPERATION_PROGRESS
+                and e.data["path"] == two.plex_path]  # fmt: skip
+    assert rate_bps(per_disk) == pytest.approx(16 * MiB, rel=0.10)
