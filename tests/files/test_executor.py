@@ -13,6 +13,7 @@ from conftest import assert_consistent, locate, media_bytes, put_media, temps, t
 
 from cacherr.config.models import Mapping, Settings
 from cacherr.db import Database
+from cacherr.demo.run import DEMO_COPY_LIMIT_MIB_S, DEMO_FILE_BYTES
 from cacherr.events import (
     OPERATION_COMPLETE,
     OPERATION_PROGRESS,
@@ -401,15 +402,20 @@ async def test_a_copy_waits_for_the_operations_it_comes_after(
 
 
 def rate_bps(progress: list[Event]) -> float:
-    """Bytes per second of all copies together, from their first report to their last one
-    (so the first chunk, copied before any pacing, does not count)."""
-    done: dict[int, int] = {}
-    totals = []
+    """Bytes per second of the copies together (summed when they run side by side), each
+    from its first report to its last (so the first chunk, copied before any pacing, does
+    not count). Times are the copying thread's own: elapsed = bytes_done / speed_bps, as the
+    reporter measured them there, so a busy event loop does not skew them."""
+    seen: dict[int, list[tuple[float, int]]] = {}
     for event in progress:
-        done[event.data["id"]] = event.data["bytes_done"]
-        totals.append((event.timestamp, sum(done.values())))
-    (start, first), (end, last) = totals[0], totals[-1]
-    return (last - first) / (end - start)
+        done, speed = event.data["bytes_done"], event.data["speed_bps"]
+        if speed > 0:
+            seen.setdefault(event.data["id"], []).append((done / speed, done))
+    total = 0.0
+    for points in seen.values():
+        (start, first), (end, last) = points[0], points[-1]
+        total += (last - first) / (end - start)
+    return total
 
 
 async def test_the_bandwidth_limit_holds_within_ten_percent_across_copies(
@@ -476,3 +482,21 @@ async def test_one_copy_per_array_disk_at_a_time_paced_per_disk(
     per_disk = [e for e in recorder.events if e.type == OPERATION_PROGRESS
                 and e.data["path"] == two.plex_path]  # fmt: skip
     assert rate_bps(per_disk) == pytest.approx(16 * MiB, rel=0.10)
+
+
+async def test_the_demos_copies_move_slowly_enough_to_watch(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    """`cacherr demo` limits copies so its 8 MiB episodes show progress bars for seconds."""
+    recorder = Recorder(bus)
+    limit = DEMO_COPY_LIMIT_MIB_S
+    executor = await make_executor(settings(copy_limit_mib_s=limit))
+    [loc] = files(mapping, 1, size=DEMO_FILE_BYTES)
+
+    executor.submit("cache", loc)
+    await executor.run_until_idle()
+
+    progress = [e for e in recorder.events if e.type == OPERATION_PROGRESS]
+    # One report every 0.25 s of a copy that takes 8 MiB / 4 MiB/s: several, not one.
+    assert len(progress) >= 5
+    assert rate_bps(progress) == pytest.approx(limit * MiB, rel=0.10)
