@@ -31,6 +31,7 @@ class FairQueue:
         self._waiting: dict[Kind, int] = defaultdict(int)
         # holder -> item -> (depth, operations of that item not finished)
         self._items: dict[str, dict[str, tuple[int, int]]] = {}
+        self._counted: set[int] = set()  # ids of operations in `_items`
 
     def push(self, op: Operation) -> None:
         """Rank `op` and queue it."""
@@ -41,6 +42,7 @@ class FairQueue:
                 depth = max((d for d, _ in items.values()), default=-1) + 1
             items[op.item] = (depth, count + 1)
             op.depth = depth
+            self._counted.add(op.id)
         heapq.heappush(self._heap, (op.depth, -op.priority, op.id, op))
         self._waiting[op.kind] += 1
 
@@ -76,8 +78,9 @@ class FairQueue:
 
     def release(self, op: Operation) -> None:
         """An operation finished (or was cancelled): its holder's count goes down."""
-        if op.holder is None:
+        if op.holder is None or op.id not in self._counted:
             return
+        self._counted.discard(op.id)
         items = self._items.get(op.holder, {})
         depth, count = items.get(op.item, (0, 1))
         if count > 1:

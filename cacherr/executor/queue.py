@@ -84,6 +84,7 @@ class Executor:
         self._active: dict[Kind, set[Operation]] = {"cache": set(), "restore": set()}
         self._disk_copies: Counter[str] = Counter()
         self._locating: list[Operation] = []
+        self._locator = False  # a `_locate` loop runs (one at a time)
         self._tasks: set[asyncio.Task[None]] = set()
         self._pacers: dict[str, Pacer] = {}
         # Files whose operation stopped because the journal could not be written: left as
@@ -179,7 +180,8 @@ class Executor:
             self._pump()
         else:
             self._locating.append(op)
-            if len(self._locating) == 1:
+            if not self._locator:
+                self._locator = True
                 self._spawn(self._locate())
         return op
 
@@ -242,18 +244,21 @@ class Executor:
         return disk_in_path(str(op.location.array_path), self._settings().cache.disks_root)
 
     async def _locate(self) -> None:
-        """Find the array disk of copies from a union path, in one hop off the loop."""
-        while self._locating and not self._closing:
-            batch = [op for op in self._locating if op.state == "queued"]
-            root = self._settings().cache.disks_root
-            paths = [self._share_path(op) for op in batch]
-            disks = await asyncio.to_thread(find_disks, paths, root)
-            self._locating = [op for op in self._locating if op not in batch]
-            for op, disk in zip(batch, disks, strict=True):
-                if op.state == "queued":
-                    op.disk = disk
-                    self._queue.push(op)
-            self._pump()
+        """Find the array disk of copies from a union path, in one hop off the loop per batch."""
+        try:
+            while self._locating and not self._closing:
+                batch = [*self._locating]
+                root = self._settings().cache.disks_root
+                paths = [self._share_path(op) for op in batch]
+                disks = await asyncio.to_thread(find_disks, paths, root)
+                self._locating = [op for op in self._locating if op not in batch]
+                for op, disk in zip(batch, disks, strict=True):
+                    if op.state == "queued":  # not cancelled meanwhile
+                        op.disk = disk
+                        self._queue.push(op)
+                self._pump()
+        finally:
+            self._locator = False
 
     def _room(self, kind: Kind) -> bool:
         cache = self._settings().cache
@@ -354,6 +359,7 @@ class Executor:
         if op.state != "queued":
             return
         op.state = "finished"  # the queue skips it when its turn comes
+        self._forget(op)  # the same file may be asked for again at once
         if op in self._locating:
             self._locating.remove(op)
         else:
@@ -364,7 +370,7 @@ class Executor:
     async def _finish(self, op: Operation, outcome: Outcome, duration_s: float) -> None:
         """The one way an operation ends: event, the owner's hook, its future, the next."""
         op.state = "finished"
-        self._ops.pop((op.kind, op.key), None)
+        self._forget(op)
         self._queue.release(op)
         self._bus.publish(
             OPERATION_COMPLETE,
@@ -390,6 +396,10 @@ class Executor:
         if not op.result.done():
             op.result.set_result(outcome)
         self._update_idle()
+
+    def _forget(self, op: Operation) -> None:
+        if self._ops.get((op.kind, op.key)) is op:
+            del self._ops[(op.kind, op.key)]
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)

@@ -500,3 +500,21 @@ async def test_the_demos_copies_move_slowly_enough_to_watch(
     # One report every 0.25 s of a copy that takes 8 MiB / 4 MiB/s: several, not one.
     assert len(progress) >= 5
     assert rate_bps(progress) == pytest.approx(limit * MiB, rel=0.10)
+
+
+async def test_a_copy_cancelled_while_its_disk_is_looked_up_never_starts(
+    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any
+) -> None:
+    tv, mnt = unraid
+    recorder = Recorder(bus)
+    executor = await make_executor(settings(disks_root=str(mnt)))
+    loc = on_disk(tv, mnt, "disk1", "A/E1.mkv", MiB, 1)
+
+    first = executor.submit("cache", loc, holder="alice", rating_key="e1")
+    assert executor.cancel(first.id)
+    again = executor.submit("cache", loc, holder="alice", rating_key="e1")
+    await executor.run_until_idle()
+
+    assert first.result.result().result == "cancelled"
+    assert (again.result.result().result, again.disk, again.depth) == ("done", "disk1", 0)
+    assert [s["id"] for s in recorder.of(OPERATION_STARTED)] == [again.id]
