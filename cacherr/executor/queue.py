@@ -295,8 +295,10 @@ class Executor:
         pacers = []
         if cache.copy_limit_mib_s:
             pacers.append(self._pacer("", cache.copy_limit_mib_s))
-        if cache.disk_limit_mib_s:  # a copy whose disk is unknown is paced on its own
-            pacers.append(self._pacer(op.disk or f"op-{op.id}", cache.disk_limit_mib_s))
+        if cache.disk_limit_mib_s and op.disk is not None:
+            pacers.append(self._pacer(op.disk, cache.disk_limit_mib_s))
+        elif cache.disk_limit_mib_s:  # a copy whose disk is unknown is paced on its own
+            pacers.append(Pacer(cache.disk_limit_mib_s * MiB))
         return pacers
 
     def _pacer(self, name: str, rate_mib_s: float) -> Pacer:

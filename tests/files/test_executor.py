@@ -518,3 +518,21 @@ async def test_a_copy_cancelled_while_its_disk_is_looked_up_never_starts(
     assert first.result.result().result == "cancelled"
     assert (again.result.result().result, again.disk, again.depth) == ("done", "disk1", 0)
     assert [s["id"] for s in recorder.of(OPERATION_STARTED)] == [again.id]
+
+
+async def test_where_the_disk_cannot_be_told_each_copy_is_paced_on_its_own(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    executor = await make_executor(
+        settings(disk_limit_mib_s=8.0, copy_concurrency=2), progress_interval_s=0.1
+    )
+    ops = [executor.submit("cache", loc) for loc in files(mapping, 2, size=12 * MiB)]
+    await executor.run_until_idle()
+
+    assert [op.disk for op in ops] == [None, None]
+    assert recorder.most_at_once("cache") == 2
+    for op in ops:
+        mine = [e for e in recorder.events
+                if e.type == OPERATION_PROGRESS and e.data["id"] == op.id]  # fmt: skip
+        assert rate_bps(mine) == pytest.approx(8 * MiB, rel=0.10)
