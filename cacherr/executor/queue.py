@@ -169,8 +169,11 @@ class Executor:
         key = (kind, (location.mapping.name, location.rel))
         if (same := self._ops.get(key)) is not None:
             return same
+        # On one file, operations run in the order they were asked for, whatever their rank.
+        other = self._ops.get(("restore" if kind == "cache" else "cache", key[1]))
+        waits = (*after, other) if other is not None else tuple(after)
         op = Operation(next(self._ids), kind, location, rating_key, reason, priority, holder,
-                       tuple(after))  # fmt: skip
+                       waits)  # fmt: skip
         self._ops[key] = op
         self._idle.clear()
         share_path = self._share_path(op)

@@ -133,16 +133,23 @@ async def test_operations_run_within_each_lanes_limit_and_report_events(
 async def test_the_same_file_is_never_worked_on_twice_at_once(
     db: Database, mapping: Mapping, make_executor: Any
 ) -> None:
-    executor = await make_executor()
-    [loc] = files(mapping, 1)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=1), mover=gate)
+    loc, other = files(mapping, 2)
+    executor.submit("cache", other, holder="alice", rating_key="a")  # the one copy slot
 
-    first = executor.submit("cache", loc)
+    # Its cache ranks low (alice's second item), its restore high and in a free lane: asked
+    # for first, the cache still goes first.
+    first = executor.submit("cache", loc, holder="alice", rating_key="b")
     assert executor.submit("cache", loc) is first
-    restore = executor.submit("restore", loc)
+    restore = executor.submit("restore", loc, priority=1000.0)
+    await gate.waiting.wait()
+    gate.open.set()
     await executor.run_until_idle()
 
     assert (first.result.result().result, restore.result.result().result) == ("done", "done")
-    await assert_consistent(db, loc, media_bytes(2 * MiB, seed=0), cached=False)
+    await assert_consistent(db, loc, media_bytes(2 * MiB, seed=0), cached=False,
+                            empty_cache=False)  # fmt: skip
 
 
 async def test_progress_is_reported_a_few_times_a_second_and_at_the_end(
