@@ -5,9 +5,9 @@ executor paces copies on their copying thread (never on the event loop): after e
 copy takes that many bytes from each `Pacer` that applies to it — the global one and its
 disk's — and sleeps until the slowest of them allows it. A pacer hands out time at its rate
 (`next_free` moves by bytes / rate), so over any stretch longer than a chunk the bytes copied
-stay at the limit, however many copies share it. Time unused while nobody copied is saved up
-to `burst_s` only (so the time a chunk took to copy counts, and an idle pacer cannot let a
-long burst through).
+stay at the limit, however many copies share it. Time unused is saved up to `burst_s` only:
+enough to make up for the time a chunk took to copy and for a copying thread that woke late
+on a busy machine, too little for an idle pacer to let a long burst through.
 
 The disk: Unraid mounts each array disk as `<disks root>/diskN`; `/mnt/user0/<share>/x` (the
 array as a union) is on the disk whose `/mnt/diskN/<share>/x` exists. Where that cannot be
@@ -35,7 +35,7 @@ class Pacer:
     """Hands out copy time at `rate_bps` bytes per second to any number of threads."""
 
     rate_bps: float
-    burst_s: float = 0.05
+    burst_s: float = 0.25
     clock: Callable[[], float] = time.monotonic
     _next_free: float = field(default=float("-inf"), init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -44,7 +44,8 @@ class Pacer:
         """Account for `nbytes` just copied; returns how long to wait before copying more."""
         with self._lock:
             now = self.clock()
-            self._next_free = max(self._next_free, now - self.burst_s) + nbytes / self.rate_bps
+            start = now if self._next_free == float("-inf") else now - self.burst_s
+            self._next_free = max(self._next_free, start) + nbytes / self.rate_bps
             return self._next_free - now
 
 
