@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.crash_campaign import API_KEY, SECRET, Daemon, free_port
 from bench.latency import multipart
 from cacherr.config.store import ConfigStore
-from cacherr.fakeplex import FakePlexThread, World
+from cacherr.fakeplex import FakePlexThread, World, webhooks
 from cacherr.fakeplex.model import Show, User
 
 
@@ -59,18 +59,10 @@ class Complete(threading.Thread):
             time.sleep(0.001)
 
 
-def play(url: str, user: User, show: Show) -> float:
+def play(url: str, world: World, user: User, show: Show) -> float:
     """POST the webhook Plex sends when `user` starts S01E01 of `show`; returns the send time."""
     ep = show.seasons[0].episodes[0]
-    payload = {
-        "event": "media.play", "user": True, "owner": user.kind == "owner",
-        "Account": {"id": user.id, "title": user.title},
-        "Metadata": {"ratingKey": str(ep.rating_key), "type": "episode",
-                     "grandparentRatingKey": str(show.rating_key),
-                     "parentRatingKey": str(ep.season.rating_key), "title": ep.title,
-                     "grandparentTitle": show.title, "index": 1, "parentIndex": 1},
-    }  # fmt: skip
-    body, ctype = multipart(payload)
+    body, ctype = multipart(webhooks.from_world("media.play", world, user, ep))
     request = urllib.request.Request(url, data=body, headers={"Content-Type": ctype},
                                      method="POST")  # fmt: skip
     sent = time.perf_counter()
@@ -128,7 +120,8 @@ def main() -> int:
             watcher.start()
             url = f"http://127.0.0.1:{port}/api/webhooks/plex?secret={SECRET}"
             with ThreadPoolExecutor(len(people)) as pool:
-                sent = list(pool.map(lambda i: play(url, people[i], shows[i]), range(len(people))))
+                who = range(len(people))
+                sent = list(pool.map(lambda i: play(url, world, people[i], shows[i]), who))
             watcher.join(timeout=60)
             watcher.stop.set()
         finally:

@@ -1,8 +1,8 @@
 """Bursts: many people press play at once; the one queue serves everyone's next episode first.
 
-The webhooks are Plex's `media.play` multipart bodies as `flow.webhook_form` builds them
-(shape from Plex's support article "Webhooks", support.plex.tv/articles/115002267687): one
-per person, each for the first episode of their own show.
+The webhooks are Plex's `media.play` multipart bodies as `cacherr.fakeplex.webhooks` builds
+them (shape from Plex's support article "Webhooks", support.plex.tv/articles/115002267687):
+one per person, each for the first episode of their own show, on the daemon's own server.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 from cacherr import events, keys
-from cacherr.fakeplex import World
+from cacherr.fakeplex import World, webhooks
 
-from .flow import AppFactory, Events, settle, webhook_form
+from .flow import AppFactory, Events, settle
 
 PEOPLE = 7
 
@@ -35,7 +35,7 @@ async def test_every_persons_first_next_episode_starts_before_anyones_second(
     assert secret is not None
     for person, show in zip(people, shows, strict=True):
         first = show.seasons[0].episodes[0]
-        form = webhook_form("media.play", first, person)
+        form = webhooks.form(webhooks.from_world("media.play", world, person, first))
         resp = await client.post(
             "/api/webhooks/plex", data=form, params={"secret": secret.get_secret_value()}
         )
