@@ -30,60 +30,46 @@ MAX_ROWS = 5000
 PRUNE_EVERY = 100
 MAX_DATA_CHARS = 4000
 MASK = "********"
-# Too frequent to be news: the page shows them live instead.
-_NOISY = frozenset(
-    {
-        events.STATUS,
-        events.STATS,
-        events.OPERATION_STARTED,
-        events.OPERATION_PROGRESS,
-        events.SESSION_PROGRESS,
-        events.CYCLE_PROGRESS,
-        events.PLAYBACK,
-    }
-)
 
 
-def _who_what(data: dict[str, Any]) -> str:
-    user = data.get("user") or "someone"
-    return f"{user}: {data.get('title') or data.get('rating_key') or 'an item'}"
+def _who_what(event: events.SessionStart | events.SessionStop) -> str:
+    return f"{event.user or 'someone'}: {event.title or event.rating_key or 'an item'}"
 
 
 def describe(event: Event) -> tuple[str, str] | None:
-    """(level, message) of a notable event, or None for an event not worth a line."""
-    data = event.data
-    if event.type in _NOISY:
-        return None
-    if event.type == events.OPERATION_COMPLETE:
-        path, result = data.get("path", "?"), data.get("result")
-        verb = "Cached" if data.get("kind") == "cache" else "Returned to the array"
-        if result == "done":
-            return "info", f"{verb}: {path}"
-        if result == "failed":
-            return "error", f"{verb} failed for {path}: {data.get('error') or 'unknown error'}"
-        return "info", f"{verb} {result or 'ended'}: {path}"
-    if event.type == events.SESSION_START:
-        return "info", f"Playing — {_who_what(data)}"
-    if event.type == events.SESSION_STOP:
-        return "info", f"Stopped — {_who_what(data)}"
-    if event.type == events.PLEX_STATE:
-        message = data.get("message") or ""
-        level = "warning" if data.get("state") in ("down", "degraded") else "info"
-        return level, f"Plex is {data.get('state')}" + (f": {message}" if message else "")
-    if event.type == events.CONFIG_RELOADED:
-        return "info", "Configuration reloaded from cacherr.json"
-    if event.type == events.CONFIG_ERROR:
-        return "error", str(data.get("message") or "Configuration error")
-    if event.type == events.LOW_SPACE:
-        return "warning", str(data.get("message") or "The pool is running short of space")
-    if event.type == events.LOG:
-        return str(data.get("level", "warning")).lower(), str(data.get("message", ""))
-    if event.type == events.CYCLE_START:
-        return "info", str(data.get("message") or "Sweep started")
-    if event.type == events.CYCLE_COMPLETE:
-        return "info", str(data.get("message") or "Sweep finished")
-    if isinstance(data.get("message"), str):
-        return str(data.get("level", "info")), data["message"]
+    """(level, message) of a notable event, or None for an event not worth a line.
+
+    Too frequent to be news, and shown live on the page instead: status, stats, operations
+    starting and progressing, session progress, sweep steps, playback events.
+    """
+    match event:
+        case events.OperationComplete(kind=kind, path=path, result=result, error=error):
+            verb = "Cached" if kind == "cache" else "Returned to the array"
+            if result == "done":
+                return "info", f"{verb}: {path}"
+            if result == "failed":
+                return "error", f"{verb} failed for {path}: {error or 'unknown error'}"
+            return "info", f"{verb} {result}: {path}"
+        case events.SessionStart():
+            return "info", f"Playing — {_who_what(event)}"
+        case events.SessionStop():
+            return "info", f"Stopped — {_who_what(event)}"
+        case events.PlexState(state=state, message=message):
+            level = "warning" if state in ("down", "degraded") else "info"
+            return level, f"Plex is {state}" + (f": {message}" if message else "")
+        case events.ConfigReloaded():
+            return "info", "Configuration reloaded from cacherr.json"
+        case events.ConfigError(message=message):
+            return "error", message or "Configuration error"
+        case events.LowSpace(message=message):
+            return "warning", message or "The pool is running short of space"
+        case events.Log(level=level, message=message):
+            return level.lower(), message
+        case events.CycleStart(message=message) | events.CycleComplete(message=message):
+            return "info", message
+        case events.Reaction(message=message):
+            # Its failures also come as a `log` warning; dropped claims and list failures too.
+            return "info", message
     return None
 
 
@@ -214,11 +200,11 @@ class LogForwarder(logging.Handler):
             return  # its own troubles would loop back here
         try:
             message = mask_secrets(record.getMessage(), secret_values(self._settings()))
-            data = {"level": record.levelname, "logger": record.name, "message": message}
+            event = events.Log(level=record.levelname, logger=record.name, message=message)
             if threading.get_ident() == self._thread:
-                self._bus.publish(events.LOG, **data)
+                self._bus.publish(event)
             else:  # a closing loop has nobody left to tell
                 with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(lambda: self._bus.publish(events.LOG, **data))
+                    self._loop.call_soon_threadsafe(self._bus.publish, event)
         except Exception:
             self.handleError(record)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cacherr import events, keys
+from cacherr import keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
@@ -187,9 +187,7 @@ async def _lists(app: web.Application) -> AsyncIterator[None]:
     service = ListService(
         ListRepository(db), ClaimStore(db), fetcher, plex, settings, sizes=size_lookup(settings)
     )
-    service.on_status = lambda name, status: app[keys.BUS].publish(
-        events.LIST_STATE, name=name, **status.as_dict()
-    )
+    service.on_status = lambda name, status: app[keys.BUS].publish(status.as_event())
     scheduler = ListScheduler(service)
     app[keys.LISTS] = service
     app[keys.LIST_SCHEDULER] = scheduler

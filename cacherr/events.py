@@ -1,19 +1,28 @@
 """Typed events and the in-process bus every part publishes to.
 
-An event is `{type, timestamp, data}`. Subscribers (the Socket.IO page, notifications, the
-activity log, metrics) each get their own bounded queue, so a slow one never holds up the
-publisher: when its queue is full the oldest event is dropped for it alone.
+Each kind of event is one frozen dataclass below, named after what happened, with the
+fields its producer fills in and its consumers read: the page (Socket.IO), notifications,
+the activity log, metrics and the live operations list. A producer builds the class and
+publishes it; a consumer narrows with `isinstance` and reads attributes, so a field one
+side renames or forgets is a type error (mypy), not a silent `None` on the other side.
+Every type lives in this module, so adding one is a change reviewers see in one place.
+
+On the wire (Socket.IO, the activity table) an event is `{type, timestamp, data}`: `type`
+is the class's fixed name, `data` its fields. Subscribers each get their own bounded
+queue, so a slow one never holds up the publisher: when its queue is full the oldest event
+is dropped for it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Literal
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +43,316 @@ CONFIG_RELOADED: Final = "config_reloaded"
 CONFIG_ERROR: Final = "config_error"
 PLEX_STATE: Final = "plex_state"
 PLAYBACK: Final = "playback"
-# A playback event handled: data {user, show, cached, reason, latency_s (arrival to copy start)}.
 REACTION: Final = "reaction"
-# An import list was fetched (or failed): data {name, state, fetched_at, error, counts, …}.
 LIST_STATE: Final = "list_state"
-# The pool ran short of space (edge-triggered: once when it starts, not every check).
-# data: {free_bytes, total_bytes, path, message}
 LOW_SPACE: Final = "low_space"
+CLAIMS_DROPPED: Final = "claims_dropped"
+
+# An eviction is a restore made to free room: the executor knows only these two kinds.
+OperationKind = Literal["cache", "restore"]
+OperationResult = Literal["done", "failed", "cancelled", "skipped"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
-    """One thing that happened."""
+    """One thing that happened; subclasses name it (`type`) and carry its fields."""
 
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
+    type: ClassVar[str]
     timestamp: float = field(default_factory=time.time)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The fields, JSON-ready (what the page receives as `data`)."""
+        data = dataclasses.asdict(self)
+        del data["timestamp"]
+        return data
 
     def as_dict(self) -> dict[str, Any]:
         """The wire form: `{type, timestamp, data}`."""
         return {"type": self.type, "timestamp": self.timestamp, "data": self.data}
+
+
+# --- the page's state --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(Event):
+    """The snapshot a page starts from: one part per registered provider (never on the bus)."""
+
+    type: ClassVar[str] = STATUS
+    parts: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The parts themselves, by name."""
+        return dict(self.parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stats(Event):
+    """A point of the pool's usage (bytes), sampled after changes and on a timer."""
+
+    type: ClassVar[str] = STATS
+    total_bytes: int
+    free_bytes: int
+    used_bytes: int
+    limit_bytes: int
+    min_free_bytes: int
+    files: int
+    pools: int
+    used_percent: float | None
+
+
+# --- operations (the executor) -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationStarted(Event):
+    """An operation on one file began; `path` is the Plex path."""
+
+    type: ClassVar[str] = OPERATION_STARTED
+    id: int
+    kind: OperationKind
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationProgress(Event):
+    """A running copy's progress, a few times a second at most."""
+
+    type: ClassVar[str] = OPERATION_PROGRESS
+    id: int
+    kind: OperationKind
+    path: str
+    bytes_done: int
+    size: int
+    speed_bps: int
+    eta_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperationComplete(Event):
+    """An operation ended: `result` done, failed or cancelled; `error` says why when not."""
+
+    type: ClassVar[str] = OPERATION_COMPLETE
+    id: int
+    kind: OperationKind
+    path: str
+    result: OperationResult
+    error: str | None
+    duration_s: float
+    size_bytes: int
+
+
+# --- Plex sessions (the poller) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Session(Event):
+    """What the page is told about a session: no token, no address."""
+
+    session_key: str
+    rating_key: str
+    media_type: str
+    user: str
+    title: str
+    progress_percent: float | None
+    state: str
+    player: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStart(_Session):
+    """A session appeared (or changed item)."""
+
+    type: ClassVar[str] = SESSION_START
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionProgress(_Session):
+    """A known session moved on."""
+
+    type: ClassVar[str] = SESSION_PROGRESS
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStop(_Session):
+    """A session ended (or left that item)."""
+
+    type: ClassVar[str] = SESSION_STOP
+
+
+# --- intake and reactions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Playback(Event):
+    """A playback event accepted from a source (webhook, Tautulli, sessions, the socket)."""
+
+    type: ClassVar[str] = PLAYBACK
+    kind: str
+    rating_key: str
+    source: str
+    media_type: str
+    grandparent_rating_key: str | None
+    parent_rating_key: str | None
+    user_id: str | None
+    username: str | None
+    title: str
+    view_offset_ms: int | None
+    duration_ms: int | None
+    session_key: str | None
+    server_id: str | None
+    received_at: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaction(Event):
+    """A playback event handled: what it claimed and handed to the executor.
+
+    `latency_s` runs from the event's arrival to its copies queued; `error` is set when the
+    reaction could not be made (Plex or the database failing), with `reason` saying why.
+    """
+
+    type: ClassVar[str] = REACTION
+    user: str
+    show: str
+    kind: str
+    reason: str
+    cached: int = 0
+    restored: int = 0
+    evicted: int = 0
+    held: int = 0
+    claimed: int = 0
+    released: int = 0
+    unfit: int = 0
+    dropped: int = 0
+    error: bool = False
+    message: str = ""
+    latency_s: float = 0.0
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class DroppedClaim:
+    """A file whose claims were dropped, and why (gone from the array, outside the roots)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimsDropped(Event):
+    """Claims on files that cannot be cached were released."""
+
+    type: ClassVar[str] = CLAIMS_DROPPED
+    files: tuple[DroppedClaim, ...]
+
+
+# --- sweeps ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleStart(Event):
+    """A sweep began; `steps` are the names its `cycle_progress` events will report."""
+
+    type: ClassVar[str] = CYCLE_START
+    steps: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleProgress(Event):
+    """A sweep finished step `done` of `total`."""
+
+    type: ClassVar[str] = CYCLE_PROGRESS
+    step: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleComplete(Event):
+    """A sweep finished: counts handed to the executor, and what failed (source → reason)."""
+
+    type: ClassVar[str] = CYCLE_COMPLETE
+    cached: int
+    restored: int
+    evicted: int
+    unfit: int
+    duration_s: float
+    failed: dict[str, str]
+    message: str
+
+
+# --- the outside world and the daemon ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlexState(Event):
+    """The Plex connection changed: `state` connected, degraded, down or not_configured."""
+
+    type: ClassVar[str] = PLEX_STATE
+    state: str
+    message: str
+    since: float
+    previous: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListState(Event):
+    """An import list was fetched (or failed); `counts` are its matches by state."""
+
+    type: ClassVar[str] = LIST_STATE
+    name: str
+    state: str
+    fetched_at: float | None
+    attempted_at: float | None
+    error: str | None
+    item_count: int
+    truncated: bool
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LowSpace(Event):
+    """The pool ran short of space (edge-triggered: once when it starts, not every check)."""
+
+    type: ClassVar[str] = LOW_SPACE
+    free_bytes: int
+    total_bytes: int
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigReloaded(Event):
+    """`cacherr.json` changed and the new settings run."""
+
+    type: ClassVar[str] = CONFIG_RELOADED
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigError(Event):
+    """An edit to `cacherr.json` was refused; the running settings stay. One line a problem."""
+
+    type: ClassVar[str] = CONFIG_ERROR
+    message: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Log(Event):
+    """A WARNING or worse log record, secrets masked."""
+
+    type: ClassVar[str] = LOG
+    level: str
+    logger: str
+    message: str
+
+
+# --- the bus -----------------------------------------------------------------------------
 
 
 class Subscription:
@@ -119,14 +418,8 @@ class EventBus:
         """Call `listener` synchronously for every event (must be quick, e.g. a counter)."""
         self._listeners.append(listener)
 
-    def publish(self, type_: str, **data: Any) -> Event:
-        """Send an event to every interested subscriber."""
-        event = Event(type_, data)
-        self.emit(event)
-        return event
-
-    def emit(self, event: Event) -> None:
-        """Send an already built event."""
+    def publish(self, event: Event) -> Event:
+        """Send an event to every listener and interested subscriber."""
         for listener in self._listeners:
             try:
                 listener(event)
@@ -135,3 +428,4 @@ class EventBus:
         for sub in self._subscriptions:
             if sub.wants(event):
                 sub.offer(event)
+        return event

@@ -12,8 +12,6 @@ from typing import Any
 from cacherr import events
 from cacherr.events import Event, EventBus
 
-_FIELDS = ("id", "kind", "path", "bytes_done", "size", "speed_bps", "eta_s")
-
 
 class LiveOperations:
     """Operations between `operation_started` and `operation_complete`, by id."""
@@ -23,28 +21,26 @@ class LiveOperations:
         bus.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        op_id = event.data.get("id")
-        if not isinstance(op_id, int):
-            return
-        if event.type == events.OPERATION_STARTED:
-            self._active[op_id] = {
-                "id": op_id,
-                "kind": event.data.get("kind"),
-                "path": event.data.get("path"),
-                "state": "running",
-                "bytes_done": 0,
-                "size": None,
-                "speed_bps": None,
-                "eta_s": None,
-                "started_at": event.timestamp,
-            }
-        elif event.type == events.OPERATION_PROGRESS:
-            entry = self._active.setdefault(
-                op_id, {"state": "running", "started_at": event.timestamp}
-            )
-            entry.update({k: event.data.get(k) for k in _FIELDS if k in event.data})
-        elif event.type == events.OPERATION_COMPLETE:
-            self._active.pop(op_id, None)
+        match event:
+            case events.OperationStarted():
+                self._active[event.id] = {
+                    "id": event.id,
+                    "kind": event.kind,
+                    "path": event.path,
+                    "state": "running",
+                    "bytes_done": 0,
+                    "size": None,
+                    "speed_bps": None,
+                    "eta_s": None,
+                    "started_at": event.timestamp,
+                }
+            case events.OperationProgress():
+                entry = self._active.setdefault(
+                    event.id, {"state": "running", "started_at": event.timestamp}
+                )
+                entry.update(event.data)
+            case events.OperationComplete():
+                self._active.pop(event.id, None)
 
     def active(self) -> list[dict[str, Any]]:
         """Running operations, oldest first, each with its latest progress."""

@@ -72,16 +72,15 @@ class Metrics:
 
     def on_event(self, event: Event) -> None:
         """Bus listener."""
-        data = event.data
-        if event.type == events.OPERATION_COMPLETE:
-            kind, result = str(data.get("kind", "")), str(data.get("result", ""))
-            self.operations[(kind, result)] += 1
-            if kind == "cache" and result == "done":
-                self.bytes_copied += int(data.get("size_bytes") or 0)
-        elif event.type == events.CYCLE_COMPLETE and "duration_s" in data:
-            self.sweep_duration.observe(float(data["duration_s"]))
-        elif event.type == events.REACTION and data.get("latency_s") is not None:
-            self.reaction_latency.observe(float(data["latency_s"]))
+        match event:
+            case events.OperationComplete(kind=kind, result=result):
+                self.operations[(kind, result)] += 1
+                if kind == "cache" and result == "done":
+                    self.bytes_copied += event.size_bytes
+            case events.CycleComplete(duration_s=duration_s):
+                self.sweep_duration.observe(duration_s)
+            case events.Reaction(latency_s=latency_s):
+                self.reaction_latency.observe(latency_s)
 
 
 def _escape(value: str) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +18,6 @@ import socketio
 from aiohttp import web
 
 from cacherr import events, keys
-from cacherr.events import Event
 from cacherr.security.sessions import COOKIE_NAME
 
 log = logging.getLogger(__name__)
@@ -79,7 +77,7 @@ class Realtime:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not await self._authorised(environ, auth):
             raise socketio.exceptions.ConnectionRefusedError("log in or send the API key")
-        body = Event(events.STATUS, await self.snapshot(), time.time()).as_dict()
+        body = events.Status(parts=await self.snapshot()).as_dict()
         await self.sio.emit(events.STATUS, body, to=sid)
         # Deltas go to the "live" room only, so a client sees its snapshot first.
         await self.sio.enter_room(sid, _LIVE)

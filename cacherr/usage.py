@@ -16,7 +16,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from cacherr import events
@@ -35,25 +34,8 @@ MAX_POINTS = 288
 CHANGES = frozenset({events.OPERATION_COMPLETE, events.CONFIG_RELOADED})
 
 
-@dataclass(frozen=True)
-class Usage:
-    """The pool and Cacherr's share of it, in bytes."""
-
-    total_bytes: int
-    free_bytes: int
-    used_bytes: int
-    limit_bytes: int
-    min_free_bytes: int
-    files: int
-    pools: int
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the share of the limit in use."""
-        data: dict[str, Any] = asdict(self)
-        data["used_percent"] = (
-            round(100 * self.used_bytes / self.limit_bytes, 1) if self.limit_bytes else None
-        )
-        return data
+# A usage point is the `stats` event itself (bytes; `used_percent` of the limit).
+Usage = events.Stats
 
 
 def cache_roots(settings: Settings) -> list[str]:
@@ -71,14 +53,16 @@ async def measure(db: Database, settings: Settings) -> Usage:
     )
     used, files = (int(row[0]), int(row[1])) if row is not None else (0, 0)
     cache = settings.cache
+    limit = parse_size(cache.limit, total)
     return Usage(
         total_bytes=total,
         free_bytes=free,
         used_bytes=used,
-        limit_bytes=parse_size(cache.limit, total),
+        limit_bytes=limit,
         min_free_bytes=parse_size(cache.min_free, total),
         files=files,
         pools=pools,
+        used_percent=round(100 * used / limit, 1) if limit else None,
     )
 
 
@@ -136,7 +120,7 @@ class UsageSampler:
         usage = await measure(self._db, self._settings())
         await record(self._db, usage, self._clock())
         if publish:
-            self._bus.publish(events.STATS, **usage.as_dict())
+            self._bus.publish(usage)
         return usage
 
     async def start(self) -> None:

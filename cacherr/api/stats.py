@@ -62,7 +62,7 @@ async def stats(request: web.Request) -> web.Response:
     spared = await asyncio.to_thread(disks_spared, settings, files)
     return ok(
         {
-            "usage": usage.as_dict(),
+            "usage": usage.data,
             "by_source": await _by_source(db),
             "by_user": await _by_user(db),
             "unclaimed": await _unclaimed(db),

@@ -81,10 +81,11 @@ class ConfigWatcher:
         except ConfigError as exc:
             log.error("Configuration change ignored, the running configuration stays: %s", exc)
             self._bus.publish(
-                events.CONFIG_ERROR,
-                message="The edit to cacherr.json was not applied",
-                problems=[str(p) for p in exc.problems],
+                events.ConfigError(
+                    message="The edit to cacherr.json was not applied",
+                    problems=tuple(str(p) for p in exc.problems),
+                )
             )
             return
         log.info("Configuration reloaded from %s", self._store.path)
-        self._bus.publish(events.CONFIG_RELOADED, path=str(self._store.path))
+        self._bus.publish(events.ConfigReloaded(path=str(self._store.path)))

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from cacherr.events import OPERATION_PROGRESS, EventBus
+from cacherr.events import EventBus, OperationKind, OperationProgress
 
 
 class ProgressReporter:
@@ -23,14 +23,14 @@ class ProgressReporter:
         bus: EventBus,
         *,
         op_id: int,
-        kind: str,
+        kind: OperationKind,
         path: str,
         interval_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = loop
         self._bus = bus
-        self._fields = {"id": op_id, "kind": kind, "path": path}
+        self._op_id, self._kind, self._path = op_id, kind, path
         self._interval_s = interval_s
         self._clock = clock
         self._started = clock()
@@ -44,13 +44,15 @@ class ProgressReporter:
         elapsed = now - self._started
         speed = bytes_done / elapsed if elapsed > 0 else 0.0
         eta = (size - bytes_done) / speed if speed > 0 else None
-        data = {
-            **self._fields,
-            "bytes_done": bytes_done,
-            "size": size,
-            "speed_bps": round(speed),
-            "eta_s": round(eta, 1) if eta is not None else None,
-        }
+        event = OperationProgress(
+            id=self._op_id,
+            kind=self._kind,
+            path=self._path,
+            bytes_done=bytes_done,
+            size=size,
+            speed_bps=round(speed),
+            eta_s=round(eta, 1) if eta is not None else None,
+        )
         # The loop may already be closing when a last chunk lands; then nobody is listening.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(lambda: self._bus.publish(OPERATION_PROGRESS, **data))
+            self._loop.call_soon_threadsafe(self._bus.publish, event)

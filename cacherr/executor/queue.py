@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from cacherr.config.models import CacheConfig, Settings
 from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
-from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED, EventBus
+from cacherr.events import EventBus, OperationComplete, OperationStarted
 from cacherr.executor.bandwidth import (
     MiB,
     Pacer,
@@ -338,7 +338,7 @@ class Executor:
     async def _execute(self, op: Operation) -> Outcome:
         op.state = "running"
         path = op.location.plex_path
-        self._bus.publish(OPERATION_STARTED, id=op.id, kind=op.kind, path=path)
+        self._bus.publish(OperationStarted(id=op.id, kind=op.kind, path=path))
         op.control.on_progress = ProgressReporter(
             asyncio.get_running_loop(), self._bus, op_id=op.id, kind=op.kind, path=path,
             interval_s=self._progress_interval_s,
@@ -378,14 +378,15 @@ class Executor:
         self._forget(op)
         self._queue.release(op)
         self._bus.publish(
-            OPERATION_COMPLETE,
-            id=op.id,
-            kind=op.kind,
-            path=op.location.plex_path,
-            result=outcome.result,
-            error=outcome.error,
-            duration_s=round(duration_s, 3),
-            size_bytes=outcome.size_bytes,
+            OperationComplete(
+                id=op.id,
+                kind=op.kind,
+                path=op.location.plex_path,
+                result=outcome.result,
+                error=outcome.error,
+                duration_s=round(duration_s, 3),
+                size_bytes=outcome.size_bytes,
+            )
         )
         self._finishing += 1
         self._pump()  # the next operation need not wait for this one's bookkeeping

@@ -1,16 +1,9 @@
 """Turning a batch of events into one notification: which toggle an event belongs to, and
 the short summary a person reads on a phone.
 
-The notifier reads these event fields (missing ones are tolerated):
-
-- `operation_complete`: `kind` (`cache` | `restore` | `evict`), `result` (`done` |
-  `failed`), `title` (a display name, e.g. "Show - S01E01") or else `path` /
-  `cache_path` / `array_path` / `plex_path`, `size_bytes`, `error` or `message`;
-- `plex_state`: `state` (`connected` | `degraded` | `down`), `message`;
-- `cycle_complete`: `cached`, `restored`, `evicted`, `failed` (counts or lists),
-  `duration_s`;
-- `low_space`: `message`, `free_bytes`, `total_bytes`, `path`;
-- `config_error`: `message`, `problems`.
+The notifier reads the typed events of `cacherr.events`: `OperationComplete` (a file is
+named by its Plex path's file name), `PlexState`, `CycleComplete`, `LowSpace` and
+`ConfigError`.
 """
 
 from __future__ import annotations
@@ -18,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from cacherr import events
 from cacherr.config.models import NotificationEvents
@@ -77,15 +70,12 @@ class Message:
 
 def categorise(event: Event) -> Category | None:
     """The toggle an event falls under, or None when it is never notified."""
-    data = event.data
-    if event.type == events.OPERATION_COMPLETE:
-        if data.get("result") == "failed":
+    if isinstance(event, events.OperationComplete):
+        if event.result == "failed":
             return "errors"
-        if data.get("result") != "done":
+        if event.result != "done":
             return None
-        if data.get("kind") == "cache":
-            return "caching_summary"
-        return "restores" if data.get("kind") in ("restore", "evict") else None
+        return "caching_summary" if event.kind == "cache" else "restores"
     return _BY_TYPE.get(event.type)
 
 
@@ -104,9 +94,9 @@ class PlexTransitions:
     def __init__(self) -> None:
         self._down = False
 
-    def accept(self, event: Event) -> bool:
+    def accept(self, event: events.PlexState) -> bool:
         """Whether this `plex_state` event is a transition to tell."""
-        state = event.data.get("state")
+        state = event.state
         if state == "down" and not self._down:
             self._down = True
             return True
@@ -125,16 +115,9 @@ def human_bytes(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-def label(data: dict[str, Any]) -> str:
-    """A display name for a file operation."""
-    title = data.get("title")
-    if isinstance(title, str) and title:
-        return title
-    for key in ("path", "cache_path", "array_path", "plex_path"):
-        path = data.get(key)
-        if isinstance(path, str) and path:
-            return PurePosixPath(path).name
-    return "an unnamed file"
+def label(event: events.OperationComplete) -> str:
+    """A display name for a file operation: its file name (e.g. `Show - S01E01.mkv`)."""
+    return PurePosixPath(event.path).name or "an unnamed file"
 
 
 def name_list(names: Sequence[str], shown: int = NAMES_SHOWN) -> str:
@@ -145,84 +128,74 @@ def name_list(names: Sequence[str], shown: int = NAMES_SHOWN) -> str:
     return text
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, list | tuple | set | dict):
-        return len(value)
-    return 0
-
-
 def _files(count: int) -> str:
     return f"{count} file" if count == 1 else f"{count} files"
 
 
 def _moved(verb: str, batch: Sequence[Event], where: str = "") -> str:
-    names = [label(e.data) for e in batch]
-    size = sum(_count(e.data.get("size_bytes")) for e in batch)
+    done = [e for e in batch if isinstance(e, events.OperationComplete)]
+    names = [label(e) for e in done]
+    size = sum(e.size_bytes for e in done)
     sized = f" ({human_bytes(size)})" if size else ""
-    return f"{verb} {_files(len(batch))}{sized}{where}: {name_list(names)}"
+    return f"{verb} {_files(len(done))}{sized}{where}: {name_list(names)}"
 
 
 def _errors(batch: Sequence[Event]) -> list[str]:
     lines = []
-    failed = [e for e in batch if e.type == events.OPERATION_COMPLETE]
+    failed = [e for e in batch if isinstance(e, events.OperationComplete)]
     if failed:
         parts = []
-        for e in failed:
-            why = e.data.get("error") or e.data.get("message")
-            verb = "restore" if e.data.get("kind") in ("restore", "evict") else "cache"
-            parts.append(f"{verb} {label(e.data)}" + (f" ({why})" if why else ""))
+        for op in failed:
+            parts.append(f"{op.kind} {label(op)}" + (f" ({op.error})" if op.error else ""))
         noun = "operation" if len(failed) == 1 else "operations"
         lines.append(f"{len(failed)} {noun} failed: {name_list(parts)}")
-    for e in batch:
-        if e.type == events.CONFIG_ERROR:
-            problems = e.data.get("problems") or []
-            text = str(e.data.get("message") or "The configuration is invalid")
-            if problems:
-                text += ": " + "; ".join(str(p) for p in problems[:NAMES_SHOWN])
+    for bad in batch:
+        if isinstance(bad, events.ConfigError):
+            text = bad.message or "The configuration is invalid"
+            if bad.problems:
+                text += ": " + "; ".join(bad.problems[:NAMES_SHOWN])
             lines.append(text)
     return lines
 
 
+def _is_down(event: Event) -> bool:
+    return isinstance(event, events.PlexState) and event.state == "down"
+
+
 def _plex_headline(event: Event) -> str:
-    return "Plex is down" if event.data.get("state") == "down" else "Plex is back"
+    return "Plex is down" if _is_down(event) else "Plex is back"
 
 
 def _plex(batch: Sequence[Event]) -> list[str]:
     lines = []
     for e in batch:
-        message = e.data.get("message")
-        lines.append(_plex_headline(e) + (f": {message}" if message else ""))
+        if isinstance(e, events.PlexState):
+            lines.append(_plex_headline(e) + (f": {e.message}" if e.message else ""))
     return lines
 
 
 def _low_space(batch: Sequence[Event]) -> list[str]:
-    data = batch[-1].data  # only the latest reading matters
-    message = data.get("message")
-    free, total = data.get("free_bytes"), data.get("total_bytes")
-    text = "The cache pool is low on space"
-    if isinstance(free, int | float):
-        text += f": {human_bytes(free)} free"
-        if isinstance(total, int | float) and total:
-            text += f" of {human_bytes(total)}"
-    if data.get("path"):
-        text += f" on {data['path']}"
-    return [text + (f" ({message})" if message else "")]
+    readings = [e for e in batch if isinstance(e, events.LowSpace)]
+    if not readings:
+        return []
+    e = readings[-1]  # only the latest reading matters
+    text = f"The cache pool is low on space: {human_bytes(e.free_bytes)} free"
+    if e.total_bytes:
+        text += f" of {human_bytes(e.total_bytes)}"
+    if e.path:
+        text += f" on {e.path}"
+    return [text + (f" ({e.message})" if e.message else "")]
 
 
 def _sweeps(batch: Sequence[Event]) -> list[str]:
     lines = []
     for e in batch:
-        counts = [f"{_count(e.data.get(key))} {key}" for key in ("cached", "restored", "evicted")]
-        failed = _count(e.data.get("failed"))
-        if failed:
-            counts.append(f"{failed} failed")
-        took = e.data.get("duration_s")
-        timing = f" in {took:.1f} s" if isinstance(took, int | float) else ""
-        lines.append(f"Sweep finished{timing}: {', '.join(counts)}")
+        if not isinstance(e, events.CycleComplete):
+            continue
+        counts = [f"{e.cached} cached", f"{e.restored} restored", f"{e.evicted} evicted"]
+        if e.failed:
+            counts.append(f"{len(e.failed)} failed")
+        lines.append(f"Sweep finished in {e.duration_s:.1f} s: {', '.join(counts)}")
     return lines
 
 
@@ -241,7 +214,7 @@ def _section(category: Category, batch: Sequence[Event]) -> list[str]:
 
 
 def _level(groups: dict[Category, list[Event]]) -> Level:
-    plex_down = any(e.data.get("state") == "down" for e in groups.get("plex_status", []))
+    plex_down = any(_is_down(e) for e in groups.get("plex_status", []))
     if "errors" in groups or plex_down:
         return "failure"
     if "low_space" in groups:

@@ -110,7 +110,7 @@ class Notifier:
         category = categorise(event)
         if not settings.urls or category is None or not enabled(category, settings.events):
             return False
-        return event.type != events.PLEX_STATE or self._plex.accept(event)
+        return not isinstance(event, events.PlexState) or self._plex.accept(event)
 
     async def _next(self, sub: Subscription) -> Event:
         while True:

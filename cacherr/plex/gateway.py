@@ -329,7 +329,9 @@ class PlexGateway:
         status.state, status.message, status.since = state, message, time.time()
         level = logging.WARNING if state in ("down", "degraded") else logging.INFO
         log.log(level, "Plex is %s (was %s): %s", state, previous, message)
-        self._bus.publish(events.PLEX_STATE, previous=previous, **status.as_dict())
+        self._bus.publish(
+            events.PlexState(state=state, message=message, since=status.since, previous=previous)
+        )
 
 
 def _translated(fn: Callable[[], T], lane: Lane) -> T:

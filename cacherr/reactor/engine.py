@@ -30,7 +30,7 @@ from cacherr.claims.priority import live_priority
 from cacherr.config.models import Settings
 from cacherr.db import Database
 from cacherr.errors import PathRefused
-from cacherr.events import EventBus
+from cacherr.events import ClaimsDropped, DroppedClaim, EventBus
 from cacherr.executor import Executor, Operation
 from cacherr.files.model import Outcome
 from cacherr.files.mover import MoverExclusion
@@ -41,7 +41,6 @@ from cacherr.sources.sessions import SessionPoller
 
 log = logging.getLogger(__name__)
 
-CLAIMS_DROPPED = "claims_dropped"
 # While the mover's ignore list cannot be written (its folder full or read-only), try again
 # this often: until then the mover may move newly cached files back to the array.
 MOVER_RETRY_S: Final = 60.0
@@ -260,9 +259,8 @@ class CacheEngine:
         self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
         for path, reason in reasons.items():
             log.warning("Claims on %s dropped: %s", path, reason)
-        self._bus.publish(
-            CLAIMS_DROPPED, files=[{"path": p, "reason": r} for p, r in reasons.items()]
-        )
+        dropped = tuple(DroppedClaim(path=p, reason=r) for p, r in reasons.items())
+        self._bus.publish(ClaimsDropped(files=dropped))
 
     # --- operations finishing ------------------------------------------------------------
 

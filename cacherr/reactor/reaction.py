@@ -22,13 +22,14 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Final
+from dataclasses import replace
+from typing import Final
 
 from cacherr import events
 from cacherr.claims import Claim, UserKind
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError, DatabaseUnwritable
-from cacherr.events import EventBus
+from cacherr.events import EventBus, Reaction
 from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
@@ -45,7 +46,6 @@ from cacherr.sources.playback import PlaybackEvent, PlaybackStream
 
 log = logging.getLogger(__name__)
 
-REACTION: Final = events.REACTION
 # A reaction Plex dropped out of is tried again when Plex is back, this many times at most.
 REACTION_TRIES: Final = 5
 RETRY_DELAY_S: Final = 0.5
@@ -86,7 +86,7 @@ class Reactor:
         bus.listen(self._on_bus_event)
 
     def _on_bus_event(self, event: events.Event) -> None:
-        if event.type == events.PLEX_STATE:
+        if isinstance(event, events.PlexState):
             self._wake.set()
 
     # --- lifetime ------------------------------------------------------------------------
@@ -172,7 +172,7 @@ class Reactor:
 
     # --- reactions -----------------------------------------------------------------------
 
-    async def handle(self, event: PlaybackEvent) -> dict[str, Any] | None:
+    async def handle(self, event: PlaybackEvent) -> Reaction | None:
         """React to one event; returns what the `reaction` event said (None: nothing to do)."""
         started = time.monotonic()
         try:
@@ -191,22 +191,25 @@ class Reactor:
                 return None
             log.warning("No reaction to %s of %s: %s", event.kind, event.rating_key, reason)
             who = event.username or event.user_id or ""
-            result = {"user": who, "show": event.title, "kind": event.kind, "cached": 0,
-                      "reason": reason, "error": True}  # fmt: skip
+            result = Reaction(user=who, show=event.title, kind=event.kind, reason=reason,
+                              error=True)  # fmt: skip
         except Exception:
             log.exception("Reaction to %s of %s failed", event.kind, event.rating_key)
             return None
         self._tries.pop(event, None)
         if result is not None:
-            result["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
-            # From the event's arrival (webhook received, session polled) to its copies queued.
-            result["latency_s"] = round(max(time.time() - event.received_at, 0.0), 4)
-            cached = result.get("cached", 0)
-            result["message"] = f"{result['reason']}" + (f": {cached} to cache" if cached else "")
-            self._bus.publish(REACTION, **result)
+            cached = result.cached
+            result = replace(
+                result,
+                duration_ms=round((time.monotonic() - started) * 1000, 1),
+                # From the event's arrival (webhook received, session polled) to its copies queued.
+                latency_s=round(max(time.time() - event.received_at, 0.0), 4),
+                message=result.reason + (f": {cached} to cache" if cached else ""),
+            )
+            self._bus.publish(result)
         return result
 
-    async def _played(self, event: PlaybackEvent, *, scrobbled: bool) -> dict[str, Any] | None:
+    async def _played(self, event: PlaybackEvent, *, scrobbled: bool) -> Reaction | None:
         library = self._need_library()
         user, policy = await self._who(event.user_id, event.username)
         if not policy.enabled:
@@ -240,7 +243,7 @@ class Reactor:
         links = episode_window(episodes, anchor, user, settings, scrobbled=scrobbled)
         return await self._apply(user, policy, show_key, links, event.kind, describe(anchor))
 
-    async def _new(self, event: PlaybackEvent) -> dict[str, Any] | None:
+    async def _new(self, event: PlaybackEvent) -> Reaction | None:
         library = self._need_library()
         kind = event.media_type
         if kind == "movie":
@@ -282,10 +285,10 @@ class Reactor:
             user, policy = await self._who(user_id, None)
             links = episode_window(episodes, anchor, user, self._settings(), scrobbled=scrobbled)
             result = await self._apply(user, policy, show_key, links, "new", describe(anchor))
-            cached += result["cached"]
+            cached += result.cached
             users.append(user.name)
-        return {"user": ", ".join(users), "show": event.title, "kind": "new", "cached": cached,
-                "reason": f"new episode {event.title or event.rating_key}"}  # fmt: skip
+        return Reaction(user=", ".join(users), show=event.title, kind="new", cached=cached,
+                        reason=f"new episode {event.title or event.rating_key}")  # fmt: skip
 
     async def _apply(
         self,
@@ -295,7 +298,7 @@ class Reactor:
         links: list[Link],
         kind: str,
         what: str,
-    ) -> dict[str, Any]:
+    ) -> Reaction:
         engine = self._engine
         media = [path for link in links for path in link.item.files]
         found = await engine.survey(media)
@@ -306,21 +309,23 @@ class Reactor:
         )
         plan, submitted = await engine.commit(change, [c.plex_path for c in claims], found=found)
         verb = {"scrobble": "watched", "new": "new episode for"}.get(kind, "playing")
-        return {
-            "user": user.name,
-            "show": what,
-            "kind": kind,
-            **submitted.as_dict(),
-            "claimed": len(claims),
-            "released": len(change.released),
-            "unfit": len(plan.unfit),
-            "dropped": len(plan.dropped),
-            "reason": f"{user.name} {verb} {what}",
-        }
+        return Reaction(
+            user=user.name,
+            show=what,
+            kind=kind,
+            cached=submitted.cached,
+            restored=submitted.restored,
+            evicted=submitted.evicted,
+            held=len(submitted.held),
+            claimed=len(claims),
+            released=len(change.released),
+            unfit=len(plan.unfit),
+            dropped=len(plan.dropped),
+            reason=f"{user.name} {verb} {what}",
+        )
 
-    def _skipped(self, user: PlexUser, event: PlaybackEvent, why: str) -> dict[str, Any]:
-        return {"user": user.name, "show": event.title, "kind": event.kind, "cached": 0,
-                "reason": why}  # fmt: skip
+    def _skipped(self, user: PlexUser, event: PlaybackEvent, why: str) -> Reaction:
+        return Reaction(user=user.name, show=event.title, kind=event.kind, reason=why)
 
     def _need_library(self) -> Library:
         if self._library is None:

@@ -192,10 +192,10 @@ class Sweeper:
             nonlocal done
             done += 1
             if not dry_run:
-                self._bus.publish(events.CYCLE_PROGRESS, step=step, done=done, total=len(STEPS))
+                self._bus.publish(events.CycleProgress(step=step, done=done, total=len(STEPS)))
 
         if not dry_run:
-            self._bus.publish(events.CYCLE_START, steps=list(STEPS), message="Sweep started")
+            self._bus.publish(events.CycleStart(steps=tuple(STEPS), message="Sweep started"))
         replacements: list[Replacement] = []
         collector = self._collector
         if collector is not None and collector.plex_ready():
@@ -246,12 +246,11 @@ class Sweeper:
                 f"{result.restored} back to the array, {result.evicted} evicted, "
                 f"{result.unfit} unfit"
             )
-            self._bus.publish(
-                events.CYCLE_COMPLETE,
+            self._bus.publish(events.CycleComplete(
                 cached=result.cached, restored=result.restored, evicted=result.evicted,
-                unfit=result.unfit, duration_s=result.duration_s, failed=result.failed,
+                unfit=result.unfit, duration_s=result.duration_s, failed=dict(result.failed),
                 message=message,
-            )  # fmt: skip
+            ))  # fmt: skip
             log.info("%s", message)
         return result
 

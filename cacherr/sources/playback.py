@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from cacherr import events
 from cacherr.events import EventBus
@@ -78,9 +78,9 @@ class PlaybackEvent:
             keys.append(f"name:{self.username.casefold()}")
         return tuple(keys) or ("anonymous",)
 
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (the `playback` bus event's data)."""
-        return asdict(self)
+    def as_event(self) -> events.Playback:
+        """The `playback` bus event telling of it."""
+        return events.Playback(**asdict(self))
 
 
 # (kind class, rating key, one of the user's keys)
@@ -195,7 +195,7 @@ class PlaybackStream:
             event.source,
         )
         if self._bus is not None:
-            self._bus.publish(events.PLAYBACK, **event.as_dict())
+            self._bus.publish(event.as_event())
         return "queued"
 
     def requeue(self, event: PlaybackEvent) -> None:

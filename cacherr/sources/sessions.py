@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from cacherr import events
 from cacherr.config.models import SessionsConfig
@@ -43,19 +42,22 @@ _RUNNING = frozenset({"playing", "buffering"})
 SOCKET_SLOWDOWN = 6.0
 
 
-def session_event_data(snapshot: SessionSnapshot) -> dict[str, Any]:
+def session_event(
+    kind: type[events.SessionStart | events.SessionProgress | events.SessionStop],
+    snapshot: SessionSnapshot,
+) -> events.Event:
     """What the page is told about a session: no token, no address."""
     percent = snapshot.progress_percent
-    return {
-        "session_key": snapshot.session_key,
-        "rating_key": snapshot.rating_key,
-        "media_type": snapshot.media_type,
-        "user": snapshot.username or snapshot.user_id or "",
-        "title": snapshot.title,
-        "progress_percent": None if percent is None else round(percent, 1),
-        "state": snapshot.state,
-        "player": snapshot.player,
-    }
+    return kind(
+        session_key=snapshot.session_key,
+        rating_key=snapshot.rating_key,
+        media_type=snapshot.media_type,
+        user=snapshot.username or snapshot.user_id or "",
+        title=snapshot.title,
+        progress_percent=None if percent is None else round(percent, 1),
+        state=snapshot.state,
+        player=snapshot.player,
+    )
 
 
 class SessionPoller:
@@ -186,7 +188,7 @@ class SessionPoller:
     def forget(self) -> None:
         """Drop every known session without playback events (polling was turned off)."""
         for snapshot in self._sessions.values():
-            self._bus.publish(events.SESSION_STOP, **session_event_data(snapshot))
+            self._bus.publish(session_event(events.SessionStop, snapshot))
         self._sessions.clear()
         self._scrobbled.clear()
 
@@ -203,7 +205,7 @@ class SessionPoller:
             if before is None:
                 current = replace(snapshot, started_at=snapshot.started_at or now)
                 self._emit("play", current)
-                self._bus.publish(events.SESSION_START, **session_event_data(current))
+                self._bus.publish(session_event(events.SessionStart, current))
             else:
                 current = replace(snapshot, started_at=before.started_at)
                 self._changed(before, current)
@@ -220,12 +222,12 @@ class SessionPoller:
         elif before.state == "paused" and current.state in _RUNNING:
             self._emit("resume", current)
         if (before.state, before.view_offset_ms) != (current.state, current.view_offset_ms):
-            self._bus.publish(events.SESSION_PROGRESS, **session_event_data(current))
+            self._bus.publish(session_event(events.SessionProgress, current))
 
     def _ended(self, snapshot: SessionSnapshot) -> None:
         self._emit("stop", snapshot)
         self._scrobbled.discard((snapshot.session_key, snapshot.rating_key))
-        self._bus.publish(events.SESSION_STOP, **session_event_data(snapshot))
+        self._bus.publish(session_event(events.SessionStop, snapshot))
 
     def _maybe_scrobble(self, snapshot: SessionSnapshot) -> None:
         percent = snapshot.progress_percent

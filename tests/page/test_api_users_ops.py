@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from cacherr import events, keys
+from cacherr import keys
 from cacherr.config import ConfigStore
 from cacherr.db import Database
+from cacherr.executor.queue import Executor
+from cacherr.files.paths import PathResolver
 
 Client = TestClient[Any, Any]
 
@@ -64,19 +67,40 @@ async def test_operations_history_and_live_progress(api: Client, seeded: Databas
     paged = (await (await api.get("/api/operations?limit=1&offset=1")).json())["data"]
     assert [i["kind"] for i in paged["history"]["items"]] == ["cache"]
     assert (await api.get("/api/operations?state=sleeping")).status == 400
-    bus = api.app[keys.BUS]
-    bus.publish(events.OPERATION_STARTED, id=41, kind="cache", path="/data/tv/x.mkv")
-    bus.publish(
-        events.OPERATION_PROGRESS, id=41, kind="cache", path="/data/tv/x.mkv",
-        bytes_done=50, size=200, speed_bps=10, eta_s=15.0,
-    )  # fmt: skip
-    active = (await (await api.get("/api/operations")).json())["data"]["active"]
-    assert [(a["id"], a["bytes_done"], a["size"], a["eta_s"]) for a in active] == [
-        (41, 50, 200, 15.0)
-    ]
-    bus.publish(
-        events.OPERATION_COMPLETE, id=41, kind="cache", path="/data/tv/x.mkv", result="done"
-    )
+
+
+async def test_a_running_copy_shows_its_progress(
+    api: Client, api_store: ConfigStore, media: dict[str, Path]
+) -> None:
+    """A real copy held to 2 MiB/s: `/api/operations` shows its bytes as the executor reports."""
+    size = 3 * 1024 * 1024
+    (media["array"] / "x.mkv").write_bytes(b"x" * size)
+    api_store.save({"cache": {"copy_limit_mib_s": 2}})
+    app = api.app
+    executor = Executor(app[keys.DB], app[keys.BUS], lambda: api_store.current,
+                        progress_interval_s=0.05, chunk_bytes=64 * 1024)  # fmt: skip
+    await executor.start()
+    try:
+        resolver = PathResolver(api_store.current.paths.mappings)
+        op = executor.submit("cache", resolver.from_plex("/data/tv/x.mkv"))
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            active = (await (await api.get("/api/operations")).json())["data"]["active"]
+            moving = [a for a in active if a["id"] == op.id and a["bytes_done"]]
+            if moving and moving[0]["bytes_done"] < size:
+                break
+            assert asyncio.get_running_loop().time() < deadline, active
+            await asyncio.sleep(0.02)
+        (running,) = moving
+        assert (running["kind"], running["path"], running["size"]) == (
+            "cache",
+            "/data/tv/x.mkv",
+            size,
+        )
+        assert running["speed_bps"] > 0 and running["eta_s"] > 0
+        await executor.run_until_idle()
+    finally:
+        await executor.close()
     assert (await (await api.get("/api/operations")).json())["data"]["active"] == []
 
 
@@ -95,20 +119,24 @@ async def _wait_for_activity(api: Client, count: int) -> list[dict[str, Any]]:
 
 
 async def test_activity_feed_and_masked_warnings(api: Client, api_store: ConfigStore) -> None:
-    bus = api.app[keys.BUS]
-    bus.publish(events.OPERATION_PROGRESS, id=1, bytes_done=1, size=2)  # too noisy: not stored
-    bus.publish(
-        events.OPERATION_COMPLETE, id=1, kind="cache", path="/data/tv/a.mkv", result="failed",
-        error="no space",
-    )  # fmt: skip
+    # A copy of a file that is not on the array fails: the executor says so.
+    app = api.app
+    executor = Executor(app[keys.DB], app[keys.BUS], lambda: api_store.current)
+    await executor.start()
+    resolver = PathResolver(api_store.current.paths.mappings)
+    executor.submit("cache", resolver.from_plex("/data/tv/a.mkv"))
+    await executor.run_until_idle()
+    await executor.close()
     logging.getLogger("cacherr.test").warning("Plex said no to %s", "plex-token-c0ffee-0001")
-    items = await _wait_for_activity(api, 2)
-    assert [i["type"] for i in items] == ["log", "operation_complete"]
+    items = await _wait_for_activity(api, 3)
+    # Newest first: the masked warning, the failed copy, the executor's warning about it.
+    assert [i["type"] for i in items] == ["log", "operation_complete", "log"]
+    assert "a.mkv does not exist" in items[2]["message"]
     assert items[0]["level"] == "warning"
     assert "plex-token-c0ffee-0001" not in items[0]["message"]
     assert items[0]["message"] == "Plex said no to ********"
     assert items[1]["level"] == "error"
-    assert "no space" in items[1]["message"]
+    assert "Cached failed for /data/tv/a.mkv" in items[1]["message"]
     older = (await (await api.get(f"/api/activity?before={items[0]['id']}")).json())["data"]
     assert items[1]["id"] in [i["id"] for i in older["items"]]
     assert items[0]["id"] not in [i["id"] for i in older["items"]]
@@ -122,12 +150,13 @@ async def test_activity_keeps_a_bounded_number_of_lines(api: Client) -> None:
     activity = api.app[keys.ACTIVITY]
     db = api.app[keys.DB]
     for n in range(30):
-        await activity.store(events.Event(events.LOW_SPACE, {"message": f"low {n}"}))
+        logging.getLogger("cacherr.test").warning("low %d", n)
+    await _wait_for_activity(api, 30)
     log = type(activity)(db, api.app[keys.BUS], max_rows=10)
     await log.prune()
     row = await db.fetchone("SELECT COUNT(*) FROM activity")
     assert row is not None
     assert row[0] == 10
-    newest = await db.fetchone("SELECT message FROM activity ORDER BY id DESC LIMIT 1")
+    newest = await db.fetchone("SELECT message FROM activity WHERE type = 'log' ORDER BY id DESC")
     assert newest is not None
     assert newest[0] == "low 29"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
 import socketio
 from aiohttp.test_utils import TestClient
 
-from cacherr import events, keys
+from cacherr import events
 from cacherr.config import ConfigStore
 
 Client = TestClient[Any, Any]
@@ -41,11 +42,17 @@ async def test_snapshot_first_then_deltas(client: Client, store: ConfigStore) ->
         assert name == events.STATUS
         assert set(body) == {"type", "timestamp", "data"}
         assert body["data"]["health"]["plex"]["state"] == "not_configured"
-        client.app[keys.BUS].publish(events.OPERATION_PROGRESS, id=7, bytes_done=10, size=100)
+        # A warning in the log is a `log` event, forwarded as it happens.
+        logging.getLogger("cacherr.test").warning("the pool is %s", "slow")
         name, body = await asyncio.wait_for(received.get(), 5)
-        assert name == events.OPERATION_PROGRESS
-        assert body["type"] == events.OPERATION_PROGRESS
-        assert body["data"] == {"id": 7, "bytes_done": 10, "size": 100}
+        assert name == events.LOG
+        assert body["type"] == events.LOG
+        assert set(body) == {"type", "timestamp", "data"}
+        assert body["data"] == {
+            "level": "WARNING",
+            "logger": "cacherr.test",
+            "message": "the pool is slow",
+        }
     finally:
         await sio.disconnect()
 

@@ -282,3 +282,25 @@ async def test_a_restart_copies_nothing_again_and_resumes_unfinished_work(
     assert row is not None and tuple(row) == (7, 1)  # six before the restart, one after
     for season, number in ((1, 1), (1, 2), (1, 3), (2, 2)):
         assert is_cached(world, cache_root, episode(world, "The Expanse", season, number))
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """`/metrics` text as {sample: value}."""
+    lines = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(number) for name, number in lines}
+
+
+async def test_metrics_time_the_real_reactions_and_sweeps(
+    start_app: AppFactory, world: World
+) -> None:
+    """The latency and duration histograms are fed by the reactor's and sweeper's own events."""
+    client = await start_app()
+    await settle(client)
+    before = metric_samples(await (await client.get("/metrics", headers=api_key(client))).text())
+    await send(client, "media.play", episode(world, "Bluey", 1, 1), world.owner)
+    assert (await client.post("/api/sweep", headers=api_key(client))).status == 202
+    await settle(client)
+    after = metric_samples(await (await client.get("/metrics", headers=api_key(client))).text())
+    for histogram in ("cacherr_reaction_latency_seconds", "cacherr_sweep_duration_seconds"):
+        assert after[f"{histogram}_count"] - before[f"{histogram}_count"] == 1, histogram
+        assert after[f"{histogram}_sum"] > before[f"{histogram}_sum"], histogram

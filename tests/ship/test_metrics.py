@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from cacherr import events, keys
+from cacherr import keys
 from cacherr.config import ConfigStore
 from cacherr.executor.queue import Executor
 from cacherr.files.paths import PathResolver
@@ -47,17 +47,11 @@ async def test_metrics_need_the_key_and_count_real_operations(
     executor.submit("cache", resolver.from_plex("/data/Show/missing.mkv"))
     await executor.run_until_idle()
     await executor.close()
-    before = await (await client.get("/metrics", params={"apikey": key})).text()
-    app[keys.BUS].publish(events.CYCLE_COMPLETE, cached=1, duration_s=0.7)
-    app[keys.BUS].publish(events.REACTION, user="alice", cached=1, latency_s=0.12)
 
     resp = await client.get("/metrics", params={"apikey": key})
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     text = await resp.text()
-
-    def grew(sample: str) -> float:
-        return value(text, sample) - value(before, sample)
 
     assert (cache / "Show" / "e1.mkv").read_bytes() == payload
     assert value(text, 'cacherr_operations_total{kind="cache",result="done"}') == 1
@@ -65,11 +59,6 @@ async def test_metrics_need_the_key_and_count_real_operations(
     assert value(text, "cacherr_copied_bytes_total") == len(payload)
     assert value(text, "cacherr_cached_files") == 1
     assert value(text, "cacherr_cached_bytes") == len(payload)
-    assert grew('cacherr_sweep_duration_seconds_bucket{le="0.5"}') == 0
-    assert grew('cacherr_sweep_duration_seconds_bucket{le="1.0"}') == 1
-    assert grew('cacherr_reaction_latency_seconds_bucket{le="0.1"}') == 0
-    assert grew('cacherr_reaction_latency_seconds_bucket{le="0.25"}') == 1
-    assert grew("cacherr_reaction_latency_seconds_count") == 1
     assert "# TYPE cacherr_plex_requests_total counter" in text
     for _ in range(100):  # the lag probe fires every 50 ms
         if value(text, "cacherr_event_loop_lag_seconds_count") >= 1:

@@ -40,14 +40,25 @@ async def notifier(store: ConfigStore, bus: EventBus) -> AsyncIterator[Notifier]
     await running.close()
 
 
-def cached(n: int, size_bytes: int = 246_000_000) -> dict[str, Any]:
-    return {
-        "kind": "cache",
-        "result": "done",
-        "title": f"Show S01E{n:02d}",
-        "path": f"/mnt/cache/tv/Show/Season 01/Show - S01E{n:02d}.mkv",
-        "size_bytes": size_bytes,
-    }
+def done(
+    kind: events.OperationKind, path: str, size_bytes: int = 0, error: str | None = None
+) -> events.OperationComplete:
+    """An operation's end as the executor tells it (`path` is the Plex path)."""
+    return events.OperationComplete(
+        id=1, kind=kind, path=path, result="failed" if error else "done", error=error,
+        duration_s=1.0, size_bytes=size_bytes,
+    )  # fmt: skip
+
+
+def cached(n: int, size_bytes: int = 246_000_000) -> events.OperationComplete:
+    return done("cache", f"/data/tv/Show/Season 01/Show S01E{n:02d}.mkv", size_bytes)
+
+
+def sweep(duration_s: float, restored: int = 0) -> events.CycleComplete:
+    return events.CycleComplete(
+        cached=1, restored=restored, evicted=0, unfit=0, duration_s=duration_s, failed={},
+        message="Sweep finished",
+    )  # fmt: skip
 
 
 async def test_fifty_cached_files_make_one_message(
@@ -55,7 +66,7 @@ async def test_fifty_cached_files_make_one_message(
 ) -> None:
     configure(store, [receiver.url(auth=f"cacherr:{SECRET}")], window_s=0.3)
     for n in range(1, 51):
-        bus.publish(events.OPERATION_COMPLETE, **cached(n))
+        bus.publish(cached(n))
     await notifier.run_until_idle()
 
     assert len(receiver.messages) == 1
@@ -63,8 +74,8 @@ async def test_fifty_cached_files_make_one_message(
     assert message["title"] == "Cacherr: files cached"
     assert message["type"] == "success"
     assert message["message"] == (
-        "Cached 50 files (12.3 GB): Show S01E01, Show S01E02, Show S01E03, Show S01E04, "
-        "Show S01E05, …and 45 more"
+        "Cached 50 files (12.3 GB): Show S01E01.mkv, Show S01E02.mkv, Show S01E03.mkv, "
+        "Show S01E04.mkv, Show S01E05.mkv, …and 45 more"
     )
     assert receiver.headers[0]["Authorization"].startswith("Basic ")
 
@@ -73,10 +84,10 @@ async def test_events_after_the_window_make_a_second_message(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
     configure(store, [receiver.url()], window_s=0.1)
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     await notifier.run_until_idle()
-    bus.publish(events.OPERATION_COMPLETE, **cached(2))
-    bus.publish(events.OPERATION_COMPLETE, **cached(3))
+    bus.publish(cached(2))
+    bus.publish(cached(3))
     await notifier.run_until_idle()
 
     assert [m["message"].split(":")[0] for m in receiver.messages] == [
@@ -89,13 +100,14 @@ async def test_a_mixed_batch_is_one_message_most_urgent_first(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
     configure(store, [receiver.url()], restores=True, sweep_summary=True)
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
-    bus.publish(events.OPERATION_COMPLETE, kind="restore", result="done", path="/a/Heat.mkv")
+    bus.publish(cached(1))
+    bus.publish(done("restore", "/data/movies/Heat.mkv"))
+    bus.publish(done("cache", "/data/movies/Alien.mkv", error="no space"))
+    low = "/mnt/cache"
     bus.publish(
-        events.OPERATION_COMPLETE, kind="cache", result="failed", title="Alien", error="no space"
+        events.LowSpace(free_bytes=5 * 10**9, total_bytes=500 * 10**9, path=low, message="")
     )
-    bus.publish(events.LOW_SPACE, free_bytes=5 * 10**9, total_bytes=500 * 10**9, path="/mnt/cache")
-    bus.publish(events.CYCLE_COMPLETE, cached=1, restored=1, evicted=0, duration_s=3.25)
+    bus.publish(sweep(duration_s=3.25, restored=1))
     await notifier.run_until_idle()
 
     assert len(receiver.messages) == 1
@@ -105,9 +117,9 @@ async def test_a_mixed_batch_is_one_message_most_urgent_first(
         "Cacherr: errors, cache pool low on space, files cached, files restored, sweep complete"
     )
     assert message["message"].splitlines() == [
-        "1 operation failed: cache Alien (no space)",
+        "1 operation failed: cache Alien.mkv (no space)",
         "The cache pool is low on space: 5.0 GB free of 500.0 GB on /mnt/cache",
-        "Cached 1 file (246.0 MB): Show S01E01",
+        "Cached 1 file (246.0 MB): Show S01E01.mkv",
         "Restored 1 file to the array: Heat.mkv",
         "Sweep finished in 3.2 s: 1 cached, 1 restored, 0 evicted",
     ]
@@ -117,26 +129,28 @@ async def test_toggles_off_send_nothing_and_edits_apply_at_once(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
     configure(store, [receiver.url()], caching_summary=False)
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     # Off by default: restores and sweep summaries.
-    bus.publish(events.OPERATION_COMPLETE, kind="restore", result="done", title="Heat")
-    bus.publish(events.CYCLE_COMPLETE, cached=1, restored=0, evicted=0, duration_s=1.0)
-    bus.publish(events.OPERATION_STARTED, kind="cache", title="never notified")
+    bus.publish(done("restore", "/data/movies/Heat.mkv"))
+    bus.publish(sweep(duration_s=1.0))
+    bus.publish(events.OperationStarted(id=2, kind="cache", path="/data/never notified.mkv"))
     await notifier.run_until_idle()
     await asyncio.sleep(0.3)
     assert receiver.messages == []
 
     configure(store, [receiver.url()], caching_summary=True)
-    bus.publish(events.OPERATION_COMPLETE, **cached(2))
+    bus.publish(cached(2))
     await notifier.run_until_idle()
-    assert [m["message"] for m in receiver.messages] == ["Cached 1 file (246.0 MB): Show S01E02"]
+    assert [m["message"] for m in receiver.messages] == [
+        "Cached 1 file (246.0 MB): Show S01E02.mkv"
+    ]
 
 
 async def test_nothing_is_sent_without_urls(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
     configure(store, [])
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     await notifier.run_until_idle()
     assert receiver.messages == []
     assert notifier.sent_messages == 0
@@ -152,9 +166,10 @@ async def test_plex_down_and_back_but_not_degraded_or_the_first_connect(
         ("down", "connection refused"),
         ("down", "still refused"),
     ]:
-        bus.publish(events.PLEX_STATE, state=state, message=message, previous="x")
+        bus.publish(events.PlexState(state=state, message=message, since=0.0, previous="x"))
     await notifier.run_until_idle()
-    bus.publish(events.PLEX_STATE, state="connected", message="connected to Tower")
+    back = "connected to Tower"
+    bus.publish(events.PlexState(state="connected", message=back, since=0.0, previous="down"))
     await notifier.run_until_idle()
 
     assert [(m["title"], m["message"], m["type"]) for m in receiver.messages] == [
@@ -168,9 +183,10 @@ async def test_a_config_error_is_an_error(
 ) -> None:
     configure(store, [receiver.url()], window_s=0)
     bus.publish(
-        events.CONFIG_ERROR,
-        message="The edit to cacherr.json was not applied",
-        problems=["cache.limit: 'lots' is not a size"],
+        events.ConfigError(
+            message="The edit to cacherr.json was not applied",
+            problems=("cache.limit: 'lots' is not a size",),
+        )
     )
     await notifier.run_until_idle()
     assert receiver.messages[0]["message"] == (
@@ -188,7 +204,7 @@ async def test_a_dead_receiver_is_logged_by_service_name_only(
     caplog.set_level(logging.DEBUG)
     url = f"json://cacherr:{SECRET}@127.0.0.1:{dead_port}/token-path-{SECRET}"
     configure(store, [url], window_s=0)
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     await notifier.run_until_idle()
 
     failures = [r for r in caplog.records if r.name == "cacherr.notify.sender"]
@@ -200,7 +216,7 @@ async def test_a_dead_receiver_is_logged_by_service_name_only(
     assert SECRET not in caplog.text
     assert f":{dead_port}/" not in caplog.text
     # The loop goes on: a later event is still handled.
-    bus.publish(events.OPERATION_COMPLETE, **cached(2))
+    bus.publish(cached(2))
     await notifier.run_until_idle()
     assert len([r for r in caplog.records if r.name == "cacherr.notify.sender"]) == 2
 
@@ -210,12 +226,12 @@ async def test_a_slow_service_never_blocks_the_event_loop(
 ) -> None:
     receiver.delay_s = 2.0
     configure(store, [receiver.url()], window_s=0)
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     await asyncio.sleep(0.1)  # the send is now waiting on the receiver
 
     started = time.perf_counter()
     for n in range(2, 502):
-        bus.publish(events.OPERATION_COMPLETE, **cached(n))
+        bus.publish(cached(n))
     assert time.perf_counter() - started < 0.1
 
     worst_lag_s = 0.0
@@ -241,7 +257,7 @@ async def test_a_hung_service_times_out(
     await impatient.start()
     try:
         started = time.perf_counter()
-        bus.publish(events.OPERATION_COMPLETE, **cached(1))
+        bus.publish(cached(1))
         await impatient.run_until_idle()
         assert time.perf_counter() - started < 1.5
     finally:
@@ -256,18 +272,20 @@ async def test_a_batch_still_waiting_is_sent_at_shutdown(
     configure(store, [receiver.url()], window_s=60)
     stopping = Notifier(store, bus)
     await stopping.start()
-    bus.publish(events.OPERATION_COMPLETE, **cached(1))
+    bus.publish(cached(1))
     await asyncio.sleep(0.05)
     await stopping.close()
-    assert [m["message"] for m in receiver.messages] == ["Cached 1 file (246.0 MB): Show S01E01"]
+    assert [m["message"] for m in receiver.messages] == [
+        "Cached 1 file (246.0 MB): Show S01E01.mkv"
+    ]
 
 
 def test_compose_leaves_out_what_is_switched_off() -> None:
-    batch = [Event(events.OPERATION_COMPLETE, cached(1))]
+    batch: list[Event] = [cached(1)]
     assert compose(batch, NotificationEvents(caching_summary=False)) is None
     message = compose(batch, NotificationEvents())
     assert message is not None
-    assert message.body == "Cached 1 file (246.0 MB): Show S01E01"
+    assert message.body == "Cached 1 file (246.0 MB): Show S01E01.mkv"
 
 
 # --- the Test endpoint, through the real app ---------------------------------------------
@@ -348,7 +366,7 @@ async def test_the_running_app_notifies_from_its_own_bus(
     app = client.app
     assert app is not None
     for n in range(1, 51):
-        app[keys.BUS].publish(events.OPERATION_COMPLETE, **cached(n))
+        app[keys.BUS].publish(cached(n))
     await app[keys.NOTIFIER].run_until_idle()
     assert len(receiver.messages) == 1
     assert receiver.messages[0]["message"].startswith("Cached 50 files (12.3 GB)")

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import aiosqlite
 
+from cacherr import events
 from cacherr.db import Database
 from cacherr.sources.lists.model import (
     ExternalIds,
@@ -51,6 +52,15 @@ class ListStatus:
             "counts": {s: self.counts.get(s, 0) for s in
                        ("matched", "not_in_library", "ambiguous", "pending")},
         }  # fmt: skip
+
+    def as_event(self) -> events.ListState:
+        """The `list_state` bus event telling of it."""
+        data = self.as_dict()
+        return events.ListState(
+            name=self.name, state=self.state, fetched_at=self.fetched_at,
+            attempted_at=self.attempted_at, error=self.error, item_count=self.item_count,
+            truncated=self.truncated, counts=data["counts"],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
