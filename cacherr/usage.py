@@ -5,7 +5,8 @@ system); what Cacherr uses is the sum of its managed files (copies in flight inc
 `UsageSampler` records one point in `usage_history` at start, after each change (a finished
 copy or restore, a reloaded limit; a burst of them makes one point) and every few minutes
 otherwise, drops points older than a week and a day, and publishes each point as a `stats`
-event for the page.
+event for the page. When the pool's free space falls below the `cache.min_free` floor it
+publishes one `low_space` event (again only after the pool has had room in between).
 """
 
 from __future__ import annotations
@@ -114,14 +115,28 @@ class UsageSampler:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._changes: events.Subscription | None = None
+        self._low = False
 
     async def sample(self, *, publish: bool = True) -> Usage:
         """Measure, record and (unless told not to) publish one point now."""
-        usage = await measure(self._db, self._settings())
+        settings = self._settings()
+        usage = await measure(self._db, settings)
         await record(self._db, usage, self._clock())
         if publish:
             self._bus.publish(usage)
+        self._check_low(usage, settings)
         return usage
+
+    def _check_low(self, usage: Usage, settings: Settings) -> None:
+        low = usage.pools > 0 and usage.free_bytes < usage.min_free_bytes
+        if low and not self._low:
+            floor = settings.cache.min_free
+            self._bus.publish(events.LowSpace(
+                free_bytes=usage.free_bytes, total_bytes=usage.total_bytes,
+                path=", ".join(cache_roots(settings)),
+                message=f"less than the {floor} kept free",
+            ))  # fmt: skip
+        self._low = low
 
     async def start(self) -> None:
         """Begin sampling (the first point is taken at once)."""

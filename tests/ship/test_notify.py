@@ -4,9 +4,11 @@ never slow the daemon, and the Test endpoint through the real app."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +17,18 @@ from aiohttp.test_utils import TestClient
 from cacherr import events, keys
 from cacherr.config import ConfigStore
 from cacherr.config.models import NotificationEvents
+from cacherr.config.watch import ConfigWatcher
+from cacherr.db import Database
 from cacherr.events import Event, EventBus
+from cacherr.executor.queue import Executor
+from cacherr.fakeplex import World, start_fake_plex
+from cacherr.files.paths import PathResolver
 from cacherr.notify import Notifier, compose
+from cacherr.notify.digest import PlexTransitions
+from cacherr.plex.errors import PlexUnavailable
+from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.status import PlexStatus
+from cacherr.usage import UsageSampler
 
 from .conftest import Receiver
 
@@ -156,42 +168,108 @@ async def test_nothing_is_sent_without_urls(
     assert notifier.sent_messages == 0
 
 
-async def test_plex_down_and_back_but_not_degraded_or_the_first_connect(
-    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
+async def test_plex_down_and_back_but_not_the_first_connect(
+    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver, tmp_path: Path
 ) -> None:
+    """The gateway's own `plex_state` events, the simulated Plex stopping and coming back."""
+    world = World(array_root=tmp_path / "array", plex_root="/data", file_bytes=16)
+    world.add_movie("Heat", year=1995)
+    fake = await start_fake_plex(world)
     configure(store, [receiver.url()], window_s=0.05)
-    for state, message in [
-        ("connected", "connected to Tower"),
-        ("degraded", "sessions: timeout"),
-        ("down", "connection refused"),
-        ("down", "still refused"),
-    ]:
-        bus.publish(events.PlexState(state=state, message=message, since=0.0, previous="x"))
-    await notifier.run_until_idle()
-    back = "connected to Tower"
-    bus.publish(events.PlexState(state="connected", message=back, since=0.0, previous="down"))
-    await notifier.run_until_idle()
+    store.save({"plex": {"url": fake.url, "token": world.owner.token, "timeout_s": 2,
+                         "plextv_url": fake.plextv_url, "retries": 1}})  # fmt: skip
+    gateway = PlexGateway(
+        lambda: store.current.plex, PlexStatus("connecting"), bus,
+        backoff_base_s=0.01, probe_min_s=0.05, probe_max_s=0.2,
+    )  # fmt: skip
+    try:
+        await gateway.start()
+        assert await gateway.wait_settled(5) == "connected"
+        await notifier.run_until_idle()
+        assert receiver.messages == []  # the first connect is not news
+        await fake.stop_listening()
+        with pytest.raises(PlexUnavailable):
+            await gateway.query("/library/sections")
+        await notifier.run_until_idle()
+        await fake.resume_listening()
+        deadline = asyncio.get_running_loop().time() + 10
+        while gateway.status.state != "connected":
+            assert asyncio.get_running_loop().time() < deadline, gateway.status
+            await asyncio.sleep(0.02)
+        await notifier.run_until_idle()
+    finally:
+        await gateway.close()
+        await fake.close()
 
-    assert [(m["title"], m["message"], m["type"]) for m in receiver.messages] == [
-        ("Cacherr: Plex is down", "Plex is down: connection refused", "failure"),
-        ("Cacherr: Plex is back", "Plex is back: connected to Tower", "success"),
+    assert [(m["title"], m["type"]) for m in receiver.messages] == [
+        ("Cacherr: Plex is down", "failure"),
+        ("Cacherr: Plex is back", "success"),
     ]
+    assert receiver.messages[0]["message"].startswith("Plex is down: ")
+    assert receiver.messages[1]["message"].startswith("Plex is back: connected to ")
+
+
+def test_only_down_and_back_are_plex_news() -> None:
+    """Degraded (one kind of request failing) and a repeated state are not worth a message."""
+    transitions = PlexTransitions()
+
+    def state(name: str) -> events.PlexState:
+        return events.PlexState(state=name, message="", since=0.0, previous="")
+
+    seen = ("connected", "degraded", "down", "down", "degraded", "connected", "connected")
+    told = [transitions.accept(state(s)) for s in seen]
+    assert told == [False, False, True, False, False, True, False]
 
 
 async def test_a_config_error_is_an_error(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
+    """The config watcher's own event when cacherr.json is edited into an invalid value."""
     configure(store, [receiver.url()], window_s=0)
-    bus.publish(
-        events.ConfigError(
-            message="The edit to cacherr.json was not applied",
-            problems=("cache.limit: 'lots' is not a size",),
-        )
-    )
+    watcher = ConfigWatcher(store, bus)
+    await watcher.start()
+    try:
+        data = json.loads(store.path.read_text())
+        data["cache"] = {"limit": "lots"}
+        store.path.write_text(json.dumps(data))
+        await watcher.check_now()
+    finally:
+        await watcher.close()
     await notifier.run_until_idle()
-    assert receiver.messages[0]["message"] == (
-        "The edit to cacherr.json was not applied: cache.limit: 'lots' is not a size"
-    )
+    message = receiver.messages[0]["message"]
+    assert message.startswith("The edit to cacherr.json was not applied: ")
+    assert "cache.limit" in message and "lots" in message
+
+
+async def test_low_space_is_told_once_until_the_pool_has_room_again(
+    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The usage sampler's own `low_space` event: free space under `cache.min_free`."""
+    array, cache = tmp_path / "array", tmp_path / "cache"
+    array.mkdir()
+    cache.mkdir()
+    mapping = {"name": "tv", "plex": "/data", "array": str(array), "cache": str(cache)}
+    store.save({"paths": {"mappings": [mapping]}, "cache": {"min_free": "100%"}})
+    configure(store, [receiver.url()], window_s=0)
+    db = await Database.open(tmp_path / "cacherr.db")
+    sampler = UsageSampler(db, bus, lambda: store.current)
+    try:
+        await sampler.sample()
+        await sampler.sample()  # still short: not told again
+        await notifier.run_until_idle()
+        assert len(receiver.messages) == 1
+        store.save({"cache": {"min_free": "0B"}})
+        await sampler.sample()  # room again
+        store.save({"cache": {"min_free": "100%"}})
+        await sampler.sample()  # short again: told again
+        await notifier.run_until_idle()
+    finally:
+        await db.close()
+    assert [m["title"] for m in receiver.messages] == ["Cacherr: cache pool low on space"] * 2
+    body = receiver.messages[0]["message"]
+    assert body.startswith("The cache pool is low on space: ")
+    assert f"on {cache} (less than the 100% kept free)" in body
+    assert receiver.messages[0]["type"] == "warning"
 
 
 async def test_a_dead_receiver_is_logged_by_service_name_only(
@@ -360,13 +438,31 @@ async def test_the_test_endpoint_refuses_bad_requests_without_echoing_them(
 
 
 async def test_the_running_app_notifies_from_its_own_bus(
-    client: TestClient[Any, Any], store: ConfigStore, receiver: Receiver
+    client: TestClient[Any, Any], store: ConfigStore, receiver: Receiver, tmp_path: Path
 ) -> None:
-    configure(store, [receiver.url()], window_s=0.2)
+    """Fifty real copies by the executor, on the app's own bus, make one message."""
+    array, cache = tmp_path / "array", tmp_path / "cache"
+    (array / "Show").mkdir(parents=True)
+    cache.mkdir()
+    for n in range(1, 51):
+        (array / "Show" / f"Show - S01E{n:02d}.mkv").write_bytes(b"m" * 1000)
+    store.save({"paths": {"mappings": [
+        {"name": "tv", "plex": "/data", "array": str(array), "cache": str(cache)}
+    ]}})  # fmt: skip
+    configure(store, [receiver.url()], window_s=0.5)
     app = client.app
     assert app is not None
+    executor = Executor(app[keys.DB], app[keys.BUS], lambda: store.current)
+    await executor.start()
+    resolver = PathResolver(store.current.paths.mappings)
     for n in range(1, 51):
-        app[keys.BUS].publish(cached(n))
+        executor.submit("cache", resolver.from_plex(f"/data/Show/Show - S01E{n:02d}.mkv"))
+    await executor.run_until_idle()
+    await executor.close()
     await app[keys.NOTIFIER].run_until_idle()
-    assert len(receiver.messages) == 1
-    assert receiver.messages[0]["message"].startswith("Cached 50 files (12.3 GB)")
+    # Batched by the window (how many batches depends on the machine's speed).
+    counted = [m["message"].split(" ")[1] for m in receiver.messages]
+    assert sum(int(n) for n in counted) == 50
+    assert all(m["title"] == "Cacherr: files cached" for m in receiver.messages)
+    assert receiver.messages[0]["message"].startswith("Cached ")
+    assert "Show - S01E01.mkv" in receiver.messages[0]["message"]
