@@ -15,7 +15,7 @@ from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.envelope import envelope_middleware
-from cacherr.checks import check_paths, fatal
+from cacherr.checks import check_paths, fatal, refused_mapping_change
 from cacherr.claims import ClaimStore
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
@@ -83,6 +83,7 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
             "refusing to start, this set-up would lose data:\n"
             + "\n".join(r.line() for r in refused)
         )
+    app[keys.CONFIG].add_check(refused_mapping_change)  # saves and reloads: the same refusals
     yield
 
 
@@ -96,9 +97,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
     watcher = ConfigWatcher(app[keys.CONFIG], app[keys.BUS])
+    app[keys.CONFIG].listen_on(asyncio.get_running_loop())  # settings listeners run here
     await watcher.start()
     yield
     await watcher.close()
+    app[keys.CONFIG].listen_on(None)
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
