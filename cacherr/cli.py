@@ -17,6 +17,12 @@ from cacherr.errors import CacherrError, ConfigError
 
 log = logging.getLogger("cacherr")
 
+# At stop, requests still open get this long to finish, and as long again once cancelled.
+# API calls are short and the pages' sockets are closed first (a page's socket is the request
+# that stays open); Docker kills the container 10 s after SIGTERM, and the queue's copies
+# need that time to stop where their journal says.
+HTTP_STOP_GRACE_S = 0.5
+
 
 def _config_dir_default() -> str:
     return os.environ.get("CACHERR_CONFIG_DIR", "/config")
@@ -113,7 +119,7 @@ def _run(config_dir: Path) -> int:
             port=settings.web.port,
             print=None,
             access_log=None,
-            shutdown_timeout=10.0,
+            shutdown_timeout=HTTP_STOP_GRACE_S,
         )
     except CacherrError as exc:
         print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)

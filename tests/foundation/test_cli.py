@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import socketio
 
 from cacherr import __version__
 
@@ -137,3 +139,28 @@ def test_version() -> None:
     out, _err = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert out.strip() == f"cacherr {__version__}"
+
+
+# Docker sends SIGKILL 10 s after SIGTERM (mid-copy, if one runs): stop well inside that.
+STOP_DEADLINE_S = 5.0
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_sigterm_with_the_page_connected_stops_at_once(
+    daemon: tuple[subprocess.Popen[str], int, Path], transport: str
+) -> None:
+    proc, port, config = daemon
+    await asyncio.to_thread(wait_healthy, port, 30)
+    key = json.loads((config / "cacherr.json").read_text())["web"]["api_key"]
+    page = socketio.AsyncClient(reconnection=False)
+    status = asyncio.Event()
+    page.on("status", lambda _body: status.set())
+    await page.connect(f"http://127.0.0.1:{port}", transports=[transport], auth={"apikey": key})
+    try:
+        await asyncio.wait_for(status.wait(), 10)  # connected and served
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, STOP_DEADLINE_S)
+    finally:
+        await page.disconnect()
+    assert code == 0
+    assert "Cacherr stopped" in proc.communicate()[1]
