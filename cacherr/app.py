@@ -20,7 +20,7 @@ from cacherr.claims import ClaimStore
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
-from cacherr.db import DB_NAME, Database
+from cacherr.db import DB_NAME, Database, DatabaseError
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
 from cacherr.files.paths import check_mappings
@@ -88,7 +88,10 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[keys.CONFIG].config_dir / DB_NAME)
+    try:
+        db = await Database.open_or_replace(app[keys.CONFIG].config_dir / DB_NAME)
+    except DatabaseError as exc:
+        raise Unavailable(str(exc)) from None
     app[keys.DB] = db
     app[keys.SESSIONS] = SessionStore(db)
     yield

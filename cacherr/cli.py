@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -102,6 +103,9 @@ def _run(config_dir: Path) -> int:
     except ConfigError as exc:
         print(f"Cacherr cannot start: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the first-run file or a migration cannot be written
+        print(f"Cacherr cannot start: {_os_problem(exc)}", file=sys.stderr)
+        return 1
     settings = store.current
     logging.getLogger().setLevel(settings.general.log_level)
     app = create_app(store)
@@ -125,10 +129,17 @@ def _run(config_dir: Path) -> int:
         print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"Cacherr cannot start: {exc}", file=sys.stderr)
+        print(f"Cacherr cannot start: {_os_problem(exc)}", file=sys.stderr)
         return 1
     log.info("Cacherr stopped")
     return 0
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+        return (f"{exc.filename or 'the config folder'}: {exc.strerror}; the config folder "
+                "must be writable by Cacherr's user (PUID/PGID) and have free space")  # fmt: skip
+    return str(exc)
 
 
 def _check(config_dir: Path) -> int:
