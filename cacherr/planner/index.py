@@ -173,3 +173,16 @@ class Index:
         while waiting:
             value, done = heapq.heappop(waiting)
             yield Candidate(self._managed[done], value)
+
+    def returns_due(self, retention_s: float) -> Iterator[tuple[float, str]]:
+        """(time it goes back, path) of each file that goes back once its retention is over,
+        by the planner's rule: no claim without an end holds it, it is neither pinned nor
+        being copied; its retention starts at its release or its claims' last expiry."""
+        for path, managed in self._managed.items():
+            if managed.in_flight or self.pinned(path):
+                continue
+            claims = self._claims.get(path, ())
+            expiries = [c.expires_at for c in claims if c.expires_at is not None]
+            if len(expiries) < len(claims):
+                continue  # a claim without an end holds it
+            yield max([managed.released_since, *expiries]) + retention_s, path

@@ -120,6 +120,8 @@ class CacheEngine:
         self._waiting_paths: set[str] = set()
         self._seq = itertools.count()
         self._copies_out = 0
+        # Set after every plan submitted: the retention timer looks again at the return times.
+        self.planned = asyncio.Event()
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -223,6 +225,7 @@ class CacheEngine:
             if dry_run:
                 return result, Submitted()
             submitted = self._submit(result, now)
+        self.planned.set()
         if result.dropped:
             await self._drop(result, found)
         return result, submitted
