@@ -100,5 +100,8 @@ class ReturnTimer:
         except CacherrError as exc:
             log.warning("Files due back to the array not planned: %s", exc.message)
             return
+        except Exception:  # tried again after RETRY_S; the timer goes on
+            log.exception("Files due back to the array not planned")
+            return
         if submitted.restored:
             log.info("Retention over: %d file(s) going back to the array", submitted.restored)
