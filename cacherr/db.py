@@ -246,6 +246,7 @@ class Database:
 
     @classmethod
     async def _open(cls, path: Path, migrations: Sequence[str]) -> Database:
+        await asyncio.to_thread(_private_files, path)
         conn = await _connect(path)
         db = cls(conn, path)
         try:
@@ -395,6 +396,23 @@ def _move_aside(path: Path) -> Path:
         if part.exists():
             os.rename(part, target.with_name(target.name + suffix))
     return target
+
+
+# Owner-only: the database holds other Plex users' tokens and the login sessions. SQLite gives
+# the -wal and -shm files the mode of the database file, so they follow.
+PRIVATE_MODE = 0o600
+
+
+def _private_files(path: Path) -> None:
+    """Create the database file 0600, and take group/other access away from an older one."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

@@ -113,8 +113,14 @@ class Realtime:
 
     async def _disconnect_all(self, _app: web.Application) -> None:
         await self.sio.shutdown()
-        if self.sio.eio.sockets:  # engine.io's disconnect-all refuses an empty set
-            await self.sio.eio.disconnect()
+        # Each page is sent a CLOSE packet without waiting for it to be read: engine.io's own
+        # disconnect waits for that, for ever if a polling client has stopped polling.
+        sockets, self.sio.eio.sockets = list(self.sio.eio.sockets.values()), {}
+        for sock in sockets:
+            try:
+                await sock.close(wait=False)
+            except Exception:
+                log.debug("A page's connection could not be closed cleanly", exc_info=True)
 
 
 REALTIME = web.AppKey("realtime", Realtime)
