@@ -147,6 +147,7 @@ class User:
     email: str = ""
     restricted: bool = False
     shared_token_withdrawn: bool = False
+    shares_server: bool = True
     library_ids: set[int] | None = None
     states: dict[int, WatchState] = field(default_factory=dict)
     watchlist: list[str] = field(default_factory=list)

@@ -3,8 +3,10 @@
 Served on the same port as the PMS, under the prefixes in :data:`.faults.PREFIXES`.
 Tokens: the owner's token is the plex.tv account token; a home user's token is what
 ``/api/home/users/{id}/switch`` returns; a friend's server token is the
-``accessToken`` of ``/api/servers/{machineId}/shared_servers`` (withheld when the
-world marks it withdrawn, as Plex has started doing).
+``accessToken`` of ``/api/servers/{machineId}/shared_servers``, withheld for invited
+(shared) users as plex.tv does since 2026-03 (``world.shared_tokens`` is the legacy shape).
+``/api/users`` lists every friend, also those without access to this server (no
+``<Server>`` child of ours).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _server_share(world: World, user: User) -> Node:
 
 
 async def users(request: web.Request) -> web.Response:
-    """``/api/users/``: everyone the owner shares with (friends and home members)."""
+    """``/api/users/``: every friend and home member, also friends without access here."""
     require_owner(request)
     world = request.app[WORLD]
     nodes = [
@@ -143,7 +145,7 @@ async def users(request: web.Request) -> web.Response:
                 "filterTelevision": "",
                 "restricted": u.restricted,
             },
-            [_server_share(world, u)],
+            [_server_share(world, u)] if u.shares_server else [],
         )
         for u in world.users
         if u.kind != "owner"
@@ -208,7 +210,7 @@ async def shared_servers(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="unknown server")
     nodes = []
     for u in world.users:
-        if u.kind == "owner":
+        if u.kind == "owner" or not u.shares_server:
             continue
         libs = [
             lib
@@ -223,7 +225,7 @@ async def shared_servers(request: web.Request) -> web.Response:
                     "username": u.username or u.title,
                     "email": u.email,
                     "userID": u.id,
-                    "accessToken": None if u.shared_token_withdrawn else u.token,
+                    "accessToken": world.server_token_of(u),
                     "name": world.server_name,
                     "acceptedAt": 1_600_000_000,
                     "invitedAt": 1_600_000_000,

@@ -49,7 +49,8 @@ def _section(request: web.Request, user: User) -> Library:
     except (KeyError, ValueError):
         raise web.HTTPNotFound() from None
     if lib not in visible_libraries(world, user):
-        raise web.HTTPNotFound()
+        # A restricted Home user is refused (401) rather than told the section is not there.
+        raise web.HTTPUnauthorized() if user.kind == "home" else web.HTTPNotFound()
     return lib
 
 

@@ -26,13 +26,42 @@ async def test_account_and_users(fake_plex: FakePlexServer, world: World) -> Non
         assert users["alice"].home
         assert not users["bob"].home
         assert users["bob"].servers[0].machineIdentifier == world.machine_identifier
-        assert users["bob"].get_token(world.machine_identifier) == world.user("bob").token
+        # Since 2026-03 plex.tv gives no server token for invited users.
+        assert users["bob"].get_token(world.machine_identifier) is None
 
     await asyncio.to_thread(check)
 
 
-async def test_withdrawn_shared_token(fake_plex: FakePlexServer, world: World) -> None:
-    world.user("bob").shared_token_withdrawn = True
+async def test_friends_without_access_are_listed_without_our_server(
+    fake_plex: FakePlexServer, world: World
+) -> None:
+    """plex.tv's /api/users lists every friend, also those who have no share of this server
+    (adamgot/python-plexlibrary#92: "a Plex Friend that does not have access to your server";
+    its fix looks for the machine identifier in the friend's servers)."""
+    world.add_user("zoe", kind="shared", shares_server=False)
+
+    def shares() -> dict[str, list[str]]:
+        account = MyPlexAccount(token=world.owner.token)
+        return {u.title: [s.machineIdentifier for s in u.servers] for u in account.users()}
+
+    found = await asyncio.to_thread(shares)
+    assert found["zoe"] == [] and found["bob"] == [world.machine_identifier]
+
+
+async def test_shared_token_in_the_legacy_shape(fake_plex: FakePlexServer, world: World) -> None:
+    """Before 2026-03 shared_servers carried each friend's accessToken (plexapi
+    MyPlexUser.get_token); the JellyPlex-Watched tracker (#341, 2026-03) reports it gone."""
+    world.shared_tokens = True
+    bob = world.user("bob")
+
+    def token() -> str | None:
+        result: str | None = (
+            MyPlexAccount(token=world.owner.token).user("bob").get_token(world.machine_identifier)
+        )
+        return result
+
+    assert await asyncio.to_thread(token) == bob.token
+    bob.shared_token_withdrawn = True
 
     def token() -> str | None:
         bob = MyPlexAccount(token=world.owner.token).user("bob")
