@@ -352,7 +352,7 @@ async def rss_info(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     body = await request.json() if request.can_read_body else {}
     feed = world.rss_friends_id if body.get("feedType") == "friendsWatchlist" else world.rss_self_id
-    url = f"{request.scheme}://{request.host}{PREFIXES['rss']}/{feed}"
+    url = f"{request.scheme}://{request.host}{PREFIXES['discover']}/rss/{feed}"
     return web.json_response({"RSSInfo": [{"url": url}]})
 
 

@@ -65,6 +65,8 @@ class World(MediaLibrary):
         # Since 2026-03 plex.tv hands out no server token for invited (shared) users; a test
         # that models the earlier plex.tv sets this (the legacy shape).
         self.shared_tokens = False
+        # Discover's feed URL may redirect; tests of the plain answer turn this off.
+        self.rss_redirects = True
         self._user_ids = itertools.count(1001)
         self._session_keys = itertools.count(1)
         self._owner = self._new_user(1, owner_name, "owner")

@@ -184,13 +184,18 @@ class PlexGateway:
         return await self.run_plextv(query)
 
     async def fetch_text(self, url: str) -> str:
-        """GET a plex.tv-hosted document without a token (the watchlist RSS feeds)."""
+        """GET a plex.tv-hosted document without a token (the watchlist RSS feeds).
+
+        Redirects are followed; 401 and 404 (a feed plex.tv no longer serves there, such
+        as the retired rss.plex.tv URLs) raise `PlexNotFound`.
+        """
 
         def get() -> str:
             with self.transport.lane("plextv"):
-                response = self.transport.get(url)
-            if response.status_code == 404:
-                raise PlexNotFound("plex.tv does not know this feed", lane="plextv")
+                response = self.transport.get(url, allow_redirects=True)
+            if response.status_code in (401, 404):
+                code = response.status_code
+                raise PlexNotFound(f"plex.tv does not serve this feed ({code})", lane="plextv")
             if response.status_code >= 400:
                 raise PlexBadAnswer(f"plex.tv answered {response.status_code}", lane="plextv")
             return response.text

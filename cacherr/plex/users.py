@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -53,6 +54,15 @@ class PlexUser:
     def name(self) -> str:
         """The name overrides are keyed by: the username, or the title of a managed user."""
         return self.username or self.title
+
+    @property
+    def uuid(self) -> str | None:
+        """The plex.tv UUID: the hex id in the avatar URL (`/users/<uuid>/avatar`)."""
+        found = _AVATAR_UUID.search(self.thumb or "")
+        return found.group(1).lower() if found else None
+
+
+_AVATAR_UUID = re.compile(r"/users/([0-9a-fA-F]{8,})/avatar")
 
 
 @dataclass(frozen=True)

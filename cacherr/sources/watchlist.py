@@ -1,5 +1,9 @@
 """Watchlists: main and home users' from plex.tv, friends' from the owner's RSS feed.
 
+The friends' feed names each friend by plex.tv UUID in `<author>` (the hex id of their
+avatar URL); older feeds gave the numeric id, so both are matched. A feed URL plex.tv no
+longer serves (the retired rss.plex.tv ones answer 401/404) is reported in plain words.
+
 Titles are matched to local items by guid only (`plex://`, `imdb://`, `tmdb://`,
 `tvdb://`), never by title; what does not match is reported. A watchlisted movie
 contributes its files, a watchlisted show its first `watchlist.episodes` episodes the user
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -18,7 +23,7 @@ from xml.etree import ElementTree as ET
 from plexapi.myplex import MyPlexAccount
 
 from cacherr.config.models import Settings
-from cacherr.plex.errors import PlexBadAnswer, PlexError
+from cacherr.plex.errors import PlexBadAnswer, PlexError, PlexNotFound
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import ItemRef, Library, items_from_xml
 from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
@@ -26,6 +31,7 @@ from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
 log = logging.getLogger(__name__)
 
 GUID_SCHEMES = ("plex://", "imdb://", "tmdb://", "tvdb://")
+RETIRED_RSS_HOST = "rss.plex.tv"
 PAGE_SIZE = 100
 
 
@@ -79,6 +85,17 @@ class GuidIndex:
             if _usable(guid) and guid in self._by_guid:
                 return self._by_guid[guid]
         return None
+
+
+def retired_feed_message(url: str, why: str) -> str:
+    """What to tell the user when plex.tv no longer serves the saved friends' feed URL."""
+    old = urllib.parse.urlsplit(url).hostname == RETIRED_RSS_HOST
+    where = "is the retired rss.plex.tv address" if old else "is no longer served"
+    return (
+        f"the saved friends' watchlist RSS URL {where} ({why}): since 2026-07 Plex serves"
+        " these feeds from discover.provider.plex.tv; copy the friends' watchlist RSS URL"
+        " again from Plex Web (Watchlist → RSS) into plex.friends_watchlist_rss"
+    )
 
 
 def parse_rss(text: str) -> list[tuple[str, WatchlistTitle]]:
@@ -155,12 +172,16 @@ class Watchlists:
 
         await asyncio.gather(*(plextv(u, p) for u, p in wanted if u.kind != "shared"))
         friends = {u.id: (u, p) for u, p in wanted if u.kind == "shared"}
+        by_author = {**friends, **{u.uuid: (u, p) for u, p in friends.values() if u.uuid}}
         rss = self._settings().plex.friends_watchlist_rss
         if friends and rss is not None:
+            url = rss.get_secret_value()
             try:
-                for author, t in parse_rss(await self._gateway.fetch_text(rss.get_secret_value())):
-                    if author in friends:
-                        titles.append((*friends[author], t, "rss"))
+                for author, t in parse_rss(await self._gateway.fetch_text(url)):
+                    if author.lower() in by_author:
+                        titles.append((*by_author[author.lower()], t, "rss"))
+            except PlexNotFound as exc:
+                result.failed["friends' watchlist RSS"] = retired_feed_message(url, exc.message)
             except PlexError as exc:
                 result.failed["friends' watchlist RSS"] = exc.message
         elif friends:

@@ -106,6 +106,10 @@ async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) ->
 
 
 async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) -> None:
+    """The friends' feed as Plex serves it in 2026 (DOMAIN.md "Plex as it is in 2026", from
+    the Pulsarr and watchlistarr trackers): on the discover host (watchlistarr #56 shows
+    discover.provider.plex.tv/rss minting it), may redirect, `<author>` is the friend's UUID
+    as in their plex.tv avatar URL; the retired rss.plex.tv URL answers 401."""
     bob, heat = world.user("bob"), _movie(world, "Heat")
     world.add_to_watchlist(bob, heat)
     world.add_to_watchlist(world.owner, _movie(world, "Alien"))
@@ -119,12 +123,21 @@ async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) ->
         assert url == fake_plex.rss_url("friends")
         async with http.get(url) as resp:
             assert resp.content_type == "application/rss+xml"
+            assert [r.status for r in resp.history] == [302]
             root = ET.fromstring(await resp.read())
+        async with http.get(fake_plex.retired_rss_url("friends")) as resp:
+            assert resp.status == 401
         async with http.get(url, params={"format": "json"}) as resp:
             as_json = await resp.json()
     items = root.findall("./channel/item")
     assert [i.findtext("title") for i in items] == ["Heat"]
-    assert items[0].findtext("author") == str(bob.id)
+    assert items[0].findtext("author") == bob.uuid
+    assert f"/users/{bob.uuid}/avatar" in await asyncio.to_thread(_friend_thumb, world, bob.id)
     assert items[0].findtext("category") == "movie"
     assert [g.text for g in items[0].findall("guid")] == [*heat.guids, heat.plex_guid]
     assert as_json["items"][0]["guids"][0] == heat.guids[0]
+
+
+def _friend_thumb(world: World, user_id: int) -> str:
+    users = {u.id: u.thumb for u in MyPlexAccount(token=world.owner.token).users()}
+    return str(users[user_id])

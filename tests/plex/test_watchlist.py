@@ -8,9 +8,10 @@ from cacherr.fakeplex import FakePlexServer, Movie, Show, World
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
 from cacherr.plex.users import UserDirectory
-from cacherr.sources.watchlist import Watchlists, parse_rss
+from cacherr.sources.watchlist import Watchlists, parse_rss, retired_feed_message
 
 WATCHLIST = "/library/sections/watchlist/{filter}"
+FEED = "/rss/{feed_id}/feed"
 
 
 def show(world: World, title: str) -> Show:
@@ -52,7 +53,7 @@ async def test_watchlists_of_every_kind_matched_by_guid(
     ]
     assert not result.failed
     assert fake.counter.count(WATCHLIST, kind="discover") == 2  # owner and alice
-    assert fake.counter.total(kind="rss") == 1
+    assert fake.counter.count(FEED, kind="discover") == 1  # after discover's redirect
 
 
 async def test_shared_watchlists_off_by_default_and_rss_parsing(
@@ -62,8 +63,27 @@ async def test_shared_watchlists_off_by_default_and_rss_parsing(
     box.patch("users", shared={"watchlist": False})
     world.add_to_watchlist(world.user("bob"), movie(world, "Alien"))
     result = await Watchlists(gateway, users, library, box).collect()
-    assert result.entries == [] and fake.counter.total(kind="rss") == 0
+    assert result.entries == [] and fake.counter.count(FEED, kind="discover") == 0
     text = await gateway.fetch_text(fake.rss_url("friends"))
     [(author, title)] = parse_rss(text)
-    assert author == str(world.user("bob").id) and title.title == "Alien"
+    assert author == world.user("bob").uuid and title.title == "Alien"
     assert movie(world, "Alien").plex_guid in title.guids and title.watchlisted_at
+
+
+async def test_friends_feed_authors_by_uuid_and_a_retired_feed_url(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any,
+) -> None:  # fmt: skip
+    """Friends' feed in its 2026 shape (DOMAIN.md, from the Pulsarr and watchlistarr
+    trackers): on the discover host, redirected, `<author>` = the friend's plex.tv UUID
+    (the hex id of their avatar URL on /api/users); the retired rss.plex.tv URL answers 401."""
+    world.add_to_watchlist(world.user("carol"), movie(world, "Alien"))
+    result = await Watchlists(gateway, users, library, box).collect()
+    assert [(e.username, e.title.title) for e in result.entries] == [("carol", "Alien")]
+    box.patch("plex", friends_watchlist_rss=fake.retired_rss_url("friends"))
+    result = await Watchlists(gateway, users, library, box).collect()
+    why = result.failed["friends' watchlist RSS"]
+    assert "no longer served" in why and "discover.provider.plex.tv" in why
+    assert fake.retired_rss_url("friends") not in why  # the feed URL is a secret
+    assert result.entries == []
+    assert "retired rss.plex.tv" in retired_feed_message("https://rss.plex.tv/5a9c", "401")
