@@ -16,6 +16,7 @@ from . import files
 from .model import (
     CatalogEntry,
     Episode,
+    Extra,
     Item,
     Library,
     LibraryType,
@@ -49,6 +50,7 @@ class MediaLibrary:
         self.libraries: dict[int, Library] = {}
         self.items: dict[int, Item] = {}
         self.catalog: dict[str, CatalogEntry] = {}
+        self.extras: dict[int, Extra] = {}
         self._rating_keys = itertools.count(100)
         self._media_ids = itertools.count(1)
 
@@ -173,6 +175,26 @@ class MediaLibrary:
             )
             self.items[rk] = movie
             return movie
+
+    def add_trailer(self, movie: Movie, *, duration_ms: int = 150_000) -> Extra:
+        """A trailer of ``movie`` (Plex type ``clip``), its file beside the movie's."""
+        with self.lock:
+            rel = PurePosixPath(movie.media[0].parts[0].file).relative_to(self.plex_root)
+            rel = rel.with_name(f"{rel.stem}-trailer{rel.suffix}")
+            media = self._make_media(rel, size=None, parts=1, subtitles=(), resolution="1080")
+            extra = Extra(next(self._rating_keys), "clip", f"{movie.title} (Trailer)",
+                          duration_ms, [media], movie.library.id, movie.rating_key)  # fmt: skip
+            self.extras[extra.rating_key] = extra
+            return extra
+
+    def add_track(self, title: str, *, section_id: int = 99, duration_ms: int = 240_000) -> Extra:
+        """A music track (Plex ``Track``) in a music section Cacherr does not watch."""
+        with self.lock:
+            rel = PurePosixPath("music", f"{title}.flac")
+            media = self._make_media(rel, size=None, parts=1, subtitles=(), resolution=None)
+            extra = Extra(next(self._rating_keys), "track", title, duration_ms, [media], section_id)
+            self.extras[extra.rating_key] = extra
+            return extra
 
     def add_show(
         self,

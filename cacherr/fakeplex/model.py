@@ -115,6 +115,21 @@ class Movie:
 
 
 @dataclass
+class Extra:
+    """What a movie/TV library answers besides movies and episodes: a trailer or other extra
+    (Plex type ``clip``, a ``Video``) or a music track (``track``, a ``Track`` element).
+    Never listed in a section; ``/library/metadata/{rk}`` and sessions name them."""
+
+    rating_key: int
+    type: Literal["clip", "track"]
+    title: str
+    duration_ms: int
+    media: list[Media]
+    section_id: int
+    parent_key: int | None = None
+
+
+@dataclass
 class CatalogEntry:
     """A title known to plex.tv's catalogue but not (necessarily) in the local library."""
 

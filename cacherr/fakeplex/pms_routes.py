@@ -265,8 +265,11 @@ async def library_all(request: web.Request) -> web.Response:
 async def metadata(request: web.Request) -> web.Response:
     """``/library/metadata/{rk}`` (also comma-separated keys)."""
     user, world = require_user(request), request.app[WORLD]
+    raw_key = request.match_info["rk"]
+    if raw_key.isdigit() and int(raw_key) in world.extras:  # a trailer or a music track
+        return respond(request, _page(request, [render.extra(world.extras[int(raw_key)])]))
     with world.lock:
-        items = [_item(request, user, raw) for raw in request.match_info["rk"].split(",")]
+        items = [_item(request, user, raw) for raw in raw_key.split(",")]
         nodes = [render.item(world, user, it) for it in items]
     lib = library_of(items[0])
     return respond(request, _page(request, nodes, **_lib_attrs(lib)))

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .model import CatalogEntry, Episode, Item, Library, Media, Movie, Season, Session, Show, User
+from .model import (
+    CatalogEntry,
+    Episode,
+    Extra,
+    Item,
+    Library,
+    Media,
+    Movie,
+    Season,
+    Session,
+    Show,
+    User,
+)
 from .nodes import Attr, Node
 from .views import leaf_counts
 from .world import World
@@ -267,4 +279,21 @@ def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_
         },
         _guids(entry.guids),
         json_key="Metadata",
+    )
+
+
+def extra(e: Extra) -> Node:
+    """A trailer (``Video type="clip"``) or a music ``Track``, with its file."""
+    attrs: dict[str, Attr] = {
+        "ratingKey": str(e.rating_key),
+        "key": f"/library/metadata/{e.rating_key}",
+        "type": e.type,
+        "title": e.title,
+        "duration": e.duration_ms,
+        "librarySectionID": e.section_id,
+    }
+    if e.type == "clip":
+        attrs.update(subtype="trailer", extraType=1, parentRatingKey=e.parent_key)
+    return Node(
+        "Video" if e.type == "clip" else "Track", attrs, [_media(m, e.duration_ms) for m in e.media]
     )

@@ -20,7 +20,9 @@ from cacherr.config.models import PlexConfig, Settings
 from cacherr.plex.errors import PlexNotFound
 from cacherr.plex.gateway import PlexGateway
 
-ItemType = Literal["movie", "episode", "show", "season"]
+# "other": what Cacherr never caches (trailers and extras are `clip`, music is `track`).
+ItemType = Literal["movie", "episode", "show", "season", "other"]
+_KNOWN_TYPES = ("movie", "episode", "show", "season")
 # A ratingKey goes into the path of an owner-token request, so only plain ASCII digits pass:
 # `102/../../:/scrobble?key=5` would otherwise reach another Plex endpoint (and `\d` would
 # take other scripts' digits, which Plex reads as a different key than Cacherr stores).
@@ -86,8 +88,8 @@ def _chosen_media(elem: Element, cfg: PlexConfig) -> list[Element]:
 def item_from_xml(elem: Element, cfg: PlexConfig) -> ItemRef:
     """An `ItemRef` from one `Video`/`Directory` element of a Plex answer."""
     a = elem.attrib
-    raw = a.get("type", "movie")
-    kind: ItemType = raw if raw in ("movie", "episode", "show", "season") else "movie"  # type: ignore[assignment]
+    raw = a.get("type", "")
+    kind: ItemType = raw if raw in _KNOWN_TYPES else "other"  # type: ignore[assignment]
     files = [
         part.get("file", "")
         for media in _chosen_media(elem, cfg)
@@ -116,16 +118,24 @@ def item_from_xml(elem: Element, cfg: PlexConfig) -> ItemRef:
     )
 
 
-def items_from_xml(container: Element, cfg: PlexConfig) -> list[ItemRef]:
-    """Every item of a `MediaContainer`."""
+def items_from_xml(
+    container: Element, cfg: PlexConfig, *, keep_other: bool = False
+) -> list[ItemRef]:
+    """Every movie, episode, show and season of a `MediaContainer`.
+
+    Clips (trailers, extras), music tracks and anything else are left out, unless
+    `keep_other` (then they come back as type "other", for the caller to ignore by name).
+    """
     section = container.get("librarySectionID")
     out = []
     for elem in container:
-        if elem.tag not in ("Video", "Directory") or not elem.get("ratingKey"):
+        if elem.tag not in ("Video", "Directory", "Track") or not elem.get("ratingKey"):
             continue
         if section and not elem.get("librarySectionID"):
             elem.set("librarySectionID", section)
-        out.append(item_from_xml(elem, cfg))
+        item = item_from_xml(elem, cfg)
+        if item.type != "other" or keep_other:
+            out.append(item)
     return out
 
 
@@ -226,9 +236,12 @@ class Library:
         ]  # fmt: skip
 
     async def item(self, rating_key: str, *, token: str | None = None) -> ItemRef:
-        """One item with its files (`/library/metadata/{rk}`), as `token`'s user if given."""
+        """One item with its files (`/library/metadata/{rk}`), as `token`'s user if given.
+
+        A trailer, extra or music track comes back as type "other" (never cached).
+        """
         data = await self._gateway.query(f"/library/metadata/{plain_key(rating_key)}", token=token)
-        items = items_from_xml(data, self._settings().plex)
+        items = items_from_xml(data, self._settings().plex, keep_other=True)
         if not items:
             raise PlexNotFound(f"Plex has no item {rating_key}")
         return items[0]

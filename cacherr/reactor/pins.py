@@ -78,6 +78,8 @@ class Pins:
         """Pin an item, claim its files and start copying them."""
         item, claims = await self.resolve(rating_key)
         store, now = self._engine.store, self._engine.clock()
+        if item.type == "other":  # refused by resolve() already; this narrows the type
+            raise BadRequest(f"item {rating_key} cannot be pinned")
         pin = await store.pin(rating_key, item.type, _title(item), now=now)
         change = await store.set_pin_files(rating_key, claims, now=now)
         _, submitted = await self._engine.commit(change, [c.plex_path for c in claims])
