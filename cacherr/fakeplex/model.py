@@ -44,6 +44,7 @@ class Library:
     folder: str
     hidden_from_home: bool = False
     uuid: str = ""
+    answer_delay_ms: int = 0  # a big section's listing can be slow to answer
 
 
 @dataclass

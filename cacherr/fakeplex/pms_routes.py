@@ -6,6 +6,8 @@ libraries, viewCount / viewOffset and On Deck are all per token.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from . import render
@@ -176,6 +178,8 @@ async def section_all(request: web.Request) -> web.Response:
     """``/library/sections/{id}/all``: ``type=``, ``guid=`` and ``title=`` filters, paging."""
     user, world = require_user(request), request.app[WORLD]
     lib = _section(request, user)
+    if lib.answer_delay_ms:
+        await asyncio.sleep(lib.answer_delay_ms / 1000)
     raw_type = request.query.get("type")
     libtype = SEARCH_TYPES.get(int(raw_type), "") if raw_type else lib.type
     if libtype not in SECTION_LIBTYPES[lib.type]:

@@ -249,9 +249,15 @@ class PlexGateway:
                 else:
                     delay = min(self._probe_max_s, delay * 2)
             elif "pms" in self._trouble:
-                # Degraded: a cheap unauthenticated probe counts towards recovery.
-                with contextlib.suppress(PlexError):
+                # Degraded: a cheap unauthenticated probe counts towards recovery; when even
+                # that gets no answer, Plex is down (one slow endpoint alone is not).
+                try:
                     await self._hop(functools.partial(self._probe_identity), "pms")
+                except PlexUnavailable as exc:
+                    self._down = exc.message
+                    self._update()
+                except PlexError:
+                    pass
             self._wake.clear()
             idle = self._server is not None and self._down is None and not self._trouble
             timeout = None if idle or not self.configured else delay * random.uniform(0.8, 1.2)

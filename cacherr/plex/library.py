@@ -1,6 +1,8 @@
 """Resolution: a ratingKey becomes plain `ItemRef`s with their files; shows become episodes.
 
-The planner never touches plexapi: everything here comes back as typed dataclasses. A show's
+The planner never touches plexapi: everything here comes back as typed dataclasses. Library
+listings are asked in pages of 100 (as plexapi does), so a big section is never one huge
+answer. A show's
 episodes come from ONE `allLeaves` call and are kept for a short while (`ttl_s`), and
 concurrent asks for the same show share that one call, so a burst of playback events
 costs one Plex call per show. `invalidate()` (on `library.new`) forgets what was kept.
@@ -23,6 +25,7 @@ from cacherr.plex.gateway import PlexGateway
 # "other": what Cacherr never caches (trailers and extras are `clip`, music is `track`).
 ItemType = Literal["movie", "episode", "show", "season", "other"]
 _KNOWN_TYPES = ("movie", "episode", "show", "season")
+PAGE_SIZE = 100  # as plexapi (X_PLEX_CONTAINER_SIZE): a big section comes in pages
 # A ratingKey goes into the path of an owner-token request, so only plain ASCII digits pass:
 # `102/../../:/scrobble?key=5` would otherwise reach another Plex endpoint (and `\d` would
 # take other scripts' digits, which Plex reads as a different key than Cacherr stores).
@@ -217,6 +220,23 @@ class Library:
         future.set_result(value)
         return value
 
+    async def listing(
+        self, key: str, *, token: str | None = None, params: dict[str, Any] | None = None
+    ) -> list[ItemRef]:
+        """Every item of a library listing (`/all`, `allLeaves`), asked in pages of 100."""
+        cfg = self._settings().plex
+        out: list[ItemRef] = []
+        start = 0
+        while True:
+            window = {"X-Plex-Container-Start": start, "X-Plex-Container-Size": PAGE_SIZE}
+            data = await self._gateway.query(key, token=token, params={**(params or {}), **window})
+            page = [e for e in data if e.get("ratingKey")]
+            out += items_from_xml(data, cfg)
+            start += len(page)
+            total = _int(data.get("totalSize"), start)
+            if len(page) < PAGE_SIZE or start >= total:
+                return out
+
     async def sections(self) -> list[Section]:
         """The owner's movie and show sections, filtered by `plex.sections` when set."""
 
@@ -257,8 +277,7 @@ class Library:
         plain_key(show_key)
 
         async def load() -> list[ItemRef]:
-            data = await self._gateway.query(f"/library/metadata/{show_key}/allLeaves", token=token)
-            return items_from_xml(data, cfg)
+            return await self.listing(f"/library/metadata/{show_key}/allLeaves", token=token)
 
         if token is None:
             leaves: list[ItemRef] = await self._cached("leaves", show_key, load)

@@ -171,7 +171,9 @@ class PlexTransport(requests.Session):
                 self._count(lane, target, "error")
                 problem = f"no answer ({type(exc).__name__})"
                 if last:
-                    self._report(lane, True, attempt, problem, reachable=False)
+                    # Connected but slow (one big section, say) is unwell, not down.
+                    slow = isinstance(exc, requests.ReadTimeout)
+                    self._report(lane, True, attempt, problem, reachable=slow)
                     raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane) from None
                 log.debug("%s: %s, retry %d", _name(lane), problem, attempt + 1)
                 self._sleep(self._backoff(attempt), lane)

@@ -25,7 +25,7 @@ from plexapi.myplex import MyPlexAccount
 from cacherr.config.models import Settings
 from cacherr.plex.errors import PlexBadAnswer, PlexError, PlexNotFound
 from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.library import ItemRef, Library, items_from_xml
+from cacherr.plex.library import ItemRef, Library, Section
 from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
 
 log = logging.getLogger(__name__)
@@ -140,16 +140,21 @@ class Watchlists:
         self._concurrency = concurrency
 
     async def index(self) -> GuidIndex:
-        """Local movies and shows of the watched sections (one call per section)."""
-        cfg = self._settings().plex
+        """Local movies and shows of the watched sections (paged listings, one per section).
 
-        async def section(section_id: int) -> list[ItemRef]:
-            data = await self._gateway.query(
-                f"/library/sections/{section_id}/all", params={"includeGuids": 1}
-            )
-            return items_from_xml(data, cfg)
+        A section that does not answer is left out of this index (its titles stay unmatched
+        this time) rather than failing everyone's watchlist.
+        """
 
-        found = await asyncio.gather(*(section(s.id) for s in await self._library.sections()))
+        async def section(s: Section) -> list[ItemRef]:
+            key = f"/library/sections/{s.id}/all"
+            try:
+                return await self._library.listing(key, params={"includeGuids": 1})
+            except PlexError as exc:
+                log.warning("Watchlists: section %s not read: %s", s.title, exc.message)
+                return []
+
+        found = await asyncio.gather(*(section(s) for s in await self._library.sections()))
         return GuidIndex([item for items in found for item in items])
 
     async def collect(self) -> WatchlistResult:

@@ -12,6 +12,7 @@ from cacherr.sources.watchlist import Watchlists, parse_rss, retired_feed_messag
 
 WATCHLIST = "/library/sections/watchlist/{filter}"
 FEED = "/rss/{feed_id}/feed"
+SECTION_ALL = "/library/sections/{id}/all"
 
 
 def show(world: World, title: str) -> Show:
@@ -87,3 +88,26 @@ async def test_friends_feed_authors_by_uuid_and_a_retired_feed_url(
     assert fake.retired_rss_url("friends") not in why  # the feed URL is a secret
     assert result.entries == []
     assert "retired rss.plex.tv" in retired_feed_message("https://rss.plex.tv/5a9c", "401")
+
+
+async def test_big_sections_are_paged_and_a_slow_one_fails_alone(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any,
+) -> None:  # fmt: skip
+    """plexapi pages library listings by 100 (X_PLEX_CONTAINER_SIZE, X-Plex-Container-Start/
+    -Size); a section slower than the timeout is left out without marking Plex down."""
+    for i in range(230):
+        world.add_movie(f"Film {i:03d}", year=1900 + i % 100, library="Big")
+    world.add_to_watchlist(world.owner, movie(world, "Film 217"))
+    world.add_to_watchlist(world.owner, show(world, "The Expanse"))
+    box.patch("users", home={"watchlist": False}, shared={"watchlist": False})
+    fake.counter.reset()
+    result = await Watchlists(gateway, users, library, box).collect()
+    assert {e.title.title for e in result.entries} == {"Film 217", "The Expanse"}
+    assert fake.counter.count(SECTION_ALL) == 3 + 3  # three small sections, Big in 3 pages
+    box.patch("plex", timeout_s=0.3, retries=0)
+    world.library("Big").answer_delay_ms = 1000
+    result = await Watchlists(gateway, users, library, box).collect()
+    assert [e.title.title for e in result.entries] == ["The Expanse"]
+    assert [t.title for _, t in result.unmatched] == ["Film 217"]
+    assert gateway.status.state != "down"
