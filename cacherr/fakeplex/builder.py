@@ -293,9 +293,15 @@ class MediaLibrary:
             return ep
 
     def add_catalog_title(
-        self, title: str, type: LibraryType = "movie", year: int | None = None
+        self,
+        title: str,
+        type: LibraryType = "movie",
+        year: int | None = None,
+        *,
+        guids: list[str] | None = None,
     ) -> CatalogEntry:
-        """A plex.tv title that is not in the library (for watchlists)."""
+        """A plex.tv title not in the library by its plex guid (for watchlists); ``guids``
+        sets its external ids (e.g. those of a local item a legacy agent matched)."""
         with self.lock:
             guid = f"plex://{type}/{files.short_hash('catalog', title, year)}"
             entry = CatalogEntry(
@@ -303,7 +309,7 @@ class MediaLibrary:
                 title=title,
                 type=type,
                 year=year,
-                guids=[f"imdb://tt9{len(self.catalog):06d}"],
+                guids=guids if guids is not None else [f"imdb://tt9{len(self.catalog):06d}"],
             )
             self.catalog[guid] = entry
             return entry

@@ -21,6 +21,8 @@ from .nodes import Node, container, respond
 from .world import World
 
 MYPLEX = {"friendlyName": "myPlex", "identifier": "com.plexapp.plugins.myplex"}
+DISCOVER_PAGE = 20
+MAX_PAGE = 100
 
 
 def _account(world: World, user: User) -> Node:
@@ -325,15 +327,16 @@ def _watch_entry(world: World, guid: str) -> Movie | Show | CatalogEntry:
 
 
 async def watchlist(request: web.Request) -> web.Response:
-    """Discover's ``/library/sections/watchlist/{filter}`` with container paging."""
+    """Discover's ``/library/sections/watchlist/{filter}``: pages (20 items unless a size is
+    asked) of items that carry only their plex:// guid (no external ids, no watchlistedAt)."""
     user, world = require_user(request), request.app[WORLD]
     wanted = {"1": "movie", "2": "show"}.get(request.query.get("type", ""))
     with world.lock:
-        entries = [(_watch_entry(world, g), user.watchlisted_at.get(g, 0)) for g in user.watchlist]
-        nodes = [render.discover_item(world, e, at) for e, at in entries]
+        nodes = [render.discover_item(world, _watch_entry(world, g)) for g in user.watchlist]
     nodes = [n for n in nodes if wanted is None or n.attrs["type"] == wanted]
     start, size = container_window(request)
-    chunk = nodes[start:] if size is None else nodes[start : start + size]
+    size = min(size, MAX_PAGE) if size else DISCOVER_PAGE  # 20 a page unless asked
+    chunk = nodes[start : start + size]
     return respond(
         request,
         container(
@@ -370,19 +373,33 @@ async def metadata_root(request: web.Request) -> web.Response:
     )
 
 
-async def metadata_item(request: web.Request) -> web.Response:
-    """The metadata provider's ``/library/metadata/{id}`` (plex:// id)."""
-    user, world = require_user(request), request.app[WORLD]
-    plex_id = request.match_info["id"]
-    with world.lock:
-        for kind in ("movie", "show"):
-            entry = world.find_guid(f"plex://{kind}/{plex_id}")
-            if entry is not None:
-                node = render.discover_item(
-                    world, entry, user.watchlisted_at.get(entry.plex_guid, 0)
-                )
-                return respond(request, container(size=1).add(node))
+def _catalog_entry(world: World, plex_id: str) -> Movie | Show | CatalogEntry:
+    for kind in ("movie", "show"):
+        entry = world.find_guid(f"plex://{kind}/{plex_id}")
+        if entry is not None:
+            return entry
     raise web.HTTPNotFound()
+
+
+async def metadata_item(request: web.Request) -> web.Response:
+    """The metadata provider's ``/library/metadata/{id}`` (plex:// id), with external ids."""
+    require_user(request)
+    world = request.app[WORLD]
+    with world.lock:
+        entry = _catalog_entry(world, request.match_info["id"])
+        node = render.discover_item(world, entry, full=True)
+    return respond(request, container(size=1).add(node))
+
+
+async def user_state(request: web.Request) -> web.Response:
+    """The metadata provider's ``/library/metadata/{id}/userState``: the token's user's state
+    of the item, ``watchlistedAt`` included (plexapi ``MyPlexAccount.userState``)."""
+    user, world = require_user(request), request.app[WORLD]
+    with world.lock:
+        entry = _catalog_entry(world, request.match_info["id"])
+        at = user.watchlisted_at.get(entry.plex_guid) if entry.plex_guid in user.watchlist else None
+        node = render.user_state(entry, at)
+    return respond(request, container(size=1).add(node))
 
 
 def add_plextv_routes(app: web.Application) -> None:
@@ -401,3 +418,4 @@ def add_plextv_routes(app: web.Application) -> None:
     app.router.add_get(f"{meta}/", metadata_root)
     app.router.add_get(f"{meta}", metadata_root)
     app.router.add_get(f"{meta}/library/metadata/{{id}}", metadata_item)
+    app.router.add_get(f"{meta}/library/metadata/{{id}}/userState", user_state)

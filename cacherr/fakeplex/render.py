@@ -257,8 +257,12 @@ def session(world: World, sess: Session) -> Node:
     )
 
 
-def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_at: int) -> Node:
-    """A plex.tv (discover/metadata provider) item keyed by its plex:// id."""
+def discover_item(world: World, entry: Movie | Show | CatalogEntry, *, full: bool = False) -> Node:
+    """A plex.tv (discover/metadata provider) item keyed by its plex:// id.
+
+    As a watchlist lists it: the plex:// guid only, no ``Guid`` children and no
+    ``watchlistedAt``; ``full`` (the metadata provider's own answer) adds the external ids.
+    """
     kind = (
         entry.type
         if isinstance(entry, CatalogEntry)
@@ -274,11 +278,21 @@ def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_
             "type": kind,
             "title": entry.title,
             "year": entry.year,
-            "watchlistedAt": watchlisted_at,
             "publicPagesURL": f"https://watch.plex.tv/{kind}/{plex_id}",
         },
-        _guids(entry.guids),
+        _guids(entry.guids) if full else [],
         json_key="Metadata",
+    )
+
+
+def user_state(entry: Movie | Show | CatalogEntry, watchlisted_at: int | None) -> Node:
+    """The metadata provider's ``UserState`` of one item for one user."""
+    plex_id = entry.plex_guid.rsplit("/", 1)[-1]
+    kind = entry.type if isinstance(entry, CatalogEntry) else type(entry).__name__.lower()
+    return Node(
+        "UserState",
+        {"ratingKey": plex_id, "type": kind, "watchlistedAt": watchlisted_at, "viewCount": 0},
+        json_key="UserState",
     )
 
 

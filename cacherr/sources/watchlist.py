@@ -16,33 +16,23 @@ import asyncio
 import logging
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from xml.etree import ElementTree as ET
-
-from plexapi.myplex import MyPlexAccount
 
 from cacherr.config.models import Settings
 from cacherr.plex.errors import PlexBadAnswer, PlexError, PlexNotFound
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import ItemRef, Library, Section
 from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
+from cacherr.sources.discover import Discover, WatchlistTitle
+
+__all__ = ["GuidIndex", "WatchlistEntry", "WatchlistResult", "WatchlistTitle", "Watchlists"]
 
 log = logging.getLogger(__name__)
 
 GUID_SCHEMES = ("plex://", "imdb://", "tmdb://", "tvdb://")
 RETIRED_RSS_HOST = "rss.plex.tv"
-PAGE_SIZE = 100
-
-
-@dataclass(frozen=True)
-class WatchlistTitle:
-    """A title as a watchlist lists it."""
-
-    title: str
-    type: str
-    guids: list[str]
-    watchlisted_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +128,7 @@ class Watchlists:
         self._library = library
         self._settings = settings
         self._concurrency = concurrency
+        self.discover = Discover(gateway)
 
     async def index(self) -> GuidIndex:
         """Local movies and shows of the watched sections (paged listings, one per section).
@@ -170,10 +161,13 @@ class Watchlists:
         async def plextv(user: PlexUser, policy: EffectivePolicy) -> None:
             async with limit:
                 try:
-                    for t in await self._users.call_as(user, self._plextv_watchlist):
-                        titles.append((user, policy, t, "plextv"))
+                    listed = await self._users.call_as(
+                        user, lambda tok: self._listed(user, policy, tok)
+                    )
                 except PlexError as exc:
                     result.failed[user.name] = exc.message
+                    return
+                titles.extend((user, policy, t, "plextv") for t in listed)
 
         await asyncio.gather(*(plextv(u, p) for u, p in wanted if u.kind != "shared"))
         friends = {u.id: (u, p) for u, p in wanted if u.kind == "shared"}
@@ -195,6 +189,14 @@ class Watchlists:
 
         async def resolve(user: PlexUser, t: WatchlistTitle, source: str) -> None:
             local = index.match(t.guids)
+            if local is None and t.plex_guid and len(t.guids) == 1:
+                # Discover gave the plex guid alone and no local item carries it: match by
+                # the title's external ids (asked once per title, ever).
+                try:
+                    local = index.match([*t.guids, *await self.discover.external_ids(t.plex_guid)])
+                except PlexError as exc:
+                    result.failed[user.name] = exc.message
+                    return
             if local is None:
                 result.unmatched.append((user.name, t))
                 return
@@ -209,28 +211,21 @@ class Watchlists:
         await asyncio.gather(*(resolve(u, t, src) for u, _p, t, src in titles))
         return result
 
-    async def _plextv_watchlist(self, token: str) -> list[WatchlistTitle]:
-        url = f"{MyPlexAccount.DISCOVER}/library/sections/watchlist/all"
-        out: list[WatchlistTitle] = []
-        start = 0
-        while True:
-            data = await self._gateway.query_plextv(
-                url,
-                token=token,
-                headers={"X-Plex-Container-Start": str(start),
-                         "X-Plex-Container-Size": str(PAGE_SIZE)},
-                params={"includeGuids": 1},
-            )  # fmt: skip
-            page = [e for e in data if e.get("guid")]
-            for e in page:
-                guids = [e.get("guid", "")] + [g.get("id", "") for g in e.findall("Guid")]
-                at = e.get("watchlistedAt")
-                out.append(WatchlistTitle(e.get("title", ""), e.get("type", ""), guids,
-                                          float(at) if at else None))  # fmt: skip
-            start += len(page)
-            total = int(data.get("totalSize") or start)
-            if not page or start >= total:
-                return out
+    async def _listed(
+        self, user: PlexUser, policy: EffectivePolicy, token: str
+    ) -> list[WatchlistTitle]:
+        """The user's discover watchlist; with a retention, each title's added-at date."""
+        titles = await self.discover.watchlist(token)
+        self.discover.keep_only(user.id, {t.plex_guid for t in titles if t.plex_guid})
+        if policy.watchlist_retention_days <= 0:
+            return titles
+        out = []
+        for t in titles:
+            if t.watchlisted_at is None and t.plex_guid:
+                at = await self.discover.added_at(user.id, token, t.plex_guid)
+                t = replace(t, watchlisted_at=at)
+            out.append(t)
+        return out
 
     async def _items_for(self, user: PlexUser, local: ItemRef) -> list[ItemRef]:
         if local.type != "show":

@@ -88,21 +88,34 @@ async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, wo
 
 
 async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) -> None:
+    """Discover's watchlist as in 2026 (DOMAIN.md, from the Pulsarr and watchstate trackers):
+    pages of 20, items with only guid="plex://…"; external ids come from the metadata
+    provider's item, the added-at date from its userState (plexapi MyPlexAccount.userState)."""
     heat = _movie(world, "Heat")
     dune = world.add_catalog_title("Dune: Part Three", "movie", 2026)
     world.add_to_watchlist(world.owner, heat)
     world.add_to_watchlist(world.owner, dune)
+    for i in range(25):
+        world.add_to_watchlist(world.owner, world.add_catalog_title(f"Old {i}", "movie", 1990))
 
     def check() -> None:
         account = MyPlexAccount(token=world.owner.token)
         items = account.watchlist()
-        assert [i.title for i in items] == ["Dune: Part Three", "Heat"]
-        assert items[1].guid == heat.plex_guid
-        assert [g.id for g in items[1].guids] == heat.guids
-        assert [i.title for i in account.watchlist(maxresults=1)] == ["Dune: Part Three"]
+        assert len(items) == 27 and [i.title for i in items][-2:] == ["Dune: Part Three", "Heat"]
+        assert items[-1].guid == heat.plex_guid and not items[-1]._data.findall("Guid")
+        full = account.fetchItem(f"{account.METADATA}{items[-1].key}")
+        assert [g.id for g in full.guids] == heat.guids
+        state = account.userState(items[-1])
+        assert state.watchlistedAt is not None
+        assert [i.title for i in account.watchlist(maxresults=1)] == ["Old 24"]
 
     await asyncio.to_thread(check)
     assert fake_plex.counter.count("/library/sections/watchlist/{filter}", kind="discover") == 2
+    async with aiohttp.ClientSession() as http:
+        url = f"{fake_plex.discover_url}/library/sections/watchlist/all"
+        async with http.get(url, headers={"X-Plex-Token": world.owner.token}) as resp:
+            page = ET.fromstring(await resp.read())
+    assert (len(page), page.get("totalSize")) == (20, "27")  # 20 a page unless asked
 
 
 async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) -> None:

@@ -111,3 +111,35 @@ async def test_big_sections_are_paged_and_a_slow_one_fails_alone(
     assert [e.title.title for e in result.entries] == ["The Expanse"]
     assert [t.title for _, t in result.unmatched] == ["Film 217"]
     assert gateway.status.state != "down"
+
+
+METADATA_ITEM = "/library/metadata/{id}"
+USER_STATE = "/library/metadata/{id}/userState"
+
+
+async def test_discover_items_carry_only_the_plex_guid(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any, clock: Any,
+) -> None:  # fmt: skip
+    """Discover's watchlist items carry only guid="plex://…" and no watchlistedAt (DOMAIN.md
+    2026; plexapi's watchlist docs: "search for the media using the guid"): the plex guid
+    matches first; otherwise the metadata provider's item gives the external ids, and the
+    user's userState the added-at date (plexapi MyPlexAccount.userState), each asked once."""
+    heat, alien = movie(world, "Heat"), movie(world, "Alien")
+    # Heat's local item was matched by a legacy agent: same imdb id, another plex guid.
+    legacy = world.add_catalog_title("Heat", "movie", 1995, guids=list(heat.guids))
+    world.clock = lambda: clock.now - 20 * 86_400
+    world.add_to_watchlist(world.owner, legacy)
+    world.clock = lambda: clock.now - 86_400
+    world.add_to_watchlist(world.owner, alien)
+    box.patch("users", home={"watchlist": False}, shared={"watchlist": False})
+    watchlists = Watchlists(gateway, users, library, box)
+    for _ in range(2):
+        result = await watchlists.collect()
+        got = {e.title.title: e for e in result.entries}
+        assert set(got) == {"Heat", "Alien"} and not result.failed
+        assert got["Heat"].items[0].rating_key == str(heat.rating_key)
+        assert got["Alien"].title.watchlisted_at == clock.now - 86_400
+        assert got["Heat"].title.watchlisted_at == clock.now - 20 * 86_400
+    assert fake.counter.count(METADATA_ITEM, kind="metadata") == 1  # Heat only, once
+    assert fake.counter.count(USER_STATE, kind="metadata") == 2  # each title once
