@@ -96,11 +96,15 @@ class RequestCounter:
     def __init__(self) -> None:
         self._counts: Counter[tuple[HostKind, str]] = Counter()
         self._lock = threading.Lock()
+        #: requests per ``X-Plex-Client-Identifier`` (each is a device on plex.tv)
+        self.clients: Counter[str] = Counter()
 
-    def record(self, kind: HostKind, route: str) -> None:
-        """Count one request."""
+    def record(self, kind: HostKind, route: str, client: str | None = None) -> None:
+        """Count one request (and the client identifier it names)."""
         with self._lock:
             self._counts[(kind, route)] += 1
+            if client:
+                self.clients[client] += 1
 
     def count(self, route: str, kind: HostKind | None = None) -> int:
         """Requests to a route template, e.g. ``count("/library/metadata/{rk}")``."""
@@ -132,6 +136,7 @@ class RequestCounter:
         """Forget all counts."""
         with self._lock:
             self._counts.clear()
+            self.clients.clear()
 
 
 def route_template(request: web.Request) -> str:
@@ -150,7 +155,7 @@ def fault_middleware(faults: Faults, counter: RequestCounter) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         kind, route = host_kind(request.path), route_template(request)
-        counter.record(kind, route)
+        counter.record(kind, route, request.headers.get("X-Plex-Client-Identifier"))
         rules = faults.matching(kind, route)
         latency_ms = sum(r.latency_ms for r in rules)
         if latency_ms:

@@ -70,6 +70,7 @@ class PlexGateway:
         probe_min_s: float = 1.0,
         probe_max_s: float = 60.0,
         recover_after: int = 3,
+        client_id: str | None = None,
     ) -> None:
         self._config = config
         self.status = status
@@ -79,7 +80,7 @@ class PlexGateway:
         self._probe_max_s = probe_max_s
         self._recover_after = recover_after
         self.transport = PlexTransport(
-            config, self._outcome_from_thread, backoff_base_s=backoff_base_s
+            config, self._outcome_from_thread, backoff_base_s=backoff_base_s, client_id=client_id
         )
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

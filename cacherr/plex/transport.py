@@ -11,6 +11,7 @@ event loop), so waiting here is a plain blocking wait that `close()` interrupts.
 * Timeouts, 429 (Retry-After honoured) and 5xx are retried with exponential backoff and
   jitter; what is left is raised as a `PlexError` (401/404 go back to plexapi untouched).
 * Each final outcome is reported to a callback, which drives the connection state.
+* Every request names the install's own `X-Plex-Client-Identifier` (see `identity`).
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ class PlexTransport(requests.Session):
         on_outcome: Callable[[Outcome], None],
         *,
         backoff_base_s: float = 0.5,
+        client_id: str | None = None,
     ) -> None:
         super().__init__()
         self._config = config
+        self.client_id = client_id
         self._on_outcome = on_outcome
         self._backoff_base_s = backoff_base_s
         self._local = threading.local()
@@ -157,6 +160,10 @@ class PlexTransport(requests.Session):
         cfg = self._config()
         target, lane = self.rewrite(url.decode() if isinstance(url, bytes) else url)
         kwargs["timeout"] = cfg.timeout_s  # live: a reload applies to existing plexapi objects
+        if self.client_id:  # the install's own device id, not plexapi's MAC-derived one
+            kwargs["headers"] = {**(kwargs.get("headers") or {}),
+                                 "X-Plex-Client-Identifier": self.client_id,
+                                 "X-Plex-Product": "Cacherr"}  # fmt: skip
         kwargs.setdefault("verify", cfg.verify_tls)
         attempts = 1 if getattr(self._local, "single", False) else 1 + cfg.retries
         for attempt in range(attempts):
