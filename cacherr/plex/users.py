@@ -270,6 +270,26 @@ class UserDirectory:
             await self._store_tokens({uid: tokens.get(uid) for uid in shared})
             return tokens.get(user.id)
 
+    async def renew_tokens(self, *, margin: float = 0.1) -> int:
+        """Fetch ahead the Home users' tokens that are missing or within `margin` of their
+        TTL, so a sweep never waits on plex.tv for them (run in the background)."""
+        ttl_s = self._settings().plex.token_ttl_hours * 3600
+
+        async def due(user_id: str | None = None) -> list[str]:
+            sql = "SELECT id, token_fetched_at FROM users WHERE kind = 'home'"
+            rows = await self._db.fetchall(sql + (" AND id = ?" if user_id else ""),
+                                           (user_id,) if user_id else ())  # fmt: skip
+            late = self._clock() - ttl_s * (1 - margin)
+            return [str(r[0]) for r in rows if r[1] is None or r[1] < late]
+
+        renewed = 0
+        for user_id in await due():
+            async with self._home_locks.setdefault(user_id, asyncio.Lock()):
+                if await due(user_id):  # a sweep may have fetched it meanwhile
+                    await self._store_tokens({user_id: await self._switch_home_user(user_id)})
+                    renewed += 1
+        return renewed
+
     async def drop_token(self, user_id: str) -> None:
         """Forget a token Plex refused, so the next use fetches it again."""
         await self._db.execute(

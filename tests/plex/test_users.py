@@ -147,3 +147,13 @@ async def test_tokens_never_reach_the_log(
     assert "frank" in text
     for user in world.users:
         assert user.token not in text
+
+
+async def test_home_tokens_are_renewed_ahead_of_their_ttl(
+    users: UserDirectory, fake: FakePlexServer, clock: Any, box: Any
+) -> None:
+    assert await users.renew_tokens() == 1  # alice had none yet
+    assert await users.renew_tokens() == 0
+    clock.now += box().plex.token_ttl_hours * 3600 * 0.95  # within 10 % of the TTL
+    assert await users.renew_tokens() == 1
+    assert fake.counter.count(SWITCH) == 2
