@@ -74,6 +74,8 @@ class Collector:
         self._refresh: asyncio.Task[None] | None = None
         self._refreshed_at = float("-inf")
         self.on_fresh: Callable[[], object] | None = None
+        # The replacements last built from each known result, reused until it changes.
+        self._built: dict[str, tuple[object, list[Replacement]]] = {}
 
     def plex_ready(self) -> bool:
         """Whether Plex is configured at all (without it the Plex steps are skipped)."""
@@ -130,9 +132,15 @@ class Collector:
         if _titles(before) != _titles(result) and self.on_fresh is not None:
             self.on_fresh()
 
-    async def ondeck(self, failed: dict[str, str], *, fresh: bool = True) -> list[Replacement]:
+    async def ondeck(
+        self, failed: dict[str, str], *, fresh: bool = True, reuse: bool = False
+    ) -> list[Replacement]:
         """Every active user's on-deck items and the episodes after them (read from Plex, or
-        the latest known decks when not `fresh` and some are known)."""
+        the latest known decks when not `fresh` and some are known). `reuse` (a dry run)
+        takes the replacements last built from those decks as they are."""
+        known = self._built.get("ondeck")
+        if reuse and known is not None and known[0] is self._known_ondeck:
+            return known[1]
         try:
             result = self._known_ondeck
             if fresh or result is None:
@@ -166,11 +174,18 @@ class Collector:
                     wanted[user.id].append((ep, distance, reason, None))
         for name, why in result.failed.items():
             failed[f"ondeck {name}"] = why
-        return await self._replacements("ondeck", wanted, active, broken, "ondeck")
+        built = await self._replacements("ondeck", wanted, active, broken, "ondeck")
+        self._built["ondeck"] = (result, built)
+        return built
 
-    async def watchlists(self, failed: dict[str, str], *, fresh: bool = False) -> list[Replacement]:
+    async def watchlists(
+        self, failed: dict[str, str], *, fresh: bool = False, reuse: bool = False
+    ) -> list[Replacement]:
         """Every active user's watchlisted titles matched to local items: the latest known
-        (refreshed in the background), or gathered now when `fresh`."""
+        (refreshed in the background), or gathered now when `fresh`; `reuse` as `ondeck`."""
+        known = self._built.get("watchlist")
+        if reuse and known is not None and known[0] is self._known_watchlists:
+            return known[1]
         result = self._known_watchlists
         if fresh:
             try:
@@ -202,7 +217,9 @@ class Collector:
         for name, why in result.failed.items():
             failed[f"watchlist {name}"] = why
         broken = set(result.failed)
-        return await self._replacements("watchlist", wanted, active, broken, "watchlist")
+        built = await self._replacements("watchlist", wanted, active, broken, "watchlist")
+        self._built["watchlist"] = (result, built)
+        return built
 
     async def _replacements(
         self,
@@ -212,7 +229,10 @@ class Collector:
         broken: set[str],
         switch: str,
     ) -> list[Replacement]:
-        media = [f for items in wanted.values() for item, *_ in items for f in item.files]
+        # Many users share the same next episodes: each file is looked at once.
+        media = dict.fromkeys(
+            f for items in wanted.values() for item, *_ in items for f in item.files
+        )
         found = await self._engine.survey(media)
         holders = {c.user_id for c in await self._engine.store.for_source(source)}
         out = []

@@ -223,11 +223,13 @@ class Sweeper:
         collector = self._collector
         if collector is not None and collector.plex_ready():
             await collector.refresh_users(result.failed, background=not dry_run)
-            ondeck_fresh = fresh or not dry_run
-            replacements += await collector.ondeck(result.failed, fresh=ondeck_fresh)
+            reuse = dry_run and not fresh  # the plan route: the latest known state as it is
+            replacements += await collector.ondeck(
+                result.failed, fresh=fresh or not dry_run, reuse=reuse
+            )
         progress("ondeck")
         if collector is not None and collector.plex_ready():
-            replacements += await collector.watchlists(result.failed, fresh=fresh)
+            replacements += await collector.watchlists(result.failed, fresh=fresh, reuse=reuse)
         progress("watchlists")
         if self._lists is not None:
             try:
