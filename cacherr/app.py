@@ -10,10 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cacherr import keys
+from cacherr import events, keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
+from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_paths, fatal
 from cacherr.claims import ClaimStore
@@ -23,7 +24,7 @@ from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
-from cacherr.files.paths import check_mappings
+from cacherr.files.paths import check_mappings, create_share_folders
 from cacherr.live import LiveOperations
 from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
@@ -31,11 +32,11 @@ from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.identity import client_identifier
 from cacherr.plex.library import Library
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
+from cacherr.security import setup_code
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.lists import (
@@ -47,7 +48,9 @@ from cacherr.sources.lists import (
     size_lookup,
 )
 from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
     # Refuse to start on set-ups that lose data (a union array root, a cache folder inside
     # the container); the rest is reported by `cacherr check` and the page.
     settings = app[keys.CONFIG].current
+    for said in await asyncio.to_thread(create_share_folders, settings.paths.mappings):
+        log.info("%s", said)
     problems = await asyncio.to_thread(check_mappings, settings.paths.mappings)
     app[keys.MAPPING_PROBLEMS] = problems  # the engine leaves these mappings out
     results = await asyncio.to_thread(check_paths, settings, problems=problems)
@@ -93,6 +98,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.SESSIONS] = SessionStore(db)
     yield
     await db.close()
+
+
+async def _setup_code(app: web.Application) -> AsyncIterator[None]:
+    # A fresh install's one-time code for choosing the login, printed in the log.
+    store = app[keys.CONFIG]
+    await asyncio.to_thread(setup_code.announce, store.config_dir, store.current.web)
+    yield
 
 
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
@@ -118,7 +130,9 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
     )
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
-    app[keys.PLEX_USERS] = UserDirectory(gateway, app[keys.DB], lambda: store.current)
+    app[keys.PLEX_USERS] = UserDirectory(
+        gateway, app[keys.DB], lambda: store.current, on_owner=app[keys.PLAYBACK].know_owner
+    )
     app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
     if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
         app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)
@@ -150,7 +164,17 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.SESSION_POLLER] = poller
     await poller.start()
+    # Plex's notification socket wakes the poller the moment a session changes (no setting:
+    # it listens whenever Plex is configured) and tells the stream which server is ours.
+    socket = NotificationSocket(
+        lambda: store.current.plex, poller.wake, on_server_id=app[keys.PLAYBACK].know_server
+    )
+    poller.socket_healthy = lambda: socket.healthy
+    store.on_change(lambda old, new: socket.reconfigure() if old.plex != new.plex else None)
+    app[keys.PLEX_SOCKET] = socket
+    await socket.start()
     yield
+    await socket.close()
     await poller.close()
 
 
@@ -166,6 +190,9 @@ async def _lists(app: web.Application) -> AsyncIterator[None]:
     plex = PlexLists(app[keys.PLEX], app[keys.PLEX_LIBRARY], app[keys.PLEX_USERS], settings)
     service = ListService(
         ListRepository(db), ClaimStore(db), fetcher, plex, settings, sizes=size_lookup(settings)
+    )
+    service.on_status = lambda name, status: app[keys.BUS].publish(
+        events.LIST_STATE, name=name, **status.as_dict()
     )
     scheduler = ListScheduler(service)
     app[keys.LISTS] = service
@@ -228,7 +255,9 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
-    app = web.Application(middlewares=[envelope_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[envelope_middleware, auth_middleware, body_deadline_middleware]
+    )
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
@@ -237,6 +266,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app[keys.LIVE_OPERATIONS] = LiveOperations(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _preflight, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.append(_setup_code)
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)
