@@ -222,11 +222,13 @@ class Sweeper:
         replacements: list[Replacement] = []
         collector = self._collector
         if collector is not None and collector.plex_ready():
-            await collector.refresh_users(result.failed, background=not dry_run)
+            await collector.refresh_users(result.failed, background=False)
             reuse = dry_run and not fresh  # the plan route: the latest known state as it is
             replacements += await collector.ondeck(
                 result.failed, fresh=fresh or not dry_run, reuse=reuse
             )
+            if not dry_run:  # after on-deck, so its token fetches get plex.tv's budget first
+                collector.start_refresh()
         progress("ondeck")
         if collector is not None and collector.plex_ready():
             replacements += await collector.watchlists(result.failed, fresh=fresh, reuse=reuse)
@@ -243,9 +245,12 @@ class Sweeper:
         now = engine.clock()
         if dry_run:
             replaced = {(r.source, r.user_id) for r in replacements}
-            claims = [c for c in await store.all() if (c.source, c.user_id) not in replaced]
+            # The engine's index mirrors the store (every commit updates it): no database read.
+            current = engine.index
+            claims = [c for path in current.claimed_paths for c in current.claims(path)
+                      if (c.source, c.user_id) not in replaced]  # fmt: skip
             claims += [c for r in replacements for c in r.claims]
-            index = Index.build(claims, await store.managed())
+            index = Index.build(claims, current.managed_files.values())
             progress("retention")
             plan, submitted = await engine.plan(None, index=index, dry_run=True)
             result.plan = dry_run_rows(plan)

@@ -138,7 +138,7 @@ class OnDeck:
             if within_days(item.last_viewed_at, policy.days_to_monitor, now)
         ]
         latest = max((e.last_viewed_at or 0 for e in entries), default=0)
-        if latest:
+        if latest > (user.last_active_at or 0):  # a write only when there is news
             await self._users.note_activity(user.id, latest)
         return entries
 
