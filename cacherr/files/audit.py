@@ -10,8 +10,10 @@ The fixes live in `cacherr.files.audit_fix`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
@@ -308,6 +310,46 @@ def _temp_finding(
         explanation=explanation,
         fix=FixAction.REMOVE_TEMP if twin else FixAction.NONE,
         side=side,
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a database file says Cacherr holds: the files it manages, the files of operations
+    not finished yet (running now, or left to start-up recovery) and those operations' temps."""
+
+    managed: frozenset[tuple[str, str]] = frozenset()
+    busy: frozenset[tuple[str, str]] = frozenset()
+    temps: tuple[Path, ...] = ()
+
+
+def read_recorded(db_path: Path) -> Recorded:
+    """Read `db_path` read-only, whether the daemon runs or not (blocking).
+
+    A missing database records nothing; one that cannot be read raises `sqlite3.Error`.
+    """
+    if not db_path.exists():
+        return Recorded()
+    uri = f"{db_path.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if not {"managed_files", "operations"} <= tables:
+            return Recorded()
+        managed = conn.execute("SELECT mapping, rel_path FROM managed_files").fetchall()
+        running = conn.execute(
+            "SELECT id, kind, mapping, rel_path, array_path, temp_path FROM operations"
+            " WHERE state = 'running'"
+        ).fetchall()
+    temps: list[Path] = []
+    for op_id, kind, _, _, array_path, temp_path in running:
+        if temp_path:
+            temps.append(Path(temp_path))
+        if kind == "cache":  # symlink mode's link is made under the array name's temp name
+            temps.append(names.temp_path(Path(array_path), int(op_id)))
+    return Recorded(
+        managed=frozenset((str(m), str(r)) for m, r in managed),
+        busy=frozenset((str(r[2]), str(r[3])) for r in running),
+        temps=tuple(temps),
     )
 
 
