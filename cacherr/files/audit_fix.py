@@ -8,7 +8,6 @@ since the audit; when they have, the fix does nothing and says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import posixpath
 import stat
@@ -20,9 +19,10 @@ from typing import Literal
 
 from cacherr.atomic import fsync_dir
 from cacherr.db import Database
-from cacherr.errors import PathRefused
+from cacherr.errors import Conflict, PathRefused
 from cacherr.files import names
 from cacherr.files.audit import Finding, FixAction, temp_final
+from cacherr.files.ondisk import back_up_by_link, hide, link_over, put_back
 from cacherr.files.paths import Location, PathResolver
 from cacherr.files.sidecars import belongs_to, is_media
 
@@ -170,19 +170,17 @@ def _set_duplicate_aside(loc: Location, mode: Literal["union", "symlink"]) -> No
             f"the cache and array copies of {loc.plex_path} differ, so neither is touched; "
             "keep the one you want and delete the other"
         )
-    if mode == "union":
-        # The union share serves the cache copy from now on; rename keeps Plex's descriptors.
-        os.rename(loc.array_path, loc.backup_path)
-    else:
-        # The original's name must never disappear: the backup starts as a second hard link,
-        # then a symlink to the cache copy replaces the name atomically.
-        os.link(loc.array_path, loc.backup_path)
-        link = names.temp_path(loc.array_path, 0)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(link)
-        os.symlink(loc.cache_path, link)
-        os.replace(link, loc.array_path)
-    fsync_dir(loc.array_path.parent)
+    try:
+        if mode == "union":
+            # The union share serves the cache copy from now on; rename keeps descriptors.
+            hide(loc.array_path, loc.backup_path)
+        else:
+            # The original's name must never disappear: the backup starts as a second hard
+            # link, then a symlink to the cache copy takes the name in one step.
+            back_up_by_link(loc.array_path, loc.backup_path)
+            link_over(loc.array_path, loc.cache_path, names.temp_path(loc.array_path, 0))
+    except Conflict as exc:
+        raise _Unchanged(f"{exc.message}: run the audit again") from None
 
 
 def _restore_backup(loc: Location) -> None:
@@ -191,9 +189,12 @@ def _restore_backup(loc: Location) -> None:
     current = _lstat(loc.array_path)
     if current is not None and not stat.S_ISLNK(current.st_mode):
         raise _Unchanged(f"{loc.array_path} exists again: run the audit again")
-    # A symlink (symlink mode) to the vanished cache copy is replaced in one step.
-    os.replace(loc.backup_path, loc.array_path)
-    fsync_dir(loc.array_path.parent)
+    # A symlink (symlink mode) to the vanished cache copy is replaced in one step; anything
+    # else that lands under the name meanwhile is kept.
+    try:
+        put_back(loc)
+    except Conflict as exc:
+        raise _Unchanged(f"{exc.message}: run the audit again") from None
 
 
 def _remove_temp(

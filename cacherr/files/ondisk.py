@@ -12,12 +12,15 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cacherr.atomic import fsync_dir
 from cacherr.errors import CacherrError, Conflict, NotFound, PathRefused
-from cacherr.files.model import HIDING, LINKING, FileLocation
+from cacherr.files import names
+from cacherr.files.model import HIDING, LINKING, PUBLISHING, FileLocation
+from cacherr.files.rename import is_same_file, is_symlink_to, rename_noreplace, replace_expected
 from cacherr.files.verify import fingerprint
 
 
@@ -141,19 +144,26 @@ def remove_empty_dirs(dirs: list[str]) -> list[str]:
 # --- caching ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _refused(message: str) -> Iterator[None]:
+    """Turn a rename that refused to replace a file into a `Conflict` saying what was kept."""
+    try:
+        yield
+    except FileExistsError:
+        raise Conflict(message) from None
+
+
 def publish(temp: Path, final: Path) -> None:
-    """Give the verified temp copy its final name on the cache."""
-    if os.path.lexists(final):
-        raise Conflict(f"{final} appeared while it was being copied")
-    os.rename(temp, final)
+    """Give the verified temp copy its final name on the cache (never over another file)."""
+    with _refused(f"{final} appeared while it was being copied; it was kept, the copy dropped"):
+        rename_noreplace(temp, final)
     fsync_dir(final.parent)
 
 
 def hide(array: Path, backup: Path) -> None:
     """Union mode: rename the array original aside, so the union serves the cache copy."""
-    if os.path.lexists(backup):
-        raise Conflict(f"{backup} already exists")
-    os.rename(array, backup)
+    with _refused(f"{backup} already exists; it was kept"):
+        rename_noreplace(array, backup)
     fsync_dir(array.parent)
 
 
@@ -167,7 +177,12 @@ def link_over(array: Path, cache: Path, symlink_temp: Path) -> None:
     """Symlink mode: a symlink to the cache copy takes the array name in one rename."""
     unlink_quiet(symlink_temp)
     os.symlink(cache, symlink_temp)
-    os.replace(symlink_temp, array)
+    # Only the original (a second name of its backup) may give way to the symlink.
+    try:
+        replace_expected(symlink_temp, array, is_same_file(names.backup_path(array)))
+    except FileExistsError:
+        unlink_quiet(symlink_temp)  # still our symlink: the names were swapped back
+        raise Conflict(f"{array} was replaced while it was being cached; it was kept") from None
     fsync_dir(array.parent)
 
 
@@ -193,15 +208,19 @@ def undo_cache(
 
     The original returns to its name first; the cache copy is removed only once it is.
     """
+    if step == PUBLISHING and temp is not None and is_regular(lstat_or_none(temp)):
+        published = False  # the rename did not happen: the file at the final name is not ours
     unlink_quiet(temp)
     unlink_quiet(symlink_temp)
     array, backup = loc.array_path, loc.backup_path
     a, b = lstat_or_none(array), lstat_or_none(backup)
     if step == LINKING and a is not None and stat.S_ISLNK(a.st_mode) and is_regular(b):
-        os.replace(backup, array)
+        with _refused(f"{array} changed; {backup.name} and the cache copy were kept"):
+            replace_expected(backup, array, is_symlink_to(loc.cache_path))
         fsync_dir(array.parent)
     elif step == HIDING and a is None and is_regular(b):
-        os.rename(backup, array)
+        with _refused(f"{array} appeared; {backup.name} and the cache copy were kept"):
+            rename_noreplace(backup, array)
         fsync_dir(array.parent)
     elif is_regular(a) and is_regular(b) and os.path.samestat(a, b):  # type: ignore[arg-type]
         unlink_quiet(backup)  # the second name of symlink mode's backup step
@@ -273,20 +292,16 @@ def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | N
 
 
 def put_back(loc: FileLocation) -> None:
-    """Rename the backup to the array name (over the symlink in symlink mode)."""
-    a = lstat_or_none(loc.array_path)
-    if a is not None and not stat.S_ISLNK(a.st_mode):
-        raise Conflict(f"{loc.array_path} exists; {loc.backup_path.name} was kept")
-    os.replace(loc.backup_path, loc.array_path)
+    """Rename the backup to the array name (over Cacherr's symlink in symlink mode only)."""
+    with _refused(f"{loc.array_path} exists; {loc.backup_path.name} was kept"):
+        replace_expected(loc.backup_path, loc.array_path, is_symlink_to(loc.cache_path))
     fsync_dir(loc.array_path.parent)
 
 
 def replace_from_temp(loc: FileLocation, temp: Path) -> None:
     """The copied-back file takes the array name; the outdated backup goes."""
-    a = lstat_or_none(loc.array_path)
-    if a is not None and not stat.S_ISLNK(a.st_mode):
-        raise Conflict(f"{loc.array_path} exists; the copy {temp.name} was kept")
-    os.replace(temp, loc.array_path)
+    with _refused(f"{loc.array_path} exists; the copy {temp.name} was kept"):
+        replace_expected(temp, loc.array_path, is_symlink_to(loc.cache_path))
     fsync_dir(loc.array_path.parent)
     unlink_quiet(loc.backup_path)
 

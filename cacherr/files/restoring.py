@@ -68,8 +68,18 @@ def array_room(loc: FileLocation, size: int) -> None:
         )
 
 
-def _array_name_back(loc: FileLocation) -> bool:
-    return is_regular(lstat_or_none(loc.array_path))
+def step_taken(step: str, loc: FileLocation, temp: Path | None) -> bool:
+    """Whether the rename a committed step announces happened (then only forward is left).
+
+    Judged by the name it moves away (the backup, the temp), never by the array name alone:
+    a file an import put there meanwhile is not the restored one.
+    """
+    back = is_regular(lstat_or_none(loc.array_path))
+    if step == RETURNING:
+        return back and lstat_or_none(loc.backup_path) is None
+    if step == REPLACING:
+        return back and (temp is None or lstat_or_none(temp) is None)
+    return back
 
 
 class _RestoreRun(OperationRun):
@@ -78,7 +88,8 @@ class _RestoreRun(OperationRun):
 
     async def clean_up(self, state: str, error: str) -> None:
         """End without restoring: drop the array temp; the file stays cached."""
-        if self.step in COMMITTED_STEPS and await asyncio.to_thread(_array_name_back, self.loc):
+        taken = await asyncio.to_thread(step_taken, self.step, self.loc, self.temp)
+        if self.step in COMMITTED_STEPS and taken:
             # The array name already has the file back: finishing is recovery's job now.
             log.error("Restoring %s stopped at %s: %s", self.loc.array_path, self.step, error)
             await self.journal.note_error(self.op_id, error)
