@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -28,9 +27,6 @@ from cacherr.files.paths import PathResolver
 
 Side = Literal["array", "cache"]
 Role = Literal["array", "cache", "backup", "temp"]
-
-# `.{final}.{op_id}.cacherr-tmp`, see names.temp_path.
-_TEMP_RE = re.compile(r"^\.(?P<final>.+)\.\d+" + re.escape(names.TEMP_SUFFIX) + "$")
 
 
 class FindingKind(StrEnum):
@@ -141,13 +137,29 @@ def _walk(root: str) -> _Tree:
     return tree
 
 
-def temp_final(rel: str) -> str | None:
-    """The file a temp file was going to become (relative path), or None."""
+def temp_final(rel: str, siblings: Iterable[str] = ()) -> str | None:
+    """The file a temp file was going to become (relative path), or None.
+
+    `siblings` are the names beside the temp file (a shortened temp name is found among
+    them; see `names.temp_final_name`).
+    """
     head, _, name = rel.rpartition("/")
-    match = _TEMP_RE.match(name)
-    if match is None:
+    final = names.temp_final_name(name, siblings)
+    if final is None:
         return None
-    return f"{head}/{match['final']}" if head else match["final"]
+    return f"{head}/{final}" if head else final
+
+
+def _siblings(rel: str, *trees: _Tree) -> list[str]:
+    """Names in the folder of `rel` on either side (backups under their media's name)."""
+    folder = rel.rpartition("/")[0]
+    found = []
+    for tree in trees:
+        for other in (*tree.files, *tree.links):
+            head, _, name = other.rpartition("/")
+            if head == folder:
+                found.append(name.removesuffix(names.BACKUP_SUFFIX))
+    return found
 
 
 def _size(path: Path) -> int:
@@ -285,7 +297,7 @@ def _backup_finding(
 def _temp_finding(
     name: str, rel: str, side: Side, root: Path, array: _Tree, cache: _Tree
 ) -> Finding:
-    final = temp_final(rel)
+    final = temp_final(rel, _siblings(rel, array, cache))
     twin = final is not None and (
         final in array.files
         or final in array.links

@@ -8,6 +8,7 @@ since the audit; when they have, the fix does nothing and says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 import stat
@@ -211,11 +212,21 @@ def _remove_temp(
     st = _lstat(path)
     if st is None or stat.S_ISDIR(st.st_mode):
         raise _Unchanged(f"{path} changed since the audit: run it again")
-    final = temp_final(rel)
+    final = temp_final(rel, _names_beside(resolver, mapping, rel))
     if final is None or not _has_a_copy(resolver.from_rel(mapping, final)):
         raise _Unchanged(f"no other copy of {path}'s file exists, so it is kept")
     os.unlink(path)
     fsync_dir(path.parent)
+
+
+def _names_beside(resolver: PathResolver, mapping: str, rel: str) -> list[str]:
+    """The names in the folder of `rel` on both sides (backups under their media's name)."""
+    roots = resolver.mapping(mapping)
+    found: list[str] = []
+    for root in (roots.array, roots.cache):
+        with contextlib.suppress(OSError):
+            found += os.listdir(Path(root) / posixpath.dirname(rel))
+    return [name.removesuffix(names.BACKUP_SUFFIX) for name in found]
 
 
 def _has_a_copy(loc: Location) -> bool:

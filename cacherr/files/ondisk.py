@@ -37,6 +37,10 @@ def lstat_or_none(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
+            return None
+        raise
 
 
 def is_regular(st: os.stat_result | None) -> bool:
@@ -52,6 +56,10 @@ def unlink_quiet(path: Path | None) -> bool:
         os.unlink(path)
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
+            return False
+        raise
     fsync_dir(path.parent)
     return True
 
@@ -74,6 +82,13 @@ def inspect_source(loc: FileLocation) -> os.stat_result:
         raise NotFound(f"{loc.array_path} does not exist")
     if not stat.S_ISREG(st.st_mode):
         raise PathRefused(f"{loc.array_path} is not a regular file (a symlink or a folder)")
+    backup_bytes = len(os.fsencode(loc.backup_path.name))
+    if backup_bytes > names.NAME_MAX_BYTES:
+        raise PathRefused(
+            f"{loc.array_path.name!r} is too long to cache: its backup name (with "
+            f"{names.BACKUP_SUFFIX}) would be {backup_bytes} bytes, more than file systems "
+            f"allow ({names.NAME_MAX_BYTES})"
+        )
     for other in (loc.cache_path, loc.backup_path):
         if os.path.lexists(other):
             raise Conflict(f"{other} already exists; the audit can adopt or clean it")
