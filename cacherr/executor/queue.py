@@ -310,4 +310,5 @@ class Executor:
             error=outcome.error,
             duration_s=round(duration_s, 3),
             size_bytes=outcome.size_bytes,
+            warning=(outcome.detail or {}).get("warning"),
         )

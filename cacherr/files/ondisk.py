@@ -276,12 +276,17 @@ def redo_cache(step: str, loc: FileLocation, symlink_temp: Path) -> CachedCopy:
 
 
 def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | None) -> str:
-    """How a managed file goes back: `return` (rename the backup), `copy` or `release`.
+    """How a managed file goes back: `return`, `repair`, `copy` or `release`.
 
-    `return` when the cache copy is unchanged since it was cached (size, mtime and a
-    fingerprint taken then) and the backup is there, or when the cache copy is gone but
-    the backup is not; `copy` when the cache copy changed or there is no backup; `release` when the
-    original is already back under its name and only the cache copy is left to remove.
+    The rule (the README's "promise to your files"): a cache copy whose size or modification
+    time differs from what was recorded when it was cached was replaced or rewritten on
+    purpose (Sonarr/Radarr write a new file with its own time): an upgrade, copied back.
+    A cache copy with the recorded size and time is not an upgrade, whatever its bytes: the
+    backup is renamed back (`return`); when its sampled fingerprint no longer matches, its
+    bytes changed without a write that moves the time, i.e. damage (bit rot, a failing SSD),
+    and the route is `repair`: the backup is renamed back all the same and the damaged copy
+    reported. Without a backup (adopted from a duplicate) the copy is all there is: `copy`.
+    `release` when the original is already back and only the cache copy is left to remove.
     """
     a, b = lstat_or_none(loc.array_path), lstat_or_none(loc.backup_path)
     c = lstat_or_none(loc.cache_path)
@@ -297,13 +302,23 @@ def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | N
         if b is None and (a.st_size, a.st_mtime_ns) == (c.st_size, c.st_mtime_ns):
             return "release"
         raise Conflict(f"{loc.array_path} exists and differs from its cache copy")
-    # No fingerprint (an adopted file nobody saw being copied): trust nothing, copy back.
-    unchanged = (
-        fp is not None
-        and (c.st_size, c.st_mtime_ns) == (size_bytes, mtime_ns)
-        and fingerprint(loc.cache_path) == fp
+    if not is_regular(b):
+        return "copy"
+    if (c.st_size, c.st_mtime_ns) != (size_bytes, mtime_ns):
+        return "copy"  # an upgrade
+    # No fingerprint (adopted from an earlier PlexCache): nobody saw the copy being made.
+    if fp is None:
+        return "copy"
+    return "return" if fingerprint(loc.cache_path) == fp else "repair"
+
+
+def damage_report(loc: FileLocation) -> str:
+    """What the user is told about a damaged cache copy (route `repair`)."""
+    return (
+        f"the cache copy {loc.cache_path} was damaged (its bytes changed while its size and "
+        f"time did not); the original was put back from {loc.backup_path.name} and the "
+        "damaged copy removed: check the pool's health (SMART, a scrub)"
     )
-    return "return" if unchanged and is_regular(b) else "copy"
 
 
 def put_back(loc: FileLocation) -> None:

@@ -38,6 +38,7 @@ from cacherr.files.model import (
 )
 from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
+    damage_report,
     is_regular,
     lstat_or_none,
     make_dirs,
@@ -128,7 +129,7 @@ async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:
     route = await run_blocking(
         cancel, restore_route, loc, managed.size_bytes, managed.mtime_ns, managed.fingerprint
     )
-    if route == "return":
+    if route in ("return", "repair"):
         await run.enter(RETURNING)
         await run_blocking(cancel, put_back, loc)
         checkpoint("restore:returning:after")
@@ -138,6 +139,10 @@ async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:
     kept = await run_blocking(cancel, release, loc, managed.created_dirs)
     checkpoint("restore:releasing:after")
     await journal.complete_restore(run.op_id, managed, Path(loc.mapping.cache), kept)
+    if route == "repair":
+        warning = damage_report(loc)
+        log.warning("Restoring %s: %s", loc.plex_path, warning)
+        return run.outcome("done", detail={"warning": warning})
     log.info("Restored %s (%s)", loc.array_path, route)
     return run.outcome("done")
 
