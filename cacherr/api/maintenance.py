@@ -5,6 +5,9 @@ and the safe fixes for it.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -16,9 +19,10 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.db import Database
 from cacherr.errors import BadRequest, NotFound
+from cacherr.executor.progress import ProgressReporter
 from cacherr.files.audit import AuditReport, Finding, audit
-from cacherr.files.audit_fix import apply_fixes
-from cacherr.files.paths import PathResolver
+from cacherr.files.audit_fix import Progress, apply_fixes
+from cacherr.files.paths import Location, PathResolver
 
 
 class FindingRef(BaseModel):
@@ -59,6 +63,17 @@ async def maintenance_audit(request: web.Request) -> web.Response:
     return ok(report.to_dict(), message=f"{len(report.findings)} findings")
 
 
+def _compare_progress(app: web.Application) -> Callable[[Location], Progress]:
+    """Adopting a duplicate compares every byte of both copies: its progress is published
+    like a copy's (`operation_progress`, kind `compare`, a negative id of its own)."""
+    loop, bus, ids = asyncio.get_running_loop(), app[keys.BUS], itertools.count(1)
+
+    def reporter(loc: Location) -> Progress:
+        return ProgressReporter(loop, bus, op_id=-next(ids), kind="compare", path=loc.plex_path)
+
+    return reporter
+
+
 def _ref(finding: Finding) -> tuple[str, str, str, str | None]:
     return (finding.kind.value, finding.mapping, finding.rel, finding.side)
 
@@ -91,6 +106,7 @@ async def maintenance_fix(request: web.Request) -> web.Response:
         db=db,
         mode=mode,
         active_temps=[Path(str(r[0])) for r in rows],
+        progress=_compare_progress(request.app),
     )
     done = sum(r.ok for r in results)
     return ok(

@@ -13,7 +13,7 @@ import os
 import posixpath
 import stat
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,8 +27,9 @@ from cacherr.files.ondisk import back_up_by_link, hide, link_over, put_back
 from cacherr.files.paths import Location, PathResolver
 from cacherr.files.sidecars import belongs_to, is_media
 
-SAMPLE_BLOCKS = 16
-SAMPLE_BLOCK_BYTES = 64 * 2**10
+COMPARE_BLOCK_BYTES = 4 * 2**20
+# Told how far a compare got: (bytes compared, bytes in all); called from a worker thread.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,16 @@ async def apply_fix(
     db: Database,
     mode: Literal["union", "symlink"] = "union",
     active_temps: Collection[Path] = (),
+    progress: Callable[[Location], Progress] | None = None,
 ) -> FixResult:
     """Perform the fix the finding names; file work runs off the event loop.
 
     The caller keeps operations on the same file from running meanwhile (the executor's
     lock); `active_temps` are the temp paths running operations write, never removed.
+    `progress` gives, for a file, what to tell how far comparing its two copies got.
     """
     try:
-        message = await _dispatch(finding, resolver, db, mode, active_temps)
+        message = await _dispatch(finding, resolver, db, mode, active_temps, progress)
     except (_Unchanged, PathRefused) as exc:
         return FixResult(finding, False, str(exc))
     return FixResult(finding, True, message)
@@ -71,6 +74,7 @@ async def apply_fixes(
     db: Database,
     mode: Literal["union", "symlink"] = "union",
     active_temps: Collection[Path] = (),
+    progress: Callable[[Location], Progress] | None = None,
 ) -> list[FixResult]:
     """Fix several findings one after another, media files before the others.
 
@@ -78,7 +82,9 @@ async def apply_fixes(
     """
     ordered = sorted(findings, key=lambda f: not is_media(Path(f.rel)))
     return [
-        await apply_fix(f, resolver=resolver, db=db, mode=mode, active_temps=active_temps)
+        await apply_fix(
+            f, resolver=resolver, db=db, mode=mode, active_temps=active_temps, progress=progress
+        )
         for f in ordered
     ]
 
@@ -89,6 +95,7 @@ async def _dispatch(
     db: Database,
     mode: Literal["union", "symlink"],
     active_temps: Collection[Path],
+    progress: Callable[[Location], Progress] | None,
 ) -> str:
     loc = resolver.from_rel(finding.mapping, finding.rel)
     if finding.fix is FixAction.ADOPT:
@@ -98,7 +105,8 @@ async def _dispatch(
         return f"{loc.plex_path} is now managed by Cacherr"
     if finding.fix is FixAction.ADOPT_DUPLICATE:
         loc.require_cacheable()
-        await asyncio.to_thread(_set_duplicate_aside, loc, mode)
+        report = progress(loc) if progress is not None else None
+        await asyncio.to_thread(_set_duplicate_aside, loc, mode, report)
         await _record(db, loc)
         return f"the array copy of {loc.plex_path} is now its backup; Cacherr manages the file"
     if finding.fix is FixAction.RESTORE_BACKUP:
@@ -143,30 +151,37 @@ def _check_adoptable(loc: Location) -> None:
         raise _Unchanged(f"{loc.array_path} exists beside its backup: run the audit again")
 
 
-def same_bytes(a: Path, b: Path) -> bool:
-    """Whether two files have the same size and the same sampled blocks (first and last too)."""
+def same_bytes(a: Path, b: Path, progress: Progress | None = None) -> bool:
+    """Whether two files hold the same bytes, every one of them (blocking).
+
+    Reads both side by side and stops at the first difference; `progress(bytes_done, size)`
+    is called after each block. Adopting a duplicate is rare and deletes nothing, but the
+    next restore drops the array version, so a sample of blocks is not enough.
+    """
     size = os.stat(a).st_size
     if os.stat(b).st_size != size:
         return False
-    if size <= SAMPLE_BLOCKS * SAMPLE_BLOCK_BYTES:
-        offsets = list(range(0, size, SAMPLE_BLOCK_BYTES))
-    else:
-        span = size - SAMPLE_BLOCK_BYTES
-        offsets = [span * i // (SAMPLE_BLOCKS - 1) for i in range(SAMPLE_BLOCKS)]
+    done = 0
     with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
-        for offset in offsets:
-            block_a = os.pread(fa.fileno(), SAMPLE_BLOCK_BYTES, offset)
-            if block_a != os.pread(fb.fileno(), SAMPLE_BLOCK_BYTES, offset):
+        while True:
+            block = fa.read(COMPARE_BLOCK_BYTES)
+            if block != fb.read(COMPARE_BLOCK_BYTES):
                 return False
-    return True
+            if not block:
+                return done == size
+            done += len(block)
+            if progress is not None:
+                progress(done, size)
 
 
-def _set_duplicate_aside(loc: Location, mode: Literal["union", "symlink"]) -> None:
+def _set_duplicate_aside(
+    loc: Location, mode: Literal["union", "symlink"], progress: Progress | None = None
+) -> None:
     if not (_is_regular(_lstat(loc.array_path)) and _is_regular(_lstat(loc.cache_path))):
         raise _Unchanged(f"{loc.plex_path} changed since the audit: run it again")
     if _lstat(loc.backup_path) is not None:
         raise _Unchanged(f"{loc.backup_path} already exists: run the audit again")
-    if not same_bytes(loc.array_path, loc.cache_path):
+    if not same_bytes(loc.array_path, loc.cache_path, progress):
         raise _Unchanged(
             f"the cache and array copies of {loc.plex_path} differ, so neither is touched; "
             "keep the one you want and delete the other"

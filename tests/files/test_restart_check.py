@@ -1,4 +1,5 @@
-"""After Cacherr cached a file it restarts, and `cacherr check` agrees with the API's audit.
+"""After Cacherr cached a file it restarts, and `cacherr check` agrees with the API's audit;
+adopting a duplicate through the API shows its compare's progress.
 
 In symlink mode the array name of a cached file is Cacherr's own symlink to the cache copy:
 the start-up union check must not take it for a union (issue 14, item 5), and files Cacherr
@@ -13,11 +14,13 @@ from typing import Any
 import pytest
 from conftest import locate, media_bytes, put_media
 
+from cacherr import keys
 from cacherr.app import create_app
 from cacherr.checks import check_audit, check_paths, fatal
 from cacherr.config import ConfigStore
 from cacherr.config.models import Mapping
 from cacherr.db import DB_NAME, Database
+from cacherr.events import OPERATION_PROGRESS
 from cacherr.files.model import ProtocolOptions
 from cacherr.files.paths import check_mappings
 from cacherr.files.protocol import cache_file
@@ -65,3 +68,29 @@ async def test_a_cached_file_neither_stops_a_restart_nor_looks_adoptable(
     # Without the database's word the same files are adoptable (what the check said before).
     [blind] = check_audit(store.current)
     assert not blind.ok and "1 adoptable" in blind.detail
+
+
+async def test_adopting_a_duplicate_through_the_api_publishes_its_compare_progress(
+    aiohttp_client: Any, config_dir: Path, mapping: Mapping
+) -> None:
+    store = ConfigStore.open(config_dir)
+    store.save({"paths": {"mappings": [mapping.model_dump()]}, "web": {"api_key": API_KEY}})
+    loc = locate(mapping, REL)
+    data = media_bytes(9 * 2**20)
+    for path in (loc.array_path, loc.cache_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    client = await aiohttp_client(create_app(store), headers={"X-Api-Key": API_KEY})
+    seen: list[dict[str, Any]] = []
+    client.app[keys.BUS].listen(
+        lambda e: seen.append(e.data) if e.type == OPERATION_PROGRESS else None
+    )
+    [finding] = (await (await client.get("/api/maintenance/audit")).json())["data"]["findings"]
+    ref = {k: finding[k] for k in ("kind", "mapping", "rel", "side")}
+
+    resp = await client.post("/api/maintenance/fix", json={"findings": [ref]})
+
+    assert (await resp.json())["data"]["fixed"] == 1
+    compares = [d for d in seen if d["kind"] == "compare"]
+    assert compares and compares[-1]["bytes_done"] == compares[-1]["size"] == len(data)
+    assert compares[-1]["path"] == loc.plex_path and compares[-1]["id"] < 0
