@@ -23,6 +23,7 @@ from cacherr.db import Database
 from cacherr.errors import Conflict, PathRefused
 from cacherr.files import names
 from cacherr.files.audit import Finding, FixAction, temp_final
+from cacherr.files.journal import Journal
 from cacherr.files.ondisk import back_up_by_link, hide, link_over, put_back
 from cacherr.files.paths import Location, PathResolver
 from cacherr.files.sidecars import belongs_to, is_media
@@ -273,19 +274,10 @@ async def _parent_id(db: Database, loc: Location) -> int | None:
     if is_media(Path(loc.rel)):
         return None
     folder = posixpath.dirname(loc.rel)
-    low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
-    rows = await db.fetchall(
-        "SELECT id, rel_path FROM managed_files WHERE mapping = ? AND parent_id IS NULL"
-        " AND rel_path >= ? AND rel_path < ? ORDER BY length(rel_path) DESC",
-        (loc.mapping_name, low, high),
-    )
+    candidates = await Journal(db).in_folder(loc.mapping_name, folder)
     name = Path(posixpath.basename(loc.rel))
-    for row in rows:
-        media = str(row[1])
-        if (
-            posixpath.dirname(media) == folder
-            and is_media(Path(media))
-            and belongs_to(Path(posixpath.basename(media)), name, "all")
-        ):
-            return int(row[0])
+    for media in sorted(candidates, key=lambda m: len(m.rel_path), reverse=True):
+        media_name = Path(posixpath.basename(media.rel_path))
+        if media.parent_id is None and is_media(media_name) and belongs_to(media_name, name, "all"):
+            return media.id
     return None
