@@ -89,32 +89,23 @@ def test_a_file_landing_at_the_cache_name_before_publishing_is_kept(
     assert temps(Path(scene.mapping.array), Path(scene.mapping.cache)) == []
 
 
-def test_a_file_landing_at_the_array_name_before_returning_is_kept(tmp_path: Path) -> None:
-    scene = Scene(tmp_path)
-    scene.cache_now()
-    child = spawn(scene.spec("restore"), pause="restore:returning")
-    wait_paused(child, "restore:returning")
-    land(scene.loc.array_path)
-    child.send_signal(signal.SIGCONT)
-
-    outcome = finish(child)
-    recover_now(scene.db_path)
-
-    assert outcome["result"] == "failed" and "was kept" in outcome["error"]
-    assert scene.loc.array_path.read_bytes() == IMPORT
-    assert scene.loc.backup_path.read_bytes() == scene.data
-    assert scene.loc.cache_path.read_bytes() == scene.data
-
-
-@pytest.mark.parametrize("mode", ["union", "symlink"])
-def test_a_file_landing_at_the_array_name_before_replacing_is_kept(
-    tmp_path: Path, mode: str
+@pytest.mark.parametrize(
+    ("mode", "point"),
+    [
+        ("union", "restore:returning"),
+        ("union", "restore:replacing"),
+        ("symlink", "restore:replacing"),
+    ],
+)
+def test_a_file_landing_at_the_array_name_before_the_restore_takes_it_is_kept(
+    tmp_path: Path, mode: str, point: str
 ) -> None:
     scene = Scene(tmp_path, mode=mode)
     scene.cache_now()
-    upgrade = scene.upgrade_cache_copy()
-    child = spawn(scene.spec("restore"), pause="restore:replacing")
-    wait_paused(child, "restore:replacing")
+    # An upgraded cache copy is copied back (replacing); an unchanged one returns by rename.
+    cache_data = scene.upgrade_cache_copy() if point == "restore:replacing" else scene.data
+    child = spawn(scene.spec("restore"), pause=point)
+    wait_paused(child, point)
     if mode == "symlink":
         scene.loc.array_path.unlink()  # the import replaced Cacherr's symlink
     land(scene.loc.array_path)
@@ -126,7 +117,7 @@ def test_a_file_landing_at_the_array_name_before_replacing_is_kept(
     assert outcome["result"] == "failed" and "was kept" in outcome["error"]
     assert scene.loc.array_path.read_bytes() == IMPORT
     assert scene.loc.backup_path.read_bytes() == scene.data
-    assert scene.loc.cache_path.read_bytes() == upgrade
+    assert scene.loc.cache_path.read_bytes() == cache_data
     assert temps(Path(scene.mapping.array), Path(scene.mapping.cache)) == []
 
 
