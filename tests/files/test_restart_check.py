@@ -20,7 +20,7 @@ from cacherr.checks import check_audit, check_paths, fatal
 from cacherr.config import ConfigStore
 from cacherr.config.models import Mapping
 from cacherr.db import DB_NAME, Database
-from cacherr.events import OPERATION_PROGRESS
+from cacherr.events import OPERATION_COMPLETE, OPERATION_PROGRESS, OPERATION_STARTED
 from cacherr.files.model import ProtocolOptions
 from cacherr.files.paths import check_mappings
 from cacherr.files.protocol import cache_file
@@ -82,15 +82,19 @@ async def test_adopting_a_duplicate_through_the_api_publishes_its_compare_progre
         path.write_bytes(data)
     client = await aiohttp_client(create_app(store), headers={"X-Api-Key": API_KEY})
     seen: list[dict[str, Any]] = []
-    client.app[keys.BUS].listen(
-        lambda e: seen.append(e.data) if e.type == OPERATION_PROGRESS else None
-    )
+    client.app[keys.BUS].listen(lambda e: seen.append({"type": e.type, **e.data}))
     [finding] = (await (await client.get("/api/maintenance/audit")).json())["data"]["findings"]
     ref = {k: finding[k] for k in ("kind", "mapping", "rel", "side")}
 
     resp = await client.post("/api/maintenance/fix", json={"findings": [ref]})
 
     assert (await resp.json())["data"]["fixed"] == 1
-    compares = [d for d in seen if d["kind"] == "compare"]
-    assert compares and compares[-1]["bytes_done"] == compares[-1]["size"] == len(data)
-    assert compares[-1]["path"] == loc.plex_path and compares[-1]["id"] < 0
+    compares = [d for d in seen if d.get("kind") == "compare"]
+    assert [d["type"] for d in compares][:: len(compares) - 1] == [
+        OPERATION_STARTED,
+        OPERATION_COMPLETE,
+    ]
+    progress = [d for d in compares if d["type"] == OPERATION_PROGRESS]
+    assert progress and progress[-1]["bytes_done"] == progress[-1]["size"] == len(data)
+    assert {d["id"] for d in compares} == {compares[0]["id"]} and compares[0]["id"] < 0
+    assert {d["path"] for d in compares} == {loc.plex_path}
