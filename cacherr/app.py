@@ -23,7 +23,7 @@ from cacherr.config.watch import ConfigWatcher
 from cacherr.db import DB_NAME, Database
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
-from cacherr.files.paths import check_mappings
+from cacherr.files.paths import check_mappings, create_share_folders
 from cacherr.live import LiveOperations
 from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
@@ -71,6 +71,8 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
     # Refuse to start on set-ups that lose data (a union array root, a cache folder inside
     # the container); the rest is reported by `cacherr check` and the page.
     settings = app[keys.CONFIG].current
+    for said in await asyncio.to_thread(create_share_folders, settings.paths.mappings):
+        log.info("%s", said)
     problems = await asyncio.to_thread(check_mappings, settings.paths.mappings)
     app[keys.MAPPING_PROBLEMS] = problems  # the engine leaves these mappings out
     results = await asyncio.to_thread(check_paths, settings, problems=problems)

@@ -8,8 +8,11 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o644) -> None:
-    """Replace `path` with `text` atomically, keeping the mode (and owner) of an existing file."""
+def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o666) -> None:
+    """Replace `path` with `text` atomically, keeping the mode (and owner) of an existing file.
+
+    A new file gets `new_file_mode` less the process's umask (the container's UMASK).
+    """
     try:
         st: os.stat_result | None = path.stat()
     except FileNotFoundError:
@@ -20,7 +23,7 @@ def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o644) -> N
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, st.st_mode & 0o7777 if st else new_file_mode)
+        os.chmod(tmp_name, st.st_mode & 0o7777 if st else new_file_mode & ~current_umask())
         if st is not None:
             with contextlib.suppress(PermissionError):
                 os.chown(tmp_name, st.st_uid, st.st_gid)
@@ -30,6 +33,13 @@ def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o644) -> N
             os.unlink(tmp_name)
         raise
     fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(folder: Path) -> None:

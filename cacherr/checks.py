@@ -18,9 +18,23 @@ from cacherr.config.models import Mapping, Settings, parse_size
 from cacherr.db import DB_NAME
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
-from cacherr.files import audit
-from cacherr.files.mover import exclude_file_path
-from cacherr.files.paths import UNION_FIX, PathResolver, check_mappings, refused_mappings
+from cacherr.files import access, audit
+from cacherr.files.mover import (
+    HOST_RUN,
+    exclude_file_path,
+    host_cache_root,
+    host_pool_from_env,
+    mover_pid_file,
+)
+from cacherr.files.paths import (
+    UNION_FIX,
+    MappingProblem,
+    PathResolver,
+    check_mappings,
+    is_within,
+    missing_share_folders,
+    refused_mappings,
+)
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
 
@@ -58,7 +72,8 @@ def check_paths(
     container: bool | None = None,
     problems: list[Problem] | None = None,
 ) -> list[Check]:
-    """Mappings exist, are not unions of the pool, and the cache is a real mount. Blocking.
+    """Mappings exist, are not unions of the pool, and the cache is a real mount; the array
+    works for the daemon's user and the mover list names the host's pool. Blocking.
 
     `container` says whether to require the cache to be mounted from outside the container
     (default: when running in Cacherr's image). `problems` are `check_mappings`'s answer
@@ -78,7 +93,22 @@ def check_paths(
     if problems is None:
         problems = check_mappings(mappings, probe=probe)
     refused = refused_mappings(problems)
+    by_name = {m.name: m for m in mappings}
+    creatable = {
+        p for p in problems
+        if isinstance(p, MappingProblem) and p.path.endswith(".cache")
+        and missing_share_folders(by_name[p.mapping])
+    }  # fmt: skip
     results = [
+        Check(
+            f"mapping {p.mapping}",
+            True,
+            f"{by_name[p.mapping].cache} is not on the pool yet (nothing of the share is "
+            "there): start-up creates it with the owner and mode of the array's folder",
+        )
+        for p in creatable
+    ]
+    results += [
         Check(
             f"mapping {p.path}",
             False,
@@ -88,6 +118,7 @@ def check_paths(
             fatal=UNION_FIX in p.message or _SAME_FILES in p.message or _NESTED in p.message,
         )
         for p in problems
+        if p not in creatable
     ]
     for mapping in mappings:
         if mapping.name in refused:
@@ -95,6 +126,60 @@ def check_paths(
         results.append(Check(f"mapping {mapping.name}", True, f"{mapping.array} ⇄ {mapping.cache}"))
         if mapping.cacheable:
             results.extend(_cache_root_checks(mapping, settings, container=container))
+            results.extend(check_array_access(mapping))
+    results.extend(check_host_pool(settings))
+    return results
+
+
+# --- the array as the daemon's user ----------------------------------------------------
+
+
+def _give_share(me: str) -> str:
+    if me == "99:100":
+        return "give the share to 99:100 (Tools → New Permissions on it)"
+    return f"give the share to {me} (chown -R {me} on it)"
+
+
+def check_array_access(mapping: Mapping) -> list[Check]:
+    """As the user the daemon runs as: renames work in the array's folders (sampled), and a
+    cache copy can keep its original's owner. Blocking; writes nothing."""
+    root = Path(mapping.array)
+    folders, files = access.sample(root)
+    uid, gid = os.geteuid(), os.getegid()
+    me = f"{uid}:{gid}"
+    stuck = [folder for folder in folders if not access.can_rename_in(folder, uid)]
+    where = stuck[0] if stuck else root
+    results = [
+        Check(
+            f"renames in the array of {mapping.name}",
+            not stuck,
+            f"{me} can rename in the {len(folders)} sampled folders of {root}"
+            if not stuck
+            else f"{me} cannot rename in {stuck[0]}"
+            + (f" (and {len(stuck) - 1} more sampled folders)" if len(stuck) > 1 else "")
+            + ", so nothing there can be cached",
+            f"{_give_share(me)}, or set PUID/PGID to the owner of {where} "
+            f"({access.owner_of(where)})",
+        )
+    ]
+    if access.can_chown():
+        return results
+    groups = {gid, *os.getgroups()}
+    foreign = [
+        (st.st_uid, st.st_gid) for st in files if st.st_uid != uid or st.st_gid not in groups
+    ]
+    owner = max(set(foreign), key=foreign.count) if foreign else (uid, gid)
+    results.append(
+        Check(
+            f"owners in the array of {mapping.name}",
+            not foreign,
+            f"the {len(files)} sampled files belong to {me}, as their cache copies will"
+            if not foreign
+            else f"{len(foreign)} of {len(files)} sampled files belong to {owner[0]}:{owner[1]}, "
+            f"but {me} cannot give a copy away, so their cache copies would belong to {me}",
+            f"set PUID/PGID to {owner[0]}:{owner[1]}, the media's owner, or {_give_share(me)}",
+        )
+    )
     return results
 
 
@@ -178,6 +263,53 @@ def check_mover(settings: Settings, config_dir: Path) -> list[Check]:
             "create the folder or choose another mover.exclude_file",
         )
     ]
+
+
+def check_mover_pid(
+    settings: Settings, *, container: bool | None = None, host_run: Path = HOST_RUN
+) -> list[Check]:
+    """The mover's pid file is read where the host's mover writes it."""
+    container = in_image() if container is None else container
+    pid_file = mover_pid_file(settings.mover, host_run)
+    seen = pid_file.parent.is_dir()
+    if seen and container:  # the container's own /var/run never holds the host's mover.pid
+        seen = os.stat(pid_file.parent).st_dev != os.stat("/").st_dev
+    return [
+        Check(
+            "mover pid file",
+            seen,
+            f"{pid_file}: the mover {'runs' if pid_file.exists() else 'does not run'}"
+            if seen
+            else f"{pid_file} is the container's own, so a running mover goes unnoticed",
+            f"map the host's /var/run read-only to {host_run} (-v /var/run:{host_run}:ro)",
+        )
+    ]
+
+
+def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
+    """Each cached file's exclusion line names the host's pool (`pool`, default HOST_POOL):
+    a `host_cache` off that pool lets the mover move the cached files back."""
+    pool = host_pool_from_env() if pool is None else pool
+    if not pool:
+        return []
+    pool = "/" + pool.strip("/")
+    results = []
+    for mapping in settings.paths.mappings:
+        if not mapping.cacheable:
+            continue
+        listed = host_cache_root(mapping, pool)
+        ok = is_within(listed, pool)
+        results.append(
+            Check(
+                f"mover paths of {mapping.name}",
+                ok,
+                f"the exclusion list names {listed}/…"
+                + ("" if ok else f", which is not on the host's pool {pool}"),
+                f"unset host_cache of mapping {mapping.name!r}, or set it to its folder on "
+                f"{pool}; the cache folder must be on the pool mounted in the container",
+            )
+        )
+    return results
 
 
 def check_audit(settings: Settings, db_path: Path | None = None) -> list[Check]:
@@ -271,6 +403,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
+    results += check_mover_pid(settings)
     results += await asyncio.to_thread(check_audit, settings, config_dir / DB_NAME)
     if plex:
         results += await check_plex(settings)

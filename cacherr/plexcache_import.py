@@ -48,7 +48,73 @@ def _array_root(real_source: str) -> str:
     return root
 
 
+def _share(path: str) -> tuple[str, str] | None:
+    """(tier, share) of an Unraid `/mnt/<tier>/<share>/...` path; share '' for a tier root."""
+    parts = _folder(path).strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "mnt":
+        return None
+    return parts[1], parts[2] if len(parts) > 2 else ""
+
+
+def _shares_differ(array: str, cache: str) -> str | None:
+    """Why `array` and `cache` cannot be one folder on two tiers (PlexCache-R #136), or None."""
+    on_array, on_pool = _share(array), _share(cache)
+    if on_array is None or on_pool is None or on_array[1] == on_pool[1]:
+        return None
+    hint = posixpath.join(f"/mnt/{on_pool[0]}", array.split("/", 3)[-1]) if on_array[1] else ""
+    return (
+        f"array {array} is share {on_array[1] or '(none)'!r} but cache {cache} is "
+        f"{'the whole pool' if not on_pool[1] else f'share {on_pool[1]!r}'}: copies would land "
+        "outside the share, so this mapping was not imported"
+        + (f" (did you mean cache {hint}?)" if hint and not on_pool[1] else "")
+    )
+
+
+def _add_mapping(out: Imported, mapping: dict[str, Any], where: str) -> None:
+    if mapping.get("cacheable", True):
+        why = _shares_differ(mapping["array"], mapping["cache"])
+        if why is not None:
+            out.notes.append((where, why))
+            return
+    out.patch.setdefault("paths", {}).setdefault("mappings", []).append(mapping)
+
+
+def _mapping_list(entries: list[Any], out: Imported) -> None:
+    """PlexCache-R/D's `path_mappings` list, one Cacherr mapping each."""
+    for index, entry in enumerate(entries):
+        where = f"path_mappings.{index}"
+        if not isinstance(entry, dict) or not entry.get("plex_path") or not entry.get("real_path"):
+            out.notes.append((where, "no plex_path or real_path, so it was not imported"))
+            continue
+        name = str(entry.get("name") or f"mapping {index + 1}")
+        if entry.get("enabled") is False:
+            out.notes.append((where, f"{name!r} is disabled in PlexCache, so not imported"))
+            continue
+        cacheable = entry.get("cacheable", True) is not False and bool(entry.get("cache_path"))
+        array = _array_root(str(entry["real_path"]))
+        mapping: dict[str, Any] = {
+            "name": name,
+            "plex": _folder(str(entry["plex_path"])),
+            "array": array,
+            # A mapping never moved needs no pool folder; its array stands in for it.
+            "cache": _folder(str(entry["cache_path"])) if cacheable else array,
+        }
+        host = entry.get("host_cache_path")
+        if cacheable and host and _folder(str(host)) != mapping["cache"]:
+            mapping["host_cache"] = _folder(str(host))
+        if not cacheable:
+            mapping["cacheable"] = False
+        _add_mapping(out, mapping, where)
+
+
 def _mappings(data: dict[str, Any], out: Imported) -> None:
+    if isinstance(data.get("path_mappings"), list) and data["path_mappings"]:
+        # The current format; the legacy keys PlexCache keeps beside it describe one of them.
+        _mapping_list(data["path_mappings"], out)
+        for key in ("plex_source", "real_source", "cache_dir"):
+            if key in data:
+                out.notes.append((key, "superseded by path_mappings, which were imported"))
+        return
     try:
         plex_source, real_source = str(data["plex_source"]), str(data["real_source"])
         cache_dir = str(data["cache_dir"])
@@ -61,17 +127,14 @@ def _mappings(data: dict[str, Any], out: Imported) -> None:
         out.notes.append(("plex_library_folders", "not as many as nas_library_folders"))
         return
     pairs = list(zip(plex_folders, nas_folders, strict=True)) or [("", "")]
-    mappings = []
     for plex_folder, nas_folder in pairs:
-        mappings.append(
-            {
-                "name": nas_folder or "media",
-                "plex": _folder(posixpath.join(plex_source, plex_folder)),
-                "array": _folder(posixpath.join(_array_root(real_source), nas_folder)),
-                "cache": _folder(posixpath.join(cache_dir, nas_folder)),
-            }
-        )
-    out.set("paths", "mappings", mappings)
+        mapping = {
+            "name": nas_folder or "media",
+            "plex": _folder(posixpath.join(plex_source, plex_folder)),
+            "array": _folder(posixpath.join(_array_root(real_source), nas_folder)),
+            "cache": _folder(posixpath.join(cache_dir, nas_folder)),
+        }
+        _add_mapping(out, mapping, "cache_dir")
     if _array_root(real_source) != _folder(real_source):
         out.notes.append(
             ("real_source", f"read through {_array_root(real_source)}, not the /mnt/user union")
@@ -125,6 +188,7 @@ def from_plexcache(data: dict[str, Any]) -> Imported:
         "max_concurrent_moves_array", "watchlist_episodes", "watched_cache_expiry",
         "watched_move", "days_to_monitor", "watchlist_toggle", "users_toggle", "plex_source",
         "real_source", "cache_dir", "plex_library_folders", "nas_library_folders",
+        "path_mappings",
     }  # fmt: skip
     for key in sorted(set(data) - known):
         out.notes.append((key, _NOT_CARRIED.get(key, "no Cacherr equivalent")))

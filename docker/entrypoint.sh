@@ -47,15 +47,17 @@ if [ "$PUID" = 0 ] && [ "$ALLOW_ROOT" != 1 ]; then
 	die "PUID=0 would run Cacherr as root; use Unraid's 99 (nobody), or set CACHERR_ALLOW_ROOT=1"
 fi
 
-# A name for the ids: an existing entry is reused (e.g. 100 is Debian's 'users').
+# A name for the ids: an existing entry is reused (e.g. 100 is Debian's 'users'). Unraid's
+# ids (99) lie below the distribution's UID_MIN: -K widens the range, so no warning.
 free_name() { # free_name DATABASE BASE ID -> BASE, or BASE-ID when BASE is taken
 	if getent "$1" "$2" >/dev/null; then echo "$2-$3"; else echo "$2"; fi
 }
 if ! getent group "$PGID" >/dev/null; then
-	groupadd --gid "$PGID" "$(free_name group cacherr "$PGID")"
+	groupadd -K GID_MIN=1 -K GID_MAX=2147483647 --gid "$PGID" "$(free_name group cacherr "$PGID")"
 fi
 if ! getent passwd "$PUID" >/dev/null; then
-	useradd --uid "$PUID" --gid "$PGID" --no-create-home --home-dir "$CONFIG_DIR" \
+	useradd -K UID_MIN=1 -K UID_MAX=2147483647 --uid "$PUID" --gid "$PGID" \
+		--no-create-home --home-dir "$CONFIG_DIR" \
 		--shell /usr/sbin/nologin "$(free_name passwd cacherr "$PUID")"
 fi
 USER_NAME=$(getent passwd "$PUID" | cut -d: -f1)

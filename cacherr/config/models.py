@@ -422,7 +422,9 @@ class MoverConfig(StrictModel):
         "relative to the config folder; unset to not write one.",
     )
     pid_file: str = Field(
-        "/var/run/mover.pid", description="While this file exists no new operation starts."
+        "/var/run/mover.pid",
+        description="While this file exists no new operation starts. In a container the "
+        "default is read in /host/run, the host's /var/run mounted read-only.",
     )
 
 

@@ -7,8 +7,11 @@ leave the mapping's array or cache root, including through symlinked parent fold
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import posixpath
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,8 @@ from pathlib import Path
 from cacherr.config.models import Mapping
 from cacherr.errors import PathRefused, Problem
 from cacherr.files import names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -336,3 +341,73 @@ def shows_new_files(array: str, cache: str) -> bool:
         return os.path.lexists(Path(array) / probe.name)
     finally:
         os.unlink(probe)
+
+
+# --- share folders not yet on the pool -------------------------------------------------
+
+
+def missing_share_folders(mapping: Mapping) -> list[Path] | None:
+    """The cache folders to create, outermost first, when only the share's folder (or
+    folders below it) is missing on an existing Unraid pool; None when it cannot be made.
+
+    On Unraid `/mnt/<pool>/<share>` exists only once something of the share is on the pool.
+    """
+    parts = _unraid_parts(mapping.cache)
+    if not mapping.cacheable or parts is None or os.path.lexists(mapping.cache):
+        return None
+    mnt, pool, _share = parts
+    pool_root = Path(mnt) / pool
+    if pool in _NOT_POOLS or pool.startswith("disk") or not pool_root.is_dir():
+        return None
+    if not os.path.isdir(mapping.array):
+        return None  # nothing to mirror: the missing array folder is reported instead
+    missing, folder = [], Path(mapping.cache)
+    while folder != pool_root and not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    return missing[::-1]
+
+
+def create_share_folders(mappings: Iterable[Mapping]) -> list[str]:
+    """Create the missing cache folders of `missing_share_folders`, each with the owner and
+    mode of its array twin (the share's folder on the array); one message per mapping.
+
+    Blocking; a folder that cannot be made is left to `check_mappings` to report.
+    """
+    said: list[str] = []
+    for mapping in mappings:
+        folders = missing_share_folders(mapping)
+        if not folders:
+            continue
+        array_root, cache_root = Path(mapping.array), Path(mapping.cache)
+        try:
+            for folder in folders:
+                _make_like(folder, _array_twin(folder, cache_root, array_root))
+        except OSError as exc:
+            log.warning("Could not create the cache folder %s: %s", folders[-1], exc)
+            continue
+        said.append(
+            f"created the cache folder {cache_root} of mapping {mapping.name!r} (its share had "
+            f"nothing on the pool yet), with the owner and mode of {array_root}"
+        )
+    return said
+
+
+def _array_twin(folder: Path, cache_root: Path, array_root: Path) -> Path:
+    # The array folder at the same depth above the array root, if it bears the same name
+    # (the share's folder); else the array root itself.
+    depth = len(cache_root.parts) - len(folder.parts)
+    if depth > len(array_root.parents):
+        return array_root
+    twin = array_root.parents[depth - 1] if depth else array_root
+    return twin if twin.name == folder.name and twin.is_dir() else array_root
+
+
+def _make_like(folder: Path, twin: Path) -> None:
+    st = os.stat(twin)
+    os.mkdir(folder, 0o700)
+    with contextlib.suppress(PermissionError):  # not root: the folder stays ours
+        os.chown(folder, st.st_uid, st.st_gid)
+    os.chmod(folder, stat.S_IMODE(st.st_mode))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,10 +169,62 @@ def test_untrusted_pid_means_existence_alone(tmp_path: Path) -> None:
     assert MoverGuard(pid_file, trust_pid=False).is_running()
 
 
-def test_from_config() -> None:
-    guard = MoverGuard.from_config(MoverConfig(), poll_interval_s=0.5)
+def test_from_config(tmp_path: Path) -> None:
+    guard = MoverGuard.from_config(MoverConfig(), poll_interval_s=0.5, host_run=tmp_path / "no")
     assert guard.pid_file == Path("/var/run/mover.pid")
     assert guard.poll_interval_s == 0.5
+    assert guard.trust_pid  # this system's own run folder: the pid is checked
+
+
+def test_from_config_reads_the_hosts_run_folder_when_mounted(tmp_path: Path) -> None:
+    guard = MoverGuard.from_config(MoverConfig(), host_run=tmp_path)
+    assert guard.pid_file == tmp_path / "mover.pid"
+    assert not guard.trust_pid
+    custom = MoverGuard.from_config(MoverConfig(pid_file="/boot/m.pid"), host_run=tmp_path)
+    assert custom.pid_file == Path("/boot/m.pid") and not custom.trust_pid
+
+
+def _pid_namespaces_work() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--pid", "--fork", "--mount-proc", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+GUARD_IN_CONTAINER = """
+import sys
+from pathlib import Path
+from cacherr.config.models import MoverConfig
+from cacherr.files.mover import MoverGuard
+print(MoverGuard.from_config(MoverConfig(), host_run=Path(sys.argv[1])).is_running())
+"""
+
+
+@pytest.mark.skipif(not _pid_namespaces_work(), reason="needs root and unshare --pid")
+def test_the_pause_works_from_another_pid_namespace(tmp_path: Path) -> None:
+    """Cacherr in a container (its own pid namespace, as Docker gives it) sees the host's
+    mover pid file through the template's read-only mount of /var/run at /host/run, but not
+    the host's process: the running mover must still pause it."""
+    host_run = tmp_path / "host-run"
+    host_run.mkdir()
+    mover = subprocess.Popen(["sleep", "60"])  # the host's mover, live in our namespace
+    try:
+        (host_run / "mover.pid").write_text(f"{mover.pid}\n")
+
+        def in_container() -> str:
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c"]
+            done = subprocess.run(
+                [*argv, GUARD_IN_CONTAINER, str(host_run)],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            return done.stdout.strip()
+
+        assert in_container() == "True"
+        (host_run / "mover.pid").unlink()  # the mover script removes it when done
+        assert in_container() == "False"
+    finally:
+        mover.kill()
+        mover.wait()
 
 
 async def test_wait_until_idle(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -185,3 +240,48 @@ async def test_wait_until_idle(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     await asyncio.wait_for(waiter, 1)
     assert "mover is running" in caplog.text
     assert "mover has finished" in caplog.text
+
+
+async def test_a_pid_file_from_another_namespace_left_for_long_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its pid cannot be checked, so a file a crashed mover left would hold every operation
+    until the host reboots: after `stale_warning_s` of waiting, say how to end it, once."""
+    pid_file = tmp_path / "mover.pid"
+    pid_file.write_text("4242\n")
+    guard = MoverGuard(pid_file, poll_interval_s=0.01, trust_pid=False, stale_warning_s=0.03)
+    caplog.set_level("INFO", logger="cacherr.files.mover")
+    waiter = asyncio.create_task(guard.wait_until_idle())
+    for _ in range(1000):  # polls up to a 10 s deadline
+        if "crashed: delete /var/run/mover.pid" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("no warning about the pid file")
+    await asyncio.sleep(0.1)  # a few more polls: no second warning
+    pid_file.unlink()
+    await asyncio.wait_for(waiter, 5)
+    assert caplog.text.count("crashed: delete") == 1
+
+
+async def test_the_list_names_the_hosts_pool_given_by_the_template(tmp_path: Path) -> None:
+    """A pool named nvme that the container mounts at /mnt/cache (the template's target):
+    with HOST_POOL=/mnt/nvme every line names /mnt/nvme, which the host's mover matches; a
+    mapping's own host_cache still wins."""
+    mnt = tmp_path / "mnt"
+    for folder in ("user0/media/tv", "cache/media/tv", "user0/media/films", "cache/media/films"):
+        (mnt / folder).mkdir(parents=True)
+    tv = Mapping(name="tv", plex="/data/tv", array=str(mnt / "user0/media/tv"),
+                 cache=str(mnt / "cache/media/tv"))  # fmt: skip
+    films = Mapping(name="films", plex="/data/films", array=str(mnt / "user0/media/films"),
+                    cache=str(mnt / "cache/media/films"), host_cache="/mnt/fast/films")  # fmt: skip
+    resolver = PathResolver([tv, films])
+    path = tmp_path / "mover_exclude.txt"
+    exclusion = MoverExclusion.from_config(
+        MoverConfig(exclude_file=str(path)), tmp_path, host_pool="/mnt/nvme/"
+    )
+    await exclusion.refresh(locations(resolver, "/data/tv/S/e1.mkv", "/data/films/F.mkv"))
+    assert path.read_text().splitlines()[1:] == [
+        "/mnt/fast/films/F.mkv",
+        "/mnt/nvme/media/tv/S/e1.mkv",
+    ]

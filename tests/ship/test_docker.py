@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -20,8 +21,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
+from cacherr.errors import DatabaseUnwritable
+from tests.hardening.test_faults import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -65,22 +69,67 @@ def healthcheck_command() -> list[str]:
     return command
 
 
+def copied_from(target: str) -> Path:
+    """The file of this repository the Dockerfile copies to `target` in the image."""
+    for keyword, rest in instructions():
+        words = [w for w in rest.split() if not w.startswith("--")]
+        if keyword == "COPY" and words[-1] == target:
+            return ROOT / words[0]
+    raise LookupError(target)
+
+
+LOCK = ROOT / "docker" / "requirements.lock"
+
+
 # --- the Dockerfile ------------------------------------------------------------------------
 
 
-def test_two_stages_on_python_slim_the_last_without_compilers() -> None:
+def test_two_stages_on_python_slim_pinned_by_digest_the_last_without_compilers() -> None:
     builder, final = stages()
-    assert builder[0] == ("FROM", "python:${PYTHON_VERSION}-slim AS builder")
-    assert final[0] == ("FROM", "python:${PYTHON_VERSION}-slim")
-    assert ("ARG", "PYTHON_VERSION=3.12") in instructions()
-    assert any(k == "RUN" and "pip wheel" in rest for k, rest in builder)
+    assert builder[0] == ("FROM", "${PYTHON_IMAGE} AS builder")
+    assert final[0] == ("FROM", "${PYTHON_IMAGE}")
+    [image] = [rest for k, rest in instructions() if k == "ARG" and "PYTHON_IMAGE=" in rest]
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.12-slim@sha256:[0-9a-f]{64}", image)
+    builder_runs = " ".join(rest for k, rest in builder if k == "RUN")
+    assert "--require-hashes --only-binary=:all:" in builder_runs
+    assert "-r docker/requirements.lock" in builder_runs
     final_runs = " ".join(rest for k, rest in final if k == "RUN")
-    assert "--no-index --find-links=/wheels" in final_runs
+    assert "--no-index --find-links=/wheels --require-hashes -r /tmp/requirements.lock" in (
+        final_runs
+    )
+    assert "source=docker/requirements.lock" in final_runs
     assert "from=builder" in final_runs
     for compiler in ("gcc", "build-essential", "python3-dev", "pip wheel"):
         assert compiler not in final_runs
     assert "tini" in final_runs and "--no-install-recommends" in final_runs
     assert "rm -rf /var/lib/apt/lists/*" in final_runs
+
+
+def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
+    """Every requirement of pyproject.toml (and each of theirs) is pinned `==` with at least
+    one sha256, so pip's --require-hashes mode accepts the file; the Dockerfile documents
+    the one command that regenerates it."""
+    text = re.sub(r"\\\n", " ", LOCK.read_text(encoding="utf-8"))
+    pinned = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, rest = line.partition("==")
+            assert "--hash=sha256:" in rest, line[:60]
+            pinned[name.strip().lower().replace("_", "-")] = rest.split()[0]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+        assert name in pinned, f"{name} is missing from {LOCK.name}"
+    assert "pip-compile --generate-hashes" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_the_release_labels_carry_version_and_revision() -> None:
+    final = stages()[-1]
+    args = {rest.split("=")[0] for k, rest in final if k == "ARG"}
+    assert {"VERSION", "REVISION"} <= args
+    [labels] = [rest for k, rest in final if k == "LABEL"]
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    assert 'org.opencontainers.image.revision="${REVISION}"' in labels
 
 
 def test_the_runtime_contract() -> None:
@@ -98,8 +147,8 @@ def test_the_runtime_contract() -> None:
     assert json.loads(joined["CMD"]) == ["cacherr", "run"]
     assert "docker/entrypoint.sh /usr/local/bin/cacherr-entrypoint" in joined["COPY"]
     assert "org.opencontainers.image.title" in joined["LABEL"]
-    assert healthcheck_command()[:2] == ["python", "-c"]
-    assert "/api/health" in healthcheck_command()[2]
+    assert healthcheck_command() == ["python", "/usr/local/bin/cacherr-healthcheck"]
+    assert copied_from("/usr/local/bin/cacherr-healthcheck") == ROOT / "docker/healthcheck.py"
 
 
 def test_the_build_context_holds_what_the_build_copies() -> None:
@@ -133,26 +182,85 @@ def test_shellcheck_finds_nothing_in_the_entrypoint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+async def healthcheck(port: int) -> tuple[int, str]:
+    """The image's HEALTHCHECK command against `port`: (exit status, what it printed)."""
+    script = copied_from(healthcheck_command()[1])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        env={**os.environ, "CACHERR_WEB__PORT": str(port)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
 async def test_the_healthcheck_passes_on_the_real_app_and_fails_without_it(
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
     store: ConfigStore,
     dead_port: int,
 ) -> None:
     server = await aiohttp_server(create_app(store))
+    status, said = await healthcheck(server.port or 0)
+    assert status == 0 and said.startswith("healthy"), said
+    status, said = await healthcheck(dead_port)
+    assert status == 1 and "did not answer" in said
 
-    async def healthcheck(port: int) -> int:
-        env = {**os.environ, "CACHERR_WEB__PORT": str(port)}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *healthcheck_command()[1:],
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        return await process.wait()
 
-    assert await healthcheck(server.port or 0) == 0
-    assert await healthcheck(dead_port) != 0
+@pytest.fixture
+def small_config(tmp_path: Path) -> Iterator[Path]:
+    """A config folder on a 4 MiB tmpfs (root only), unmounted after the app has stopped."""
+    with tmpfs(tmp_path / "config", "4m") as config:
+        yield config
+
+
+async def test_the_healthcheck_fails_while_the_database_cannot_be_written(
+    small_config: Path, aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]
+) -> None:
+    """appdata full: Cacherr answers, but nothing can be cached; Docker must see it."""
+    server = await aiohttp_server(create_app(ConfigStore.open(small_config)))
+    db = server.app[keys.DB]
+    await db.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
+    assert (await healthcheck(server.port or 0))[0] == 0
+    filler = await asyncio.to_thread(fill, small_config)
+    with pytest.raises(DatabaseUnwritable):
+        await db.execute("INSERT INTO ballast VALUES (randomblob(1000000))")
+
+    status, said = await healthcheck(server.port or 0)
+    assert status == 1 and "cannot be written" in said, said
+
+    filler.unlink()
+    await db.execute("INSERT INTO ballast VALUES (1)")
+    status, said = await healthcheck(server.port or 0)
+    assert status == 0, said
+
+
+def test_new_files_in_the_config_folder_follow_the_umask(tmp_path: Path) -> None:
+    """UMASK (the entrypoint's umask) applies to what Cacherr writes in /config: the mover
+    list is 0666 less the umask, cacherr.json (it holds secrets) at most 0600."""
+    write = (
+        "import sys; from pathlib import Path; from cacherr.config import ConfigStore;"
+        "from cacherr.atomic import atomic_write_text;"
+        "c = Path(sys.argv[1]); ConfigStore.open(c);"
+        "atomic_write_text(c / 'mover_exclude.txt', '')"
+    )
+    modes = {}
+    for umask in ("002", "077"):
+        config = tmp_path / umask
+        subprocess.run(
+            ["sh", "-c", f'umask {umask} && exec "$0" -c "$1" "$2"', sys.executable, write,
+             str(config)],
+            check=True, timeout=60,
+        )  # fmt: skip
+        modes[umask] = {
+            name: oct((config / name).stat().st_mode & 0o777)
+            for name in ("mover_exclude.txt", "cacherr.json")
+        }
+    assert modes == {
+        "002": {"mover_exclude.txt": "0o664", "cacherr.json": "0o600"},
+        "077": {"mover_exclude.txt": "0o600", "cacherr.json": "0o600"},
+    }
 
 
 def test_a_non_editable_install_carries_the_page(tmp_path: Path) -> None:
@@ -264,6 +372,7 @@ def test_unraid_defaults_reuse_existing_entries_and_a_restart_changes_nothing(
     ids = first.stdout.split()
     assert ids[:4] == ["99", "100", "100", "0022"]
     assert ids[5] == "users"  # Debian's group 100 is reused, not duplicated
+    assert "warning" not in first.stderr  # Unraid's uid 99 lies below Debian's UID_MIN
     (config / "state.db").write_text("")
     os.chown(config / "state.db", 99, 100)
     changed_at = (config / "state.db").stat().st_ctime_ns

@@ -10,6 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from cacherr.config.models import Settings, WebConfig
+from cacherr.files.mover import DEFAULT_PID_FILE, HOST_RUN
+from tests.ship.test_unraid_walkthrough import docker_run
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "unraid" / "cacherr.xml"
@@ -25,7 +27,8 @@ CONFIG_ATTRIBUTES = {
     "Mask",
 }
 # Read by docker/entrypoint.sh, not by Cacherr; TZ is allowed but Unraid sets it itself.
-CONTAINER_VARIABLES = {"PUID", "PGID", "UMASK", "TZ"}
+# HOST_POOL is read by `cacherr check` (the host's pool path).
+CONTAINER_VARIABLES = {"PUID", "PGID", "UMASK", "TZ", "HOST_POOL"}
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +91,16 @@ def test_the_template_has_the_fields_community_applications_needs(
 
 def test_paths_are_the_config_folder_and_the_same_host_paths(container: ET.Element) -> None:
     paths = configs(container, "Path")
-    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache"}
+    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache", str(HOST_RUN)}
     assert paths["/config"].attrib["Default"] == "/mnt/user/appdata/cacherr"
     for target in ("/mnt/user0", "/mnt/cache"):
         # Identical inside and out: the mover exclusion list holds host paths.
         assert paths[target].attrib["Default"] == target
-    assert all(p.attrib["Mode"] == "rw" for p in paths.values())
+        assert paths[target].attrib["Mode"] == "rw"
+    assert paths["/config"].attrib["Mode"] == "rw"
+    # The host's run folder, where the mover's pid file is read: read-only.
+    assert paths[str(HOST_RUN)].attrib["Default"] == str(Path(DEFAULT_PID_FILE).parent)
+    assert paths[str(HOST_RUN)].attrib["Mode"] == "ro"
     assert all(p.attrib["Required"] == "true" for p in paths.values())
 
 
@@ -127,3 +134,25 @@ def test_the_resolver_refuses_unknown_settings() -> None:
         setting_field("CACHERR_PLEX__NOPE")
     with pytest.raises(KeyError):
         setting_field("CACHERR_NOSECTION__URL")
+
+
+def test_the_host_pool_variable_defaults_to_the_pool_mount(container: ET.Element) -> None:
+    pool = configs(container, "Path")["/mnt/cache"]
+    host_pool = configs(container, "Variable")["HOST_POOL"]
+    assert host_pool.attrib["Default"] == pool.attrib["Default"] == "/mnt/cache"
+
+
+def test_the_template_offers_what_the_readmes_docker_run_sets(container: ET.Element) -> None:
+    """Installing the template or typing the README's `docker run` gives one container."""
+    readme = docker_run()
+    paths = {target: c.attrib for target, c in configs(container, "Path").items()}
+    for source, target, read_only in readme.volumes:
+        assert paths[target]["Default"] == source, target
+        assert paths[target]["Mode"] == ("ro" if read_only else "rw"), target
+    assert set(paths) == {target for _, target, _ in readme.volumes}
+    variables = configs(container, "Variable")
+    for key, value in readme.env.items():
+        if key != "TZ":  # Unraid passes its own
+            assert variables[key].attrib["Default"] == value, key
+    assert container.findtext("Repository") == readme.image
+    assert [f"{p}:{p}" for p in configs(container, "Port")] == readme.ports
