@@ -229,7 +229,9 @@ def undo_cache(
     unlink_quiet(symlink_temp)
     array, backup = loc.array_path, loc.backup_path
     a, b = lstat_or_none(array), lstat_or_none(backup)
-    if step == LINKING and a is not None and stat.S_ISLNK(a.st_mode) and is_regular(b):
+    linked = is_regular(b) and a is not None and stat.S_ISLNK(a.st_mode)
+    swapped = is_regular(a) and b is not None and stat.S_ISLNK(b.st_mode)  # see rename.py
+    if step == LINKING and (linked or swapped):
         with _refused(f"{array} changed; {backup.name} and the cache copy were kept"):
             replace_expected(backup, array, is_symlink_to(loc.cache_path))
         fsync_dir(array.parent)

@@ -203,8 +203,8 @@ def _forward_restore(row: OperationRow, loc: JournalLocation) -> None:
         elif not back:
             raise UnexpectedState(f"neither {loc.array_path} nor its backup exists")
     elif row.step == REPLACING:
-        if row.temp_path is not None and is_regular(lstat_or_none(row.temp_path)):
-            replace_from_temp(loc, row.temp_path)
+        if row.temp_path is not None and lstat_or_none(row.temp_path) is not None:
+            replace_from_temp(loc, row.temp_path)  # also finishes a half-done name swap
         elif back:
             unlink_quiet(loc.backup_path)
         else:

@@ -79,6 +79,11 @@ def replace_expected(src: Path, dst: Path, expected: Callable[[Path], bool]) -> 
     if not os.path.lexists(dst):
         rename_noreplace(src, dst)
         return
+    if expected(src):
+        # A crash came between the exchange below and its unlink: `dst` already holds the
+        # new file, `src` what was expected there. Finish it.
+        os.unlink(src)
+        return
     if not expected(dst):
         raise _exists(dst)
     try:

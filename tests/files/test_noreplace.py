@@ -134,3 +134,34 @@ def test_recovery_keeps_a_file_that_landed_while_cacherr_was_down(tmp_path: Path
     assert scene.loc.array_path.read_bytes() == IMPORT
     assert scene.loc.backup_path.read_bytes() == scene.data
     assert scene.loc.cache_path.read_bytes() == media_bytes(len(scene.data))
+
+
+def swap(a: Path, b: Path) -> None:
+    """What renameat2(RENAME_EXCHANGE) does, in three renames (the test's own hands)."""
+    aside = a.with_name(a.name + ".swap")
+    os.rename(a, aside)
+    os.rename(b, a)
+    os.rename(aside, b)
+
+
+@pytest.mark.parametrize("point", ["restore:returning", "restore:replacing"])
+def test_a_crash_between_the_name_swap_and_its_unlink_is_finished_by_recovery(
+    tmp_path: Path, point: str
+) -> None:
+    """Symlink mode gives the array name back by swapping it with Cacherr's symlink, then
+    unlinking the symlink; killed in between, recovery finishes the swap."""
+    scene = Scene(tmp_path, mode="symlink")
+    scene.cache_now()
+    upgrade = scene.upgrade_cache_copy() if point == "restore:replacing" else None
+    child = spawn(scene.spec("restore"), pause=point)
+    wait_paused(child, point)
+    kill(child)
+    if upgrade is None:
+        swap(scene.loc.backup_path, scene.loc.array_path)
+    else:
+        [temp] = temps(Path(scene.mapping.array))  # the verified copy-back
+        swap(temp, scene.loc.array_path)
+
+    assert recover_now(scene.db_path) == ["rolled_forward"]
+
+    scene.check(cached=False, row=None, cache_data=upgrade)
