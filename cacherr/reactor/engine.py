@@ -348,6 +348,15 @@ class CacheEngine:
             return
         change = await self.store.release(paths, now=self.clock())
         self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        # Asked again after the awaits above, and submitted with none in between, so a
+        # restore a plan already made for a sidecar is not made twice.
+        sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
+        busy = executor.busy()
+        paths = [
+            m.plex_path
+            for m in sidecars
+            if m.state == CACHED and (m.mapping, m.rel_path) not in busy
+        ]
         for path in paths:
             if self.is_active(path):
                 log.warning("The sidecar %s stays on the cache: it is being played", path)
