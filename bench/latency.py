@@ -1,13 +1,22 @@
-"""Reaction latency: a Plex `media.play` webhook until the next episode's first byte on the cache.
+"""Reaction latency: a play until the next episode is on the cache (first byte, then complete).
 
 The daemon runs as a real process (`python -m cacherr run --config-dir ...`); the simulated
-Plex runs on its own thread with 20 ms added to every request. For each of 50 shows a
-`media.play` of S01E01 is posted (real multipart body, secret in the URL); a watcher thread
-polls the cache folders every millisecond for S01E02 — the temp file of its copy, or the
-final name — holding at least one byte. Latency = first byte seen - the client's send time.
+Plex runs on its own thread with 20 ms added to every request. For each of 50 shows the owner
+plays S01E01, told to the daemon by one trigger (`--trigger`):
 
-Usage: `python -P bench/latency.py [--shows 50] [--gap-ms 50] [--size-mb 8]` (-P keeps
-bench/ off sys.path, where copy.py would shadow the standard library's copy module).
+- `webhook`: Plex's `media.play` webhook is posted (real multipart body, secret in the URL);
+- `socket`: no webhook at all: the play starts on the simulated Plex, which pushes its
+  `PlaySessionStateNotification` on the notification socket, as a server without Plex Pass;
+- `poll`: no webhook and the notification socket refused: only the session poller's timer
+  (`--poll-interval-s`) can see the play.
+
+A watcher thread polls the cache folders every millisecond for S01E02: its first byte (the
+temp file of its copy, or the final name) and its completion (the final name, after the copy
+was verified and renamed). Latency = seen - the moment the play was sent or started.
+
+Usage: `python -P bench/latency.py [--trigger webhook|socket|poll] [--shows 50] [--gap-ms 50]
+[--size-mb 8]` (-P keeps bench/ off sys.path, where copy.py would shadow the standard
+library's copy module).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from cacherr.fakeplex import FakePlexThread, World
+from cacherr.fakeplex import FakePlexThread, World, webhooks
 
 
 def free_port() -> int:
@@ -52,27 +61,44 @@ def multipart(payload: dict[str, object]) -> tuple[bytes, str]:
 
 
 class Watcher(threading.Thread):
-    """Polls each show's season folder on the cache for the next episode's first byte."""
+    """Polls each show's season folder on the cache for the next episode: first byte, complete."""
 
     def __init__(self, folders: dict[int, tuple[Path, str]]) -> None:
         super().__init__(daemon=True)
         self.pending = dict(folders)
         self.seen: dict[int, float] = {}
+        self.done: dict[int, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         while self.pending and not self.stop.is_set():
-            for show, (folder, stem) in list(self.pending.items()):
+            for show, (folder, name) in list(self.pending.items()):
                 try:
                     entries = list(os.scandir(folder))
                 except FileNotFoundError:
                     continue
+                stem = name.rsplit(".", 1)[0]
                 for entry in entries:
-                    if stem in entry.name and entry.stat(follow_symlinks=False).st_size > 0:
-                        self.seen[show] = time.perf_counter()
+                    try:
+                        hit = stem in entry.name
+                        size = entry.stat(follow_symlinks=False).st_size if hit else 0
+                    except FileNotFoundError:  # a temp file renamed meanwhile
+                        size = 0
+                    if size > 0:
+                        self.seen.setdefault(show, time.perf_counter())
+                    if entry.name == name:
+                        self.done[show] = time.perf_counter()
                         del self.pending[show]
                         break
             time.sleep(0.001)
+
+
+def summary(label: str, latencies_ms: list[float]) -> str:
+    """p50 / p95 / max / min of a list of latencies."""
+    ordered = sorted(latencies_ms)
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    return (f"  {label}: p50 {statistics.median(ordered):.0f} ms   p95 {p95:.0f} ms   "
+            f"max {ordered[-1]:.0f} ms   min {ordered[0]:.0f} ms")  # fmt: skip
 
 
 def main() -> int:
@@ -81,6 +107,8 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=50.0, help="time between webhooks")
     parser.add_argument("--size-mb", type=float, default=8.0, help="size of each episode")
     parser.add_argument("--latency-ms", type=int, default=20, help="added to every Plex call")
+    parser.add_argument("--trigger", choices=["webhook", "socket", "poll"], default="webhook")
+    parser.add_argument("--poll-interval-s", type=float, default=10.0, help="sessions poller")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cacherr-latency-") as tmp:
@@ -93,6 +121,9 @@ def main() -> int:
         thread = FakePlexThread(world)
         plex = thread.start()
         plex.faults.rule().latency_ms = args.latency_ms
+        if args.trigger == "poll":  # a Plex whose notification socket cannot be reached
+            socket_rule = plex.faults.rule(route="/:/websockets/notifications")
+            socket_rule.down, socket_rule.down_mode = True, "503"
         port, secret = free_port(), uuid.uuid4().hex
         settings = {
             "plex": {"url": plex.url, "token": world.owner.token, "plextv_url": plex.plextv_url},
@@ -101,7 +132,8 @@ def main() -> int:
             "cache": {"next_episodes": 2, "min_free": "0B", "limit": "100%",
                       "copy_concurrency": 4},
             "sweep": {"on_start": False},
-            "sessions": {"enabled": False},
+            "sessions": {"enabled": args.trigger != "webhook",
+                         "poll_interval_s": args.poll_interval_s},
             "webhook": {"secret": secret},
             "web": {"host": "127.0.0.1", "port": port, "auth": "none"},
             "mover": {"exclude_file": None},
@@ -130,24 +162,22 @@ def main() -> int:
                 time.sleep(0.05)
 
             folders = {
-                i: (cache / "tv" / show.title / "Season 01", "S01E02")
+                i: (cache / "tv" / show.title / "Season 01",
+                    show.seasons[0].episodes[1].media[0].parts[0].file.rsplit("/", 1)[1])
                 for i, show in enumerate(shows)
-            }
+            }  # fmt: skip
+            time.sleep(1.0)  # the notification socket connects and start-up's polls are done
             watcher = Watcher(folders)
             watcher.start()
             sent: dict[int, float] = {}
             for i, show in enumerate(shows):
                 ep = show.seasons[0].episodes[0]
-                payload = {
-                    "event": "media.play", "user": True, "owner": True,
-                    "Account": {"id": 1, "title": "owner"},
-                    "Metadata": {"ratingKey": str(ep.rating_key), "type": "episode",
-                                 "grandparentRatingKey": str(show.rating_key),
-                                 "parentRatingKey": str(ep.season.rating_key),
-                                 "title": ep.title, "grandparentTitle": show.title,
-                                 "index": 1, "parentIndex": 1},
-                }  # fmt: skip
-                body, ctype = multipart(payload)
+                if args.trigger != "webhook":
+                    sent[i] = time.perf_counter()
+                    world.start_session(world.owner, ep, player="Living Room TV")
+                    time.sleep(args.gap_ms / 1000)
+                    continue
+                body, ctype = multipart(webhooks.from_world("media.play", world, world.owner, ep))
                 request = urllib.request.Request(
                     f"{base}/api/webhooks/plex?secret={secret}", data=body,
                     headers={"Content-Type": ctype}, method="POST",
@@ -156,22 +186,23 @@ def main() -> int:
                 with urllib.request.urlopen(request, timeout=5) as resp:
                     assert resp.status == 202
                 time.sleep(args.gap_ms / 1000)
-            watcher.join(timeout=30)
+            watcher.join(timeout=30 + 2 * args.poll_interval_s)
             watcher.stop.set()
         finally:
             daemon.terminate()
             daemon.wait(timeout=15)
             thread.stop()
 
-        missing = sorted(set(sent) - set(watcher.seen))
-        latencies = sorted((watcher.seen[i] - sent[i]) * 1000 for i in watcher.seen)
-        print(f"{len(latencies)} of {len(sent)} shows: webhook sent → first byte of the next "
-              f"episode on the cache ({args.size_mb:g} MB episodes, Plex +{args.latency_ms} ms,"
-              f" {args.gap_ms:g} ms between webhooks)")  # fmt: skip
-        if latencies:
-            p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
-            print(f"  p50 {statistics.median(latencies):.0f} ms   p95 {p95:.0f} ms   "
-                  f"max {latencies[-1]:.0f} ms   min {latencies[0]:.0f} ms")  # fmt: skip
+        missing = sorted(set(sent) - set(watcher.done))
+        first = [(watcher.seen[i] - sent[i]) * 1000 for i in watcher.seen]
+        done = [(watcher.done[i] - sent[i]) * 1000 for i in watcher.done]
+        print(f"{len(done)} of {len(sent)} shows, trigger {args.trigger}: play → next episode on"
+              f" the cache ({args.size_mb:g} MB episodes, Plex +{args.latency_ms} ms,"
+              f" {args.gap_ms:g} ms between plays)")  # fmt: skip
+        if first:
+            print(summary("first byte", first))
+        if done:
+            print(summary("complete  ", done))
         if missing:
             print(f"  never seen: shows {missing}")
             return 1

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cacherr import keys
+from cacherr import events, keys
 from cacherr.activity import ActivityLog, LogForwarder
 from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
+from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_paths, fatal
 from cacherr.claims import ClaimStore
@@ -30,11 +31,11 @@ from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
+from cacherr.security import setup_code
 from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.lists import (
@@ -46,7 +47,9 @@ from cacherr.sources.lists import (
     size_lookup,
 )
 from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
+async def _setup_code(app: web.Application) -> AsyncIterator[None]:
+    # A fresh install's one-time code for choosing the login, printed in the log.
+    store = app[keys.CONFIG]
+    await asyncio.to_thread(setup_code.announce, store.config_dir, store.current.web)
+    yield
+
+
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
     watcher = ConfigWatcher(app[keys.CONFIG], app[keys.BUS])
     await watcher.start()
@@ -116,7 +126,9 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
     gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
-    app[keys.PLEX_USERS] = UserDirectory(gateway, app[keys.DB], lambda: store.current)
+    app[keys.PLEX_USERS] = UserDirectory(
+        gateway, app[keys.DB], lambda: store.current, on_owner=app[keys.PLAYBACK].know_owner
+    )
     app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
     if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
         app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)
@@ -148,7 +160,17 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.SESSION_POLLER] = poller
     await poller.start()
+    # Plex's notification socket wakes the poller the moment a session changes (no setting:
+    # it listens whenever Plex is configured) and tells the stream which server is ours.
+    socket = NotificationSocket(
+        lambda: store.current.plex, poller.wake, on_server_id=app[keys.PLAYBACK].know_server
+    )
+    poller.socket_healthy = lambda: socket.healthy
+    store.on_change(lambda old, new: socket.reconfigure() if old.plex != new.plex else None)
+    app[keys.PLEX_SOCKET] = socket
+    await socket.start()
     yield
+    await socket.close()
     await poller.close()
 
 
@@ -164,6 +186,9 @@ async def _lists(app: web.Application) -> AsyncIterator[None]:
     plex = PlexLists(app[keys.PLEX], app[keys.PLEX_LIBRARY], app[keys.PLEX_USERS], settings)
     service = ListService(
         ListRepository(db), ClaimStore(db), fetcher, plex, settings, sizes=size_lookup(settings)
+    )
+    service.on_status = lambda name, status: app[keys.BUS].publish(
+        events.LIST_STATE, name=name, **status.as_dict()
     )
     scheduler = ListScheduler(service)
     app[keys.LISTS] = service
@@ -226,7 +251,9 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
-    app = web.Application(middlewares=[envelope_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[envelope_middleware, auth_middleware, body_deadline_middleware]
+    )
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
@@ -235,6 +262,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app[keys.LIVE_OPERATIONS] = LiveOperations(app[keys.BUS])
     app.cleanup_ctx.extend([_instance_lock, _preflight, _database, _config_watcher, _realtime])
+    app.cleanup_ctx.append(_setup_code)
     app.cleanup_ctx.append(_plex)
     app.cleanup_ctx.append(_session_poller)
     app.cleanup_ctx.append(_notifier)

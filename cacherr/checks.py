@@ -37,6 +37,7 @@ from cacherr.files.paths import (
 )
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
+from cacherr.security import setup_code
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,19 @@ class Check:
         text = f"{mark} {self.name}: {self.detail}"
         return text if self.ok or not self.fix else f"{text}\n    fix: {self.fix}"
 
+
+NO_MAPPINGS = Check(
+    "path mappings",
+    False,
+    "no mapping is configured, so nothing can be cached",
+    "add paths.mappings entries {name, plex, array, cache} in Settings",
+)
+PLEX_NOT_CONFIGURED = Check(
+    "plex",
+    False,
+    "Plex is not configured",
+    "set plex.url and plex.token (Settings → Plex)",
+)
 
 _SAME_FILES = "are the same folder"
 _NESTED = "lies inside"
@@ -82,14 +96,7 @@ def check_paths(
     container = in_image() if container is None else container
     mappings = settings.paths.mappings
     if not mappings:
-        return [
-            Check(
-                "path mappings",
-                False,
-                "no mapping is configured, so nothing can be cached",
-                "add paths.mappings entries {name, plex, array, cache} in Settings",
-            )
-        ]
+        return [NO_MAPPINGS]
     if problems is None:
         problems = check_mappings(mappings, probe=probe)
     refused = refused_mappings(problems)
@@ -356,14 +363,7 @@ async def check_plex(settings: Settings, timeout_s: float = 15.0) -> list[Check]
     """Plex and plex.tv answer with the configured token."""
     plex = settings.plex
     if not plex.url or plex.token is None:
-        return [
-            Check(
-                "plex",
-                False,
-                "Plex is not configured",
-                "set plex.url and plex.token (Settings → Plex)",
-            )
-        ]
+        return [PLEX_NOT_CONFIGURED]
     gateway = PlexGateway(lambda: plex, PlexStatus("connecting"), EventBus(), probe_max_s=5.0)
     await gateway.start()
     try:
@@ -399,6 +399,32 @@ async def check_plex(settings: Settings, timeout_s: float = 15.0) -> list[Check]
         await gateway.close()
 
 
+def check_login(settings: Settings, config_dir: Path) -> list[Check]:
+    """Whether the page's login exists; before it does, the one-time set-up code. Blocking."""
+    web = settings.web
+    if not setup_code.setup_required(web):
+        who = f"set for {web.username}" if web.auth == "forms" else "off (web.auth = none)"
+        return [Check("login", True, who)]
+    code = setup_code.read(config_dir)
+    if code is None:
+        return [
+            Check(
+                "login",
+                False,
+                "not created yet, and no set-up code has been made",
+                "start Cacherr: it prints the set-up code that the first visit asks for",
+            )
+        ]
+    return [
+        Check(
+            "login",
+            False,
+            f"not created yet; the set-up code is {code}",
+            "open the page and create the login with this code",
+        )
+    ]
+
+
 async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True) -> list[Check]:
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
@@ -407,6 +433,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results += await asyncio.to_thread(check_audit, settings, config_dir / DB_NAME)
     if plex:
         results += await check_plex(settings)
+    results += await asyncio.to_thread(check_login, settings, config_dir)
     return results
 
 

@@ -42,6 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
             help="folder of cacherr.json and the state database "
             "(default: $CACHERR_CONFIG_DIR or /config)",
         )
+        if name == "run":
+            sub.add_argument(
+                "--host",
+                default=None,
+                help="address the page listens on, for this run (default: web.host, "
+                "$CACHERR_WEB__HOST or 0.0.0.0)",
+            )
+            sub.add_argument(
+                "--port",
+                type=int,
+                default=None,
+                help="port of the page, for this run (default: web.port, "
+                "$CACHERR_WEB__PORT or 5757)",
+            )
     importer = commands.add_parser(
         "import-plexcache",
         help="carry a plexcache_settings.json over into cacherr.json",
@@ -68,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, default=5757, help="port of the page (default 5757)")
     demo.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the page listens on (default 127.0.0.1, this machine only; 0.0.0.0 "
+        "opens it to your network, behind a login)",
+    )
+    demo.add_argument(
         "--speed", type=float, default=1.0, help="how fast the simulated viewers act (default 1)"
     )
     return parser
@@ -88,8 +108,9 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def _run(config_dir: Path) -> int:
+def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> int:
     from cacherr.app import create_app  # the daemon's imports are not needed by `check`
+    from cacherr.welcome import first_run_message
 
     try:
         store = ConfigStore.open(config_dir)
@@ -99,21 +120,25 @@ def _run(config_dir: Path) -> int:
     settings = store.current
     logging.getLogger().setLevel(settings.general.log_level)
     app = create_app(store)
-    log.info(
-        "Cacherr %s starting on http://%s:%d (config %s)",
-        __version__,
-        settings.web.host,
-        settings.web.port,
-        store.path,
-    )
+    host = settings.web.host if host is None else host
+    port = settings.web.port if port is None else port
+    log.info("Cacherr %s starting on %s:%d (config %s)", __version__, host, port, store.path)
+
+    def listening(_aiohttp_line: str) -> None:
+        # Printed once the page listens. [security]'s set-up code line goes in as
+        # setup_code_line= (the one place it is shown).
+        print(first_run_message(store.current, host, port, setup_code_line=None), flush=True)
+
     try:
         web.run_app(
             app,
-            host=settings.web.host,
-            port=settings.web.port,
-            print=None,
+            host=host,
+            port=port,
+            print=listening,
             access_log=None,
             shutdown_timeout=10.0,
+            # Also the deadline of a request's headers (see cacherr.api.deadline).
+            keepalive_timeout=settings.web.header_timeout_s,
         )
     except CacherrError as exc:
         print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)
@@ -189,10 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from cacherr.demo.run import run_demo
 
-        return run_demo(args.dir, port=args.port, speed=args.speed)
+        return run_demo(args.dir, port=args.port, speed=args.speed, host=args.host)
     config_dir: Path = args.config_dir or Path(_config_dir_default())
     if args.command == "import-plexcache":
         return _import_plexcache(args.file, config_dir, dry_run=args.dry_run)
     if args.command == "run":
-        return _run(config_dir)
+        return _run(config_dir, args.host, args.port)
     return _check(config_dir)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -199,6 +200,7 @@ class Database:
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> Database:
         """Open (creating if needed) and bring the schema up to date."""
+        await asyncio.to_thread(_private_files, path)
         conn = await _connect(path)
         db = cls(conn, path)
         try:
@@ -330,6 +332,23 @@ class Database:
             await self._reader.close()
             self._reader = None
         await self.conn.close()
+
+
+# Owner-only: the database holds other Plex users' tokens and the login sessions. SQLite gives
+# the -wal and -shm files the mode of the database file, so they follow.
+PRIVATE_MODE = 0o600
+
+
+def _private_files(path: Path) -> None:
+    """Create the database file 0600, and take group/other access away from an older one."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, PRIVATE_MODE)
+        except FileNotFoundError:
+            continue
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

@@ -82,6 +82,16 @@ class PayloadTooLarge(CacherrError):
     code = "payload_too_large"
 
 
+class RequestTimeout(CacherrError):
+    status = 408
+    code = "request_timeout"
+
+
+class UnsupportedMediaType(CacherrError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(CacherrError):
     status = 429
     code = "too_many_requests"

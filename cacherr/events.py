@@ -36,6 +36,8 @@ PLEX_STATE: Final = "plex_state"
 PLAYBACK: Final = "playback"
 # A playback event handled: data {user, show, cached, reason, latency_s (arrival to copy start)}.
 REACTION: Final = "reaction"
+# An import list was fetched (or failed): data {name, state, fetched_at, error, counts, …}.
+LIST_STATE: Final = "list_state"
 # The pool ran short of space (edge-triggered: once when it starts, not every check).
 # data: {free_bytes, total_bytes, path, message}
 LOW_SPACE: Final = "low_space"

@@ -18,7 +18,6 @@ from cacherr.live import LiveOperations
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
-from cacherr.plex.sessions import SessionsProvider
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.reactor import CacheEngine, Pins, Reactor, Sweeper
@@ -26,7 +25,9 @@ from cacherr.security.ratelimit import FailureLimiter
 from cacherr.security.sessions import SessionStore
 from cacherr.sources.lists import ListScheduler, ListService
 from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import SessionsProvider
 from cacherr.usage import UsageSampler
 
 CONFIG = web.AppKey("config", ConfigStore)
@@ -38,11 +39,12 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 LOGIN_LIMITER = web.AppKey("login_limiter", FailureLimiter)
 PLAYBACK = web.AppKey("playback", PlaybackStream)
 SESSION_POLLER = web.AppKey("session_poller", SessionPoller)
+PLEX_SOCKET = web.AppKey("plex_socket", NotificationSocket)
 NOTIFIER = web.AppKey("notifier", Notifier)
 PLEX = web.AppKey("plex", PlexGateway)
 PLEX_USERS = web.AppKey("plex_users", UserDirectory)
 PLEX_LIBRARY = web.AppKey("plex_library", Library)
-# The hook the Plex gateway's wiring fills (e.g. `plex.sessions.provider_from_gateway`), in
+# The hook the Plex gateway's wiring fills (e.g. `sources.snapshots.provider_from_gateway`), in
 # create_app or in a cleanup context before the poller's; the session poller runs only when set.
 FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
 # The page's state: live operations from the bus, the activity log, the usage sampler.

@@ -156,6 +156,16 @@ async def render(app: web.Application) -> str:
             for (lane, endpoint, status), n in answers
         ),
     )
+    playback = app[keys.PLAYBACK].stats()
+    lines += _family(
+        "cacherr_playback_events_total",
+        "counter",
+        "Playback events heard, by outcome (foreign: from another Plex server, ignored).",
+        (
+            f'cacherr_playback_events_total{{outcome="{outcome}"}} {playback[outcome]}'
+            for outcome in ("queued", "duplicates", "foreign", "overflowed")
+        ),
+    )
     return "\n".join(lines) + "\n"
 
 

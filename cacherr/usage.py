@@ -2,8 +2,10 @@
 
 The pool's size comes from `statvfs` of each cacheable mapping's cache root (one per file
 system); what Cacherr uses is the sum of its managed files (copies in flight included).
-`UsageSampler` records one point in `usage_history` every few minutes, drops points older
-than a week and a day, and publishes each point as a `stats` event for the page.
+`UsageSampler` records one point in `usage_history` at start, after each change (a finished
+copy or restore, a reloaded limit; a burst of them makes one point) and every few minutes
+otherwise, drops points older than a week and a day, and publishes each point as a `stats`
+event for the page.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 HISTORY_KEEP_S = 8 * 86_400
 RANGES_S = {"24h": 86_400, "7d": 7 * 86_400}
 MAX_POINTS = 288
+# What changes the usage or its limit: each is followed by a point.
+CHANGES = frozenset({events.OPERATION_COMPLETE, events.CONFIG_RELOADED})
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ async def history(db: Database, range_s: int, now: float) -> list[dict[str, int]
 
 
 class UsageSampler:
-    """A small long-running task: a usage point every `interval_s`; `start()` / `close()`."""
+    """A small long-running task: a usage point at start, `settle_s` after each change and
+    every `interval_s` otherwise; `start()` / `close()`."""
 
     def __init__(
         self,
@@ -114,14 +119,17 @@ class UsageSampler:
         settings: Callable[[], Settings],
         *,
         interval_s: float = 300.0,
+        settle_s: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._bus = bus
         self._settings = settings
         self._interval_s = interval_s
+        self._settle_s = settle_s
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._changes: events.Subscription | None = None
 
     async def sample(self, *, publish: bool = True) -> Usage:
         """Measure, record and (unless told not to) publish one point now."""
@@ -133,9 +141,10 @@ class UsageSampler:
 
     async def start(self) -> None:
         """Begin sampling (the first point is taken at once)."""
-        self._task = asyncio.create_task(self._run(), name="cacherr-usage-sampler")
+        self._changes = self._bus.subscribe(set(CHANGES), maxsize=100)
+        self._task = asyncio.create_task(self._run(self._changes), name="cacherr-usage-sampler")
 
-    async def _run(self) -> None:
+    async def _run(self, changes: events.Subscription) -> None:
         # The first point is not published: a page connecting now gets it in its snapshot.
         publish = False
         while True:
@@ -146,7 +155,14 @@ class UsageSampler:
             except Exception:
                 log.exception("Could not record the cache usage")
             publish = True
-            await asyncio.sleep(self._interval_s)
+            try:
+                await asyncio.wait_for(changes.get(), self._interval_s)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(self._settle_s)  # the rest of a burst joins this point
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    changes.get_nowait()
 
     async def close(self) -> None:
         """Stop sampling."""
@@ -154,6 +170,8 @@ class UsageSampler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._changes is not None:
+            self._changes.close()
 
 
 DISK_SAMPLE = 2000

@@ -57,11 +57,13 @@ function showAuth(state) {
   const section = document.getElementById("auth");
   const setup = state.setup_required;
   document.getElementById("auth-intro").textContent = setup
-    ? "Welcome. Choose the user name and password that will protect this page (12 characters or more)."
+    ? `Welcome. Choose the user name and password that will protect this page (a password of ${state.password_min_length} characters or more).`
     : "Log in to see and control what Cacherr does.";
   document.getElementById("auth-submit").textContent = setup ? "Create login" : "Log in";
   document.getElementById("auth-confirm-row").hidden = !setup;
+  document.getElementById("auth-code-row").hidden = !setup;
   const form = document.getElementById("auth-form");
+  form.elements.code.required = setup;
   form.elements.password.autocomplete = setup ? "new-password" : "current-password";
   form.dataset.mode = setup ? "setup" : "login";
   section.hidden = false;
@@ -79,6 +81,7 @@ async function submitAuth(event) {
     error.textContent = "The two passwords differ.";
     return;
   }
+  if (form.dataset.mode === "setup") body.code = form.elements.code.value.trim();
   try {
     await api(`/api/auth/${form.dataset.mode === "setup" ? "setup" : "login"}`, { method: "POST", body });
   } catch (err) {

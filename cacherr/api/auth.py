@@ -5,6 +5,11 @@ under `/api/auth/` and the webhooks (they check their own secret). Everything el
 `/api/` and `/metrics` needs the API key (`X-Api-Key` header or `apikey` query, as the
 *arr apps accept) or a login session; a state-changing request carrying the session cookie
 must also come from the page's own origin.
+
+Before any of that, on every route but the webhooks: a request without the API key must be
+addressed to a name of this server (`cacherr.security.hosts`, against DNS rebinding), and a
+state-changing request, in every `web.auth` mode, must come from the page's own origin
+(Origin or Referer); only a request with the API key may come without either (a script).
 """
 
 from __future__ import annotations
@@ -25,12 +30,21 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import WebConfig
 from cacherr.errors import BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized
-from cacherr.security.passwords import check_strength, hash_password, verify_password
+from cacherr.security import setup_code
+from cacherr.security.hosts import host_allowed, host_name, own_names
+from cacherr.security.passwords import (
+    MIN_LENGTH,
+    check_strength,
+    hash_password,
+    verify_password,
+)
 from cacherr.security.sessions import COOKIE_NAME
 
 OPEN_PATHS = frozenset({"/api/health", "/api/openapi.json"})
-OPEN_PREFIXES = ("/api/auth/", "/api/webhooks/")
+WEBHOOK_PREFIX = "/api/webhooks/"
+OPEN_PREFIXES = ("/api/auth/", WEBHOOK_PREFIX)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_OWN_NAMES = own_names()
 
 
 @dataclass(frozen=True)
@@ -71,13 +85,38 @@ def _api_key_matches(request: web.Request, web_config: WebConfig) -> bool | None
     )
 
 
-def check_origin(request: web.Request) -> None:
-    """Refuse a cookie-carrying state change that does not come from our own page."""
+def check_origin(request: web.Request, *, script: bool = False) -> None:
+    """Refuse a state change that does not come from our own page.
+
+    `script`: the request carries the right API key, so it may come with no Origin at all
+    (curl, the *arr-style integrations); a browser's foreign Origin is still refused.
+    """
     source = request.headers.get("Origin") or request.headers.get("Referer")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden("the request comes from another site (Sec-Fetch-Site: cross-site)")
+    if not source and script:
+        return
     if not source or source == "null":
         raise Forbidden("the request has no Origin or Referer; it must come from Cacherr's page")
-    if urlsplit(source).netloc.lower() != request.host.lower():
+    if urlsplit(source).netloc.lower() != _host_header(request).lower():
         raise Forbidden("the request comes from another site (Origin does not match)")
+
+
+def _host_header(request: web.Request) -> str:
+    # Not `request.host`: without a Host header it falls back to socket.getfqdn(), a DNS
+    # lookup on the event loop. A request without one is simply not addressed to us.
+    return request.headers.get("Host", "")
+
+
+def check_host(request: web.Request, web_config: WebConfig) -> None:
+    """Refuse a request addressed to a name that is not this server's (DNS rebinding)."""
+    host = _host_header(request)
+    if not host_allowed(host, web_config.allowed_hosts, _OWN_NAMES):
+        name = host_name(host)
+        raise Forbidden(
+            f"Cacherr does not answer to the name {name!r}: add it to web.allowed_hosts "
+            "(or CACHERR_WEB__ALLOWED_HOSTS) if it is yours, or open the page by its address"
+        )
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -94,8 +133,6 @@ async def authenticate(request: web.Request) -> Principal:
     session = await request.app[keys.SESSIONS].get(token) if token else None
     if session is None:
         raise Unauthorized("log in or send the X-Api-Key header")
-    if request.method not in SAFE_METHODS:
-        check_origin(request)
     return Principal("session", session.username)
 
 
@@ -103,13 +140,28 @@ async def authenticate(request: web.Request) -> Principal:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate every protected route before its handler runs."""
     # An unknown route or method answers 404/405 as it is; nothing behind it to protect.
-    if is_protected(request.path) and request.match_info.http_exception is None:
-        try:
-            request[PRINCIPAL] = await authenticate(request)
-        except (Unauthorized, Forbidden) as exc:
-            if request.path.startswith("/api/"):
-                raise
-            raise web.HTTPUnauthorized(text=exc.message) from exc
+    if request.match_info.http_exception is not None:
+        return await handler(request)
+    try:
+        # Webhooks are exempt from Host and Origin: Plex and Tautulli send neither as a page
+        # would, and their secret guards them.
+        if not request.path.startswith(WEBHOOK_PREFIX):
+            web_config = request.app[keys.CONFIG].current.web
+            script = bool(_api_key_matches(request, web_config))
+            if not script:
+                check_host(request, web_config)
+            if is_protected(request.path):
+                request[PRINCIPAL] = await authenticate(request)
+            if request.method not in SAFE_METHODS:
+                check_origin(request, script=script)
+    except Forbidden as exc:
+        if request.path.startswith("/api/"):
+            raise
+        raise web.HTTPForbidden(text=exc.message) from exc
+    except Unauthorized as exc:
+        if request.path.startswith("/api/"):
+            raise
+        raise web.HTTPUnauthorized(text=exc.message) from exc
     return await handler(request)
 
 
@@ -121,15 +173,15 @@ class Credentials(BaseModel):
     password: str = Field(min_length=1, max_length=1000)
 
 
+class Setup(Credentials):
+    code: str = Field(
+        "", max_length=100, description="The one-time set-up code from the log or `cacherr check`."
+    )
+
+
 class PasswordChange(BaseModel):
     current: str = Field(max_length=1000)
     new: str = Field(min_length=1, max_length=1000)
-
-
-def _password_configured(web_config: WebConfig) -> bool:
-    return bool(web_config.username) and (
-        web_config.password_hash is not None or web_config.password is not None
-    )
 
 
 async def _password_ok(web_config: WebConfig, username: str, password: str) -> bool:
@@ -170,21 +222,34 @@ async def auth_status(request: web.Request) -> web.Response:
     return ok(
         {
             "mode": web_config.auth,
-            "setup_required": web_config.auth == "forms" and not _password_configured(web_config),
+            "setup_required": setup_code.setup_required(web_config),
             "logged_in": session is not None or web_config.auth == "none",
             "username": session.username if session else None,
+            "password_min_length": MIN_LENGTH,  # the one rule, shown by the page as it is
         }
     )
 
 
-@accepts(Credentials)
+@accepts(Setup)
 async def setup(request: web.Request) -> web.Response:
-    """The first visit chooses the login (only while none is configured)."""
-    check_origin(request)
+    """The first visit chooses the login (only while none is configured, with the set-up code)."""
     store = request.app[keys.CONFIG]
-    if _password_configured(store.current.web):
+    if setup_code.login_configured(store.current.web):
         raise Conflict("a login is already configured; log in instead")
-    body = await parse_body(request, Credentials)
+    body = await parse_body(request, Setup)
+    limiter = request.app[keys.LOGIN_LIMITER]
+    address = request.remote or "unknown"
+    _refuse_while_limited(limiter.retry_after_s(address))
+    limiter.failed(address)  # before any await, as in login: parallel guesses count too
+    expected = await asyncio.to_thread(setup_code.read, store.config_dir)
+    if expected is None:  # removed by hand: a new one, in the log again
+        await asyncio.to_thread(setup_code.announce, store.config_dir, store.current.web)
+    if expected is None or not setup_code.matches(body.code, expected):
+        raise Forbidden(
+            "the set-up code is missing or wrong: it is printed in Cacherr's log at start-up, "
+            f"kept in {setup_code.FILE_NAME} in the config folder and shown by `cacherr check`"
+        )
+    limiter.succeeded(address)
     reason = check_strength(body.password)
     if reason:
         raise BadRequest(reason)
@@ -192,22 +257,25 @@ async def setup(request: web.Request) -> web.Response:
     await asyncio.to_thread(
         store.save, {"web": {"username": body.username, "password_hash": hashed}}
     )
+    await asyncio.to_thread(setup_code.discard, store.config_dir)
     return await _start_session(request, body.username, "login created")
+
+
+def _refuse_while_limited(wait_s: float) -> None:
+    if wait_s > 0:
+        raise TooManyRequests(
+            f"too many failed tries; try again in {int(wait_s) + 1} s",
+            details={"retry_after_s": int(wait_s) + 1},
+        )
 
 
 @accepts(Credentials)
 async def login(request: web.Request) -> web.Response:
     """Check user and password, rate-limited per address; a fresh session each time."""
-    check_origin(request)
     body = await parse_body(request, Credentials)
     limiter = request.app[keys.LOGIN_LIMITER]
     address = request.remote or "unknown"
-    wait_s = limiter.retry_after_s(address)
-    if wait_s > 0:
-        raise TooManyRequests(
-            f"too many failed logins; try again in {int(wait_s) + 1} s",
-            details={"retry_after_s": int(wait_s) + 1},
-        )
+    _refuse_while_limited(limiter.retry_after_s(address))
     # Counted as failed before the (slow) check, with no await since the limit was read:
     # otherwise guesses sent in parallel all pass the limit while the first is being hashed.
     limiter.failed(address)
@@ -223,9 +291,8 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """End this browser's session."""
-    token = request.cookies.get(COOKIE_NAME)
+    token = request.cookies.get(COOKIE_NAME)  # the middleware checked the Origin
     if token:
-        check_origin(request)  # another site must not log the page out
         await request.app[keys.SESSIONS].delete(token)
     resp = ok(message="logged out")
     resp.del_cookie(COOKIE_NAME, path="/")

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cacherr.errors import BadRequest, invalid
+from cacherr.errors import BadRequest, UnsupportedMediaType, invalid
 
 M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Any])
@@ -20,7 +20,15 @@ MAX_JSON_BYTES = 1 * 2**20
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request's JSON document, or BadRequest with the reason."""
+    """The request's JSON document, or BadRequest with the reason.
+
+    A body must be sent as `application/json`: a web page can post `text/plain` (or a form)
+    to another site without asking, but not JSON.
+    """
+    if request.body_exists and not _is_json(request.content_type):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (Content-Type), not {request.content_type!r}"
+        )
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
     raw = await request.content.read(MAX_JSON_BYTES + 1)
@@ -30,6 +38,12 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from cacherr.api.query import choice_param, page, page_params
 from cacherr.claims import Claim, ClaimStore, file_priority
 from cacherr.db import Database
 from cacherr.errors import Unavailable
+from cacherr.files.sidecars import belongs_to, is_media
 from cacherr.reactor.evict import evict_now
 
 SORTS = ("size", "priority", "age", "user", "path")
@@ -62,6 +64,34 @@ async def _rows(db: Database) -> list[Any]:
     )
 
 
+def sidecar_parents(rows: list[Any]) -> dict[int, int]:
+    """Row id of each sidecar (subtitle, artwork) → row id of its media file, when that file
+    is managed too: same mapping and folder, named after it (the longest such stem wins)."""
+    media: dict[tuple[str, str], list[tuple[PurePosixPath, int]]] = {}
+    for r in rows:
+        rel = PurePosixPath(r["rel_path"])
+        if is_media(Path(rel.name)):
+            media.setdefault((r["mapping"], str(rel.parent)), []).append((rel, int(r["id"])))
+    parents: dict[int, int] = {}
+    for r in rows:
+        rel = PurePosixPath(r["rel_path"])
+        candidates = media.get((r["mapping"], str(rel.parent)), [])
+        for owner, owner_id in sorted(candidates, key=lambda c: -len(c[0].stem)):
+            if belongs_to(Path(owner.name), Path(rel.name), "all"):
+                parents[int(r["id"])] = owner_id
+                break
+    return parents
+
+
+def _sidecar_dict(row: Any) -> dict[str, Any]:
+    return {
+        "path": row["plex_path"],
+        "name": posixpath.basename(row["plex_path"]),
+        "state": row["state"],
+        "size_bytes": int(row["size"]),
+    }
+
+
 async def cached_files(request: web.Request) -> web.Response:
     """Cached files: search `q`, filter `user`, `sort` (size, priority, age, user, path), paged.
 
@@ -80,13 +110,23 @@ async def cached_files(request: web.Request) -> web.Response:
     for claim in await ClaimStore(db).all():
         claims.setdefault(claim.plex_path, []).append(claim)
     items = []
-    for r in await _rows(db):
+    rows = await _rows(db)
+    # A subtitle is shown under its media file, not as a file of its own.
+    parents = sidecar_parents(rows)
+    sidecars: dict[int, list[Any]] = {}
+    for r in rows:
+        if r["id"] in parents:
+            sidecars.setdefault(parents[r["id"]], []).append(r)
+    for r in rows:
+        if r["id"] in parents:
+            continue
+        own = sidecars.get(r["id"], [])
         held = claims.get(r["plex_path"], [])
         if user and all(c.user_id != user for c in held):
             continue
         if (
             needle
-            and needle not in r["plex_path"].lower()
+            and not any(needle in f["plex_path"].lower() for f in [r, *own])
             and not any(
                 needle in c.reason.lower() or needle in holder_name(c, names).lower() for c in held
             )
@@ -103,8 +143,9 @@ async def cached_files(request: web.Request) -> web.Response:
                 "rel": r["rel_path"],
                 "rating_key": r["rating_key"],
                 "state": r["state"],
-                "size_bytes": int(r["size"]),
-                "sidecars": int(r["sidecars"]),
+                "size_bytes": int(r["size"]) + sum(int(f["size"]) for f in own),
+                "sidecars": int(r["sidecars"]) + len(own),
+                "sidecar_files": [_sidecar_dict(f) for f in own],
                 "cached_at": r["cached_at"],
                 "adopted": bool(r["adopted"]),
                 "priority": None if priority is None else round(priority, 1),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -15,22 +14,15 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import ImportList
 from cacherr.errors import BadRequest, Conflict, NotFound
-from cacherr.sources.lists import ListFetchError, ListStatus, check_source
+from cacherr.sources.lists import ListFetchError, ListStatus, check_source, shown_source
 
 DEFINITIONS: Final = "lists.definitions"
-_HIDDEN: Final = "…"
 _MATCH_STATES: Final = ("matched", "not_in_library", "ambiguous", "pending")
 
 
 def _shown_source(definition: ImportList) -> str:
-    # A custom URL may carry a token in its query or user part: never sent back in clear.
-    if definition.provider not in ("rss", "url"):
-        return definition.source
-    parts = urlsplit(definition.source)
-    if not parts.query and "@" not in parts.netloc:
-        return definition.source
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, _HIDDEN if parts.query else "", ""))
+    # A custom URL may carry a credential (user part, query, path token): never sent back.
+    return shown_source(definition.provider, definition.source)
 
 
 def _view(definition: ImportList, status: ListStatus) -> dict[str, Any]:
@@ -59,7 +51,29 @@ async def _definition(request: web.Request, current: ImportList | None = None) -
         check_source(definition.provider, definition.source)
     except ValueError as exc:
         raise _field_error("source", str(exc)) from None
+    missing = _CREDENTIALS.get(definition.provider)
+    if missing is not None:
+        secret = getattr(request.app[keys.CONFIG].current.lists, missing[0])
+        if secret is None or not secret.get_secret_value():
+            raise _field_error("provider", missing[1])
     return definition
+
+
+# Providers that answer only with an account's key: (setting, what to do without it).
+_CREDENTIALS: Final = {
+    "trakt": (
+        "trakt_client_id",
+        "Trakt lists need a Trakt API client id: create an app at "
+        "https://trakt.tv/oauth/applications, then paste its Client ID under Settings → "
+        "List providers (Trakt client id) and add the list again.",
+    ),
+    "tmdb": (
+        "tmdb_api_key",
+        "TMDb lists need a TMDb API key or read access token: get one at "
+        "https://www.themoviedb.org/settings/api, then paste it under Settings → "
+        "List providers (Tmdb api key) and add the list again.",
+    ),
+}
 
 
 async def _save(request: web.Request, definitions: list[ImportList]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from typing import Any, get_args
-from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
@@ -21,6 +20,7 @@ from cacherr.api.body import read_json
 from cacherr.api.envelope import ok
 from cacherr.config.models import Settings
 from cacherr.errors import BadRequest
+from cacherr.sources.lists import shown_source
 
 # Fields changed through their own routes, never through PATCH.
 OWN_ROUTES = {
@@ -31,7 +31,12 @@ OWN_ROUTES = {
     "schema_version": "nothing: Cacherr sets it",
 }
 # Read at start-up only.
-RESTART_FIELDS = ("web.host", "web.port", "general.config_force_polling")
+RESTART_FIELDS = (
+    "web.host",
+    "web.port",
+    "general.config_force_polling",
+    "web.header_timeout_s",
+)
 
 
 def _is_secret(info: FieldInfo) -> bool:
@@ -102,24 +107,10 @@ def _clean_secrets(patch: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def masked_source(provider: str, source: str) -> str:
-    """A list's source as shown: a URL's query and user part may carry a token, so hidden."""
-    if provider not in ("rss", "url"):
-        return source
-    parts = urlsplit(source)
-    if not parts.query and "@" not in parts.netloc:
-        return source
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, HIDDEN if parts.query else "", ""))
-
-
-HIDDEN = "…"
-
-
 def _settings_view(settings: Settings) -> dict[str, Any]:
     shown: dict[str, Any] = view(settings)
     for item in shown["lists"]["definitions"]:
-        item["source"] = masked_source(item["provider"], item["source"])
+        item["source"] = shown_source(item["provider"], item["source"])
     return shown
 
 
@@ -133,7 +124,7 @@ def _unmask_sources(patch: dict[str, Any], settings: Settings) -> None:
         if not isinstance(item, dict):
             continue
         old = current.get(item.get("name", ""))
-        if old is not None and item.get("source") == masked_source(old.provider, old.source):
+        if old is not None and item.get("source") == shown_source(old.provider, old.source):
             item["source"] = old.source
 
 

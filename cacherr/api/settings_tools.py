@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -14,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from cacherr import keys
 from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
-from cacherr.config.models import Mapping
+from cacherr.api.plex_words import address_problem, reach_problem
+from cacherr.config.models import Mapping, PlexConfig
 from cacherr.errors import BadRequest, PathRefused
-from cacherr.files.paths import PathResolver
+from cacherr.files.paths import Location, PathResolver
 
 _MAPPINGS = TypeAdapter(list[Mapping])
 PLEX_TEST_TIMEOUT_S = 10.0
@@ -32,7 +35,21 @@ def _mappings(request: web.Request) -> list[Mapping]:
         raise BadRequest(f"mappings is not a valid list of mappings: {exc}") from None
 
 
-def _exists(path: os.PathLike[str] | str) -> bool:
+def _on_disk(loc: Location, saved: list[Mapping]) -> dict[str, bool | None]:
+    roots = [os.path.realpath(root) for m in saved for root in (m.array, m.cache)]
+    return {
+        "array": _exists_within(loc.array_path, roots),
+        "backup": _exists_within(loc.backup_path, roots),
+        "cache": _exists_within(loc.cache_path, roots),
+    }
+
+
+def _exists_within(path: Path, roots: list[str]) -> bool | None:
+    """Whether `path` exists, told only for a path inside a saved mapping's folders (None
+    otherwise): tried mappings must not make this route tell whether any file exists."""
+    parent = os.path.realpath(path.parent)
+    if not any(parent == root or parent.startswith(root.rstrip("/") + "/") for root in roots):
+        return None
     return os.path.lexists(path)
 
 
@@ -40,6 +57,7 @@ async def resolve(request: web.Request) -> web.Response:
     """Where a Plex path lives on the array and the cache, or why Cacherr refuses it.
 
     Query: `plex_path`; optional `mappings` (JSON list) to try mappings before saving them.
+    Whether each file exists is told only inside the saved mappings' folders (else null).
     """
     plex_path = request.query.get("plex_path", "")
     if not plex_path:
@@ -49,13 +67,8 @@ async def resolve(request: web.Request) -> web.Response:
         loc = PathResolver(mappings).from_plex(plex_path)
     except PathRefused as exc:
         return ok({"ok": False, "plex_path": plex_path, "reason": exc.message})
-    on_disk = await asyncio.to_thread(
-        lambda: {
-            "array": _exists(loc.array_path),
-            "backup": _exists(loc.backup_path),
-            "cache": _exists(loc.cache_path),
-        }
-    )
+    saved = list(request.app[keys.CONFIG].current.paths.mappings)
+    on_disk = await asyncio.to_thread(_on_disk, loc, saved)
     return ok(
         {
             "ok": True,
@@ -104,25 +117,45 @@ async def _probe(url: str, token: str, verify_tls: bool) -> dict[str, Any]:
         }
 
 
+def _saved_token_for(url: str, plex: PlexConfig) -> str:
+    """The saved token, only for the saved address: it must never be sent anywhere else."""
+    saved = plex.token.get_secret_value() if plex.token else ""
+    if not saved:
+        raise BadRequest("no Plex token is set; enter one to test")
+    if _same_address(url, plex.url):
+        return saved
+    raise BadRequest(
+        "the saved Plex token is only sent to the saved Plex address; "
+        "enter the token with the new address to test it"
+    )
+
+
+def _same_address(a: str, b: str) -> bool:
+    def norm(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+
+    return bool(b.strip()) and norm(a) == norm(b)
+
+
 @accepts(PlexTest)
 async def test_plex(request: web.Request) -> web.Response:
     """Try a Plex address and token (the saved ones by default); the token is never echoed."""
     body = await parse_body(request, PlexTest)
     plex = request.app[keys.CONFIG].current.plex
     url = (body.url or plex.url).strip()
-    token = body.token or (plex.token.get_secret_value() if plex.token else "")
-    if not url.startswith(("http://", "https://")):
-        raise BadRequest("the Plex address must start with http:// or https://")
-    if not token:
-        raise BadRequest("no Plex token is set; enter one to test")
+    saved = plex.token.get_secret_value() if plex.token else ""
+    problem = address_problem(url, body.token or saved)
+    if problem is not None:
+        raise BadRequest(problem)
+    token = body.token or _saved_token_for(url, plex)
     # The token travels in a header: a control character there is refused by the HTTP client.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
         raise BadRequest("the Plex token holds control characters; a Plex token never does")
     try:
         result = await _probe(url, token, plex.verify_tls)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-        result = {"ok": False, "reason": f"cannot reach {url}: {reason}"}
+        result = {"ok": False, "reason": reach_problem(url, exc, PLEX_TEST_TIMEOUT_S)}
     message = (
         f"Connected to {result.get('name') or 'Plex'} {result.get('version') or ''}".strip()
         if result["ok"]

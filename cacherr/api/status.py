@@ -14,6 +14,7 @@ from aiohttp import web
 from cacherr import __version__, keys
 from cacherr.api.auth import principal
 from cacherr.api.envelope import ok
+from cacherr.api.plex_words import plex_card
 from cacherr.errors import Conflict, Forbidden
 
 AUTH_NONE_WARNING = (
@@ -54,7 +55,8 @@ def _warnings(app: web.Application) -> list[dict[str, str]]:
     if not settings.paths.mappings:
         found.append(("no_mappings", "No path mapping is set: nothing can be cached."))
     if not settings.plex.url:
-        found.append(("plex_not_configured", "Plex is not configured yet (Settings)."))
+        found.append(("plex_not_configured", "Plex is not set up yet: enter its address and "
+                      "token under Settings → Plex."))  # fmt: skip
     unwritable = app[keys.DB].write_problem
     if unwritable is not None:
         found.append(("database_unwritable",
@@ -79,7 +81,10 @@ async def status(request: web.Request) -> web.Response:
         {
             "version": __version__,
             "uptime_s": round(keys.now() - app[keys.STARTED_AT], 3),
-            "plex": app[keys.PLEX_STATUS].as_dict(),
+            "plex": {
+                **app[keys.PLEX_STATUS].as_dict(),
+                **plex_card(app[keys.PLEX_STATUS], settings.plex.url),
+            },
             "sweep": _sweep_state(app),
             "counts": await _counts(request),
             "operations_running": len(live.active()) if live is not None else 0,
@@ -90,8 +95,19 @@ async def status(request: web.Request) -> web.Response:
                 "secret_set": settings.webhook.secret is not None,
                 "urls": "POST /api/security/webhook-urls (from the page)",
             },
+            "playback": _playback_state(app),
         }
     )
+
+
+def _playback_state(app: web.Application) -> dict[str, object]:
+    # The intake: events taken, repeats dropped, events from other Plex servers ignored, and
+    # whether Plex's notification socket is connected (else the poller's timer is the trigger).
+    socket = app.get(keys.PLEX_SOCKET)
+    return {
+        **app[keys.PLAYBACK].stats(),
+        "notification_socket": socket.state() if socket is not None else None,
+    }
 
 
 async def webhook_urls(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from cacherr import keys
 from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.config.models import UserOverride
-from cacherr.errors import BadRequest, Unavailable
+from cacherr.errors import BadRequest, NotFound, Unavailable
 from cacherr.plex.errors import PlexError
 from cacherr.plex.users import PlexUser, effective_policy, is_active
 
@@ -75,8 +75,14 @@ async def refresh_users(request: web.Request) -> web.Response:
 async def user_settings(request: web.Request) -> web.Response:
     """Save one user's overrides (a field set to null falls back to the user type's default)."""
     name = request.match_info["name"]
-    if not name.strip() or len(name) > MAX_NAME:
-        raise BadRequest("the user name is empty or too long")
+    if not name.strip() or len(name) > MAX_NAME or not name.isprintable():
+        raise BadRequest("the user name is empty, too long or holds control characters")
+    known = {n for u in await request.app[keys.PLEX_USERS].all() for n in (u.name, u.title)}
+    if name not in known:
+        raise NotFound(
+            f"Plex has no user named {name!r} on this server; refresh the users list "
+            "(Users → Refresh) if they were added recently"
+        )
     body = await parse_body(request, UserOverride)
     store = request.app[keys.CONFIG]
     prefix = f"users.overrides.{name}"

@@ -20,9 +20,8 @@ from cacherr import keys
 from cacherr.api.body import accepts
 from cacherr.api.envelope import ok
 from cacherr.errors import BadRequest, PayloadTooLarge, Unauthorized
-from cacherr.plex.webhook import parse_plex_payload
 from cacherr.sources.playback import PlaybackEvent
-from cacherr.sources.plex_webhook import event_from_plex
+from cacherr.sources.plex_webhook import event_from_plex, parse_plex_payload
 from cacherr.sources.tautulli import (
     TautulliPayload,
     event_from_tautulli,

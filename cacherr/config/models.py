@@ -284,6 +284,26 @@ class WebConfig(StrictModel):
         "(CACHERR_WEB__PASSWORD with CACHERR_WEB__USERNAME); the page stores a hash instead.",
     )
     session_ttl_hours: float = Field(168.0, gt=0, description="How long a login lasts.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Other names the page is opened under, e.g. a reverse proxy's "
+        "cacherr.example.com ('*' for any); addresses, localhost, names without a dot and "
+        ".local names always work. Guards against DNS rebinding.",
+    )
+    header_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's headers; also how long an idle "
+        "connection is kept open. Applies at restart.",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body (a webhook with its "
+        "thumbnail, a settings save); a slower one is disconnected.",
+    )
 
 
 class NotificationEvents(StrictModel):

@@ -13,9 +13,9 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import EnvSettingsSource
 
 from cacherr.atomic import atomic_write_text
@@ -135,16 +135,39 @@ def validate(file_data: Mapping[str, Any], env_data: Mapping[str, Any], source: 
             if path in env_paths:
                 var = "CACHERR_" + "__".join(str(p).upper() for p in err["loc"])
                 message += f" (from the environment variable {var})"
-            elif err["type"] not in ("missing",) and "input" in err:
-                shown = err["input"]
-                if (
-                    not isinstance(shown, dict | list)
-                    and "secret" not in path
-                    and "token" not in path
-                ):
-                    message += f" (got {shown!r})"
+            elif err["type"] != "missing" and _may_echo(err["loc"], err.get("input")):
+                message += f" (got {err['input']!r})"
             problems.append(Problem(path, message))
         raise ConfigError(problems, source=source) from exc
+
+
+def _may_echo(loc: tuple[int | str, ...], value: Any) -> bool:
+    """Whether an invalid value may be repeated in its error: only a scalar of a declared,
+    non-secret field. A misspelt key (plex.Token) or a mistyped secret (a numeric web.api_key)
+    may hold a secret, and errors reach health, the log, the page and notifications."""
+    if isinstance(value, dict | list) or not loc:
+        return False
+    model: type[BaseModel] | None = Settings
+    annotation: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return False
+        annotation = model.model_fields[part].annotation
+        model = next(
+            (a for a in (annotation, *get_args(annotation)) if _is_model(a)),
+            None,
+        )
+    return not _holds_secret(annotation)
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _holds_secret(tp: Any) -> bool:
+    return tp is SecretStr or any(_holds_secret(arg) for arg in get_args(tp))
 
 
 def default_document() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,14 +16,18 @@ from cacherr.config.store import ConfigStore
 from cacherr.demo.viewers import Viewers
 from cacherr.fakeplex import FakePlexThread
 from cacherr.fakeplex.sample import demo_world
+from cacherr.welcome import page_addresses, page_url
 
 log = logging.getLogger(__name__)
 
 DEMO_FILE_BYTES = 8 * 2**20
 
 
-def demo_settings(folder: Path, plex: Any, token: str, port: int) -> dict[str, Any]:
-    """The demo's settings: everything local, small timers, no login on loopback."""
+def demo_settings(
+    folder: Path, plex: Any, token: str, port: int, host: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """The demo's settings: everything local, small timers; no login on loopback only (open
+    to the network, the first visit creates one: the page can change paths)."""
     return {
         "plex": {
             "url": plex.url,
@@ -46,24 +51,48 @@ def demo_settings(folder: Path, plex: Any, token: str, port: int) -> dict[str, A
         "sessions": {"poll_interval_s": 2},
         "sweep": {"interval_s": 120},
         "retention": {"hours": 0.05},
-        "web": {"host": "127.0.0.1", "port": port, "auth": "none"},
+        "web": {"host": host, "port": port, "auth": "none" if _loopback(host) else "forms"},
         "mover": {"pid_file": str(folder / "mover.pid")},
     }
 
 
-def run_demo(folder: Path | None, *, port: int = 5757, speed: float = 1.0) -> int:
-    """Run the daemon on a simulated Plex until interrupted."""
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost")
+
+
+def _local(host: str) -> str:
+    """The address this process reaches the page on (the simulated viewers' webhooks)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def run_demo(
+    folder: Path | None, *, port: int = 5757, speed: float = 1.0, host: str = "127.0.0.1"
+) -> int:
+    """Run the daemon on a simulated Plex until interrupted; a sandbox it made is removed."""
+    made = folder is None
     folder = folder or Path(tempfile.mkdtemp(prefix="cacherr-demo-"))
+    try:
+        return _run(folder, port=port, speed=speed, host=host)
+    finally:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+            print(f"Cacherr demo stopped: its sandbox {folder} was removed.", flush=True)
+        else:
+            print(f"Cacherr demo stopped: the sandbox stays in {folder} (--dir).", flush=True)
+
+
+def _run(folder: Path, *, port: int, speed: float, host: str) -> int:
     (folder / "cache").mkdir(parents=True, exist_ok=True)
     world = demo_world(folder / "array", "/data", file_bytes=DEMO_FILE_BYTES)
     plex_thread = FakePlexThread(world)
     plex = plex_thread.start()
     try:
         store = ConfigStore.open(folder / "config")
-        store.save(demo_settings(folder, plex, world.owner.token, port))
+        store.save(demo_settings(folder, plex, world.owner.token, port, host))
         secret = store.current.webhook.secret
         assert secret is not None
-        webhook = f"http://127.0.0.1:{port}/api/webhooks/plex?secret={secret.get_secret_value()}"
+        hook_path = f"/api/webhooks/plex?secret={secret.get_secret_value()}"
+        webhook = page_url(_local(host), port) + hook_path
         viewers = Viewers(world, webhook, step_s=6.0 / speed)
 
         async def _viewers(_app: web.Application) -> AsyncIterator[None]:
@@ -73,14 +102,20 @@ def run_demo(folder: Path | None, *, port: int = 5757, speed: float = 1.0) -> in
 
         app = create_app(store)
         app.cleanup_ctx.append(_viewers)
-        print(
-            f"Cacherr demo: open http://127.0.0.1:{port}\n"
-            f"  sandbox  {folder} (array/, cache/, config/)\n"
+        urls, note = page_addresses(host, port)
+        login = "" if _loopback(host) else "\n  open it to create your login"
+        message = (
+            f"Cacherr demo: open {' or '.join(urls)}{login}\n"
+            + (f"  {note}\n" if note else "")
+            + f"  sandbox  {folder} (array/, cache/, config/)\n"
             f"  simulated Plex with {len(world.users)} users; viewers act every "
-            f"{6.0 / speed:.1f} s; Ctrl-C stops",
-            flush=True,
+            f"{6.0 / speed:.1f} s; Ctrl-C stops"
         )
-        web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+        def listening(_aiohttp_line: str) -> None:  # once the page answers
+            print(message, flush=True)
+
+        web.run_app(app, host=host, port=port, print=listening, access_log=None)
     finally:
         plex_thread.stop()
     return 0

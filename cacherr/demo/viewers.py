@@ -1,25 +1,28 @@
 """Simulated viewers: they play, finish episodes and add to watchlists, as Plex tells it.
 
-Each step changes the simulated Plex (its sessions and watch state) and sends the webhook
-Plex would send — multipart with a `payload` part — to the daemon's own webhook URL, so the
-demo exercises the same path as a real server with Plex Pass.
+Each step changes the simulated Plex (its sessions and watch state, which it also pushes on
+its notification socket) and sends the webhook Plex would send — multipart with a `payload`
+part — to the daemon's own webhook URL, so the demo exercises the same paths as a real
+server with Plex Pass; now and then the owner's play on a friend's server arrives too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from dataclasses import dataclass, field
 
 import aiohttp
 
+from cacherr.fakeplex import webhooks
 from cacherr.fakeplex.model import Episode, Show, User
 from cacherr.fakeplex.world import World
 
 log = logging.getLogger(__name__)
+
+FRIEND_SERVER = "demo-friends-server-0000000000000000000000"
 
 
 @dataclass
@@ -35,32 +38,6 @@ class Viewer:
 def regular_episodes(show: Show) -> list[Episode]:
     """The show's episodes in order, specials left out."""
     return [ep for season in show.seasons if season.index > 0 for ep in season.episodes]
-
-
-def payload(event: str, world: World, user: User, episode: Episode) -> dict[str, object]:
-    """The JSON a Plex server sends for `event` on `episode`."""
-    show = episode.season.show
-    return {
-        "event": event,
-        "user": True,
-        "owner": user.id == world.owner.id,
-        "Account": {"id": user.id, "title": user.title},
-        "Server": {"title": "Cacherr demo", "uuid": world.machine_identifier},
-        "Player": {"local": True, "title": "Demo TV", "uuid": "demo-player"},
-        "Metadata": {
-            "librarySectionType": "show",
-            "librarySectionID": show.library.id,
-            "ratingKey": str(episode.rating_key),
-            "key": f"/library/metadata/{episode.rating_key}",
-            "parentRatingKey": str(episode.season.rating_key),
-            "grandparentRatingKey": str(show.rating_key),
-            "type": "episode",
-            "title": episode.title,
-            "grandparentTitle": show.title,
-            "index": episode.index,
-            "parentIndex": episode.parent_index,
-        },
-    }
 
 
 class Viewers:
@@ -134,12 +111,19 @@ class Viewers:
             current.parent_index,
             current.index,
         )
+        if viewer.user is world.owner and self._random.random() < 0.25:
+            # The owner's webhooks travel with them: a play on a friend's server arrives too,
+            # naming that server; Cacherr ignores it (and counts it on the status).
+            body = webhooks.payload(
+                "media.play", world.owner, current, server_uuid=FRIEND_SERVER, own_server=False
+            )
+            await self._post(body)
 
     async def _send(self, event: str, user: User, episode: Episode) -> None:
         assert self._session is not None
-        form = aiohttp.FormData()
-        # A typed part makes the body multipart/form-data, the way Plex sends it.
-        body = json.dumps(payload(event, self._world, user, episode))
-        form.add_field("payload", body, content_type="application/json")
-        async with self._session.post(self._url, data=form) as resp:
+        await self._post(webhooks.from_world(event, self._world, user, episode))
+
+    async def _post(self, body: dict[str, object]) -> None:
+        assert self._session is not None
+        async with self._session.post(self._url, data=webhooks.form(body)) as resp:
             resp.raise_for_status()

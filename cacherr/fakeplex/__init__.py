@@ -4,6 +4,7 @@ Used by the test-suite and by ``cacherr demo``. python-plexapi works against it
 unmodified once :func:`point_plexapi_at` has redirected its plex.tv base URLs.
 """
 
+from . import webhooks
 from .app import create_app
 from .faults import FaultRule, Faults, HostKind, RequestCounter
 from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
@@ -35,4 +36,5 @@ __all__ = [
     "demo_world",
     "point_plexapi_at",
     "start_fake_plex",
+    "webhooks",
 ]

@@ -9,6 +9,7 @@ from .keys import COUNTER, FAULTS, WORLD
 from .plextv_routes import add_plextv_routes
 from .pms_routes import add_pms_routes
 from .rss import add_rss_routes
+from .websocket import add_websocket_routes
 from .world import World
 
 
@@ -25,4 +26,5 @@ def create_app(
     add_plextv_routes(app)
     add_rss_routes(app)
     add_pms_routes(app)
+    add_websocket_routes(app)
     return app

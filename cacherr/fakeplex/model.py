@@ -151,6 +151,12 @@ class User:
     states: dict[int, WatchState] = field(default_factory=dict)
     watchlist: list[str] = field(default_factory=list)
     watchlisted_at: dict[str, int] = field(default_factory=dict)
+    plextv_id: int | None = None
+
+    @property
+    def account_id(self) -> int:
+        """The plex.tv account id (webhooks, plex.tv, Tautulli); the server calls the owner 1."""
+        return self.plextv_id if self.plextv_id is not None else self.id
 
     def state(self, rating_key: int) -> WatchState:
         """The user's watch state of an item (created empty on first use)."""
@@ -169,6 +175,7 @@ class Session:
     player_title: str
     player_id: str
     local: bool = True
+    transcoding: bool = False
 
 
 Item = Movie | Show | Season | Episode

@@ -27,7 +27,7 @@ def _account(world: World, user: User) -> Node:
     return Node(
         "user",
         {
-            "id": user.id,
+            "id": user.account_id,
             "uuid": user.uuid,
             "username": user.username,
             "title": user.title,
@@ -163,7 +163,7 @@ def _home_user(u: User) -> Node:
     return Node(
         "User",
         {
-            "id": u.id,
+            "id": u.account_id,
             "uuid": u.uuid,
             "admin": u.kind == "owner",
             "guest": False,
@@ -293,7 +293,7 @@ async def resources(request: web.Request) -> web.Response:
             "createdAt": "2020-01-01T00:00:00Z",
             "lastSeenAt": "2024-01-01T00:00:00Z",
             "provides": "server",
-            "ownerId": None if user.kind == "owner" else world.owner.id,
+            "ownerId": None if user.kind == "owner" else world.owner.account_id,
             "owned": user.kind == "owner",
             "accessToken": user.token,
             "publicAddress": "127.0.0.1",

@@ -208,6 +208,20 @@ def session(world: World, sess: Session) -> Node:
     node = item(world, sess.user, sess.item)
     node.attrs["sessionKey"] = str(sess.session_key)
     node.attrs["viewOffset"] = sess.view_offset_ms
+    if sess.transcoding:
+        # A transcoding session lists the media it produces: its parts name no file
+        # (wnielson/Plex-Remote-Transcoder#58: "the plex sessions XML no longer includes a
+        # filename"), and a TranscodeSession child describes the transcode.
+        for media in (c for c in node.children if c.tag == "Media"):
+            for part in (c for c in media.children if c.tag == "Part"):
+                part.attrs.pop("file", None)
+        node.add(
+            Node(
+                "TranscodeSession",
+                {"key": f"/transcode/sessions/tc-{sess.session_key}", "videoDecision": "transcode"},
+                single=True,
+            )
+        )
     return node.add(
         Node(
             "User",

@@ -10,8 +10,9 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from . import files
+from . import files, notifications
 from .builder import MediaLibrary
 from .model import (
     CatalogEntry,
@@ -62,14 +63,20 @@ class World(MediaLibrary):
         self.sessions: dict[int, Session] = {}
         self.rss_self_id = files.short_hash("rss-self", server_name, length=32)
         self.rss_friends_id = files.short_hash("rss-friends", server_name, length=32)
+        # Who hears `/:/websockets/notifications` pushes: each gets a notice, or None to hang up.
+        self._listeners: list[Callable[[dict[str, Any] | None], None]] = []
         self._user_ids = itertools.count(1001)
         self._session_keys = itertools.count(1)
         self._owner = self._new_user(1, owner_name, "owner")
+        # plex.tv knows the owner by their account id; only the server itself says 1.
+        self._owner.plextv_id = 8_000_000 + int(
+            files.short_hash("account", owner_name, length=6), 16
+        )
 
     # ----------------------------------------------------------------- lookups
     @property
     def owner(self) -> User:
-        """The server owner (account id 1)."""
+        """The server owner (1 on the server, `account_id` on plex.tv and in webhooks)."""
         return self._owner
 
     def user(self, name: str) -> User:
@@ -113,6 +120,30 @@ class World(MediaLibrary):
                 user.library_ids = {self.library(t).id for t in libraries}
             return user
 
+    # ------------------------------------------------------------ notifications
+    def listen(self, listener: Callable[[dict[str, Any] | None], None]) -> Callable[[], None]:
+        """Hear every session notice (see `notifications`); returns the call that stops it."""
+        with self.lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self.lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return stop
+
+    def drop_notification_sockets(self) -> None:
+        """Hang up every notification socket, as a restarting Plex does."""
+        with self.lock:
+            for listener in list(self._listeners):
+                listener(None)
+
+    def _announce(self, session: Session, state: str) -> None:
+        notice = notifications.play_session_state(session, state)
+        for listener in list(self._listeners):
+            listener(notice)
+
     # --------------------------------------------------------------- mutations
     def watch(self, user: User, item: Item) -> None:
         """Mark watched (scrobble): every playable leaf of ``item``."""
@@ -147,8 +178,10 @@ class World(MediaLibrary):
         state: SessionState = "playing",
         player: str = "Living Room TV",
         local: bool = True,
+        transcoding: bool = False,
     ) -> Session:
-        """Start playback; the session shows in ``/status/sessions``."""
+        """Start playback; the session shows in ``/status/sessions`` (a transcoding one
+        without ``Part@file``, as Plex lists it)."""
         with self.lock:
             key = next(self._session_keys)
             sess = Session(
@@ -160,30 +193,36 @@ class World(MediaLibrary):
                 player_title=player,
                 local=local,
                 player_id=files.short_hash("player", player, length=20),
+                transcoding=transcoding,
             )
             self.sessions[key] = sess
+            self._announce(sess, state)
             return sess
 
     def pause_session(self, session: Session) -> None:
         """Pause a session."""
         with self.lock:
             session.state = "paused"
+            self._announce(session, "paused")
 
     def resume_session(self, session: Session) -> None:
         """Resume a paused session."""
         with self.lock:
             session.state = "playing"
+            self._announce(session, "playing")
 
     def progress_session(self, session: Session, offset_ms: int) -> None:
         """Move the playhead; also updates the user's resume point like Plex's timeline."""
         with self.lock:
             session.view_offset_ms = offset_ms
             self.set_progress(session.user, session.item, offset_ms)
+            self._announce(session, session.state)
 
     def stop_session(self, session: Session) -> None:
         """End playback: scrobble past 90 %, else keep the resume point."""
         with self.lock:
             self.sessions.pop(session.session_key, None)
+            self._announce(session, "stopped")
             if session.view_offset_ms >= SCROBBLE_FRACTION * session.item.duration_ms:
                 self.watch(session.user, session.item)
             elif session.view_offset_ms > 0:

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import apprise
 
@@ -63,20 +64,48 @@ class Delivery:
 
 class _RedactApprise(logging.Filter):
     """apprise's debug lines print whole service URLs and payloads, and its errors echo a
-    mistyped URL: drop the former, cut every URL in the rest down to its scheme."""
+    mistyped URL or a part of one (a failed ntfy send names its topic, which is the secret):
+    drop the former; in the rest cut every URL down to its scheme and hide every part of
+    the URLs Cacherr sends to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: set[str] = set()
+        self._lock = threading.Lock()
+
+    def remember(self, url: str) -> None:
+        """Hide the parts of `url` (host, user, password, path segments, query values)."""
+        found = _url_parts(url)
+        with self._lock:
+            self._parts |= found
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return False
         text = _URL_RE.sub(r"\1://…", record.getMessage())
+        with self._lock:
+            parts = sorted(self._parts, key=len, reverse=True)
+        for part in parts:
+            text = text.replace(part, "…")
         record.msg, record.args = text, None
         return True
 
 
-def _guard_apprise_logger() -> None:
+def _url_parts(url: str) -> set[str]:
+    body = _SCHEME_RE.sub("", url.strip(), count=1)
+    pieces = re.split(r"[/?&=#@:,]+", body)
+    found = {p for p in pieces if len(p) >= 3}
+    return found | {unquote(p) for p in found}
+
+
+def _guard_apprise_logger() -> _RedactApprise:
     logger = logging.getLogger("apprise")
-    if not any(isinstance(f, _RedactApprise) for f in logger.filters):
-        logger.addFilter(_RedactApprise())
+    for each in logger.filters:
+        if isinstance(each, _RedactApprise):
+            return each
+    guard = _RedactApprise()
+    logger.addFilter(guard)
+    return guard
 
 
 class AppriseSender:
@@ -87,7 +116,7 @@ class AppriseSender:
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="cacherr-notify")
         self._loaded = False
         self._load_lock = threading.Lock()
-        _guard_apprise_logger()
+        self._guard = _guard_apprise_logger()
 
     async def send(self, urls: Sequence[str], message: Message) -> list[Delivery]:
         """Send to every URL at once; one `Delivery` per URL, in order. Never raises."""
@@ -121,6 +150,7 @@ class AppriseSender:
     def _notify(self, url: str, message: Message) -> str | None:
         """On a pool thread: send, and say why not (None when sent)."""
         self._load_plugins()
+        self._guard.remember(url)
         try:
             target = apprise.Apprise()
             if not target.add(url):

@@ -93,7 +93,9 @@ class UserDirectory:
         settings: Callable[[], Settings],
         *,
         clock: Callable[[], float] = time.time,
+        on_owner: Callable[[str], None] = lambda _: None,
     ) -> None:
+        self._on_owner = on_owner  # told the owner's plex.tv account id (webhooks, Tautulli)
         self._gateway = gateway
         self._db = db
         self._settings = settings
@@ -113,6 +115,9 @@ class UserDirectory:
             return found
 
         found = await self._gateway.run_plextv(discover)
+        account_id = await self._gateway.run_plextv(lambda account: account.id)
+        if account_id is not None:
+            self._on_owner(str(account_id))
         now = self._clock()
         known = {u.id for u in await self.all()}
         async with self._db.transaction() as tx:

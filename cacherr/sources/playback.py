@@ -1,4 +1,5 @@
-"""The one stream of playback events: Plex webhooks, Tautulli and the session poller, merged.
+"""The one stream of playback events: Plex webhooks, Tautulli, the session poller and Plex's
+notification socket, merged.
 
 Every source turns what it heard into a `PlaybackEvent` and offers it to the
 `PlaybackStream`. The same thing heard twice is one event: a webhook and a poll both seeing
@@ -15,17 +16,18 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 from cacherr import events
 from cacherr.events import EventBus
+from cacherr.plex.users import MAIN_ID
 
 log = logging.getLogger(__name__)
 
 PlaybackKind = Literal["play", "resume", "pause", "stop", "scrobble", "new", "ondeck"]
-PlaybackSource = Literal["plex_webhook", "tautulli", "poll"]
-OfferResult = Literal["queued", "duplicate"]
+PlaybackSource = Literal["plex_webhook", "tautulli", "poll", "socket"]
+OfferResult = Literal["queued", "duplicate", "foreign"]
 
 # Kinds that mean the same thing to Cacherr share a class: a duplicate is a repeat of the class.
 KIND_CLASS: Final[dict[PlaybackKind, str]] = {
@@ -41,7 +43,11 @@ KIND_CLASS: Final[dict[PlaybackKind, str]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class PlaybackEvent:
-    """Something a user did with an item, from any source. Rating keys are strings."""
+    """Something a user did with an item, from any source. Rating keys are strings.
+
+    `server_id` is the machineIdentifier of the Plex server it happened on, when the source
+    says (a Plex webhook's `Server.uuid`, Tautulli's `{server_machine_id}`).
+    """
 
     kind: PlaybackKind
     rating_key: str
@@ -55,6 +61,7 @@ class PlaybackEvent:
     view_offset_ms: int | None = None
     duration_ms: int | None = None
     session_key: str | None = None
+    server_id: str | None = None
     received_at: float = field(default_factory=time.time)
 
     @property
@@ -131,9 +138,34 @@ class PlaybackStream:
         self.queued = 0
         self.duplicates = 0
         self.overflowed = 0
+        self.foreign = 0
+        self.server_id: str | None = None
+        self.owner_account_id: str | None = None
+
+    def know_owner(self, account_id: str) -> None:
+        """The owner's plex.tv account id: events naming it are the owner's (user 1)."""
+        self.owner_account_id = account_id
+
+    def know_server(self, server_id: str) -> None:
+        """Our Plex server's machineIdentifier: events from any other server are ignored."""
+        self.server_id = server_id
 
     def offer(self, event: PlaybackEvent) -> OfferResult:
-        """Queue `event` unless it repeats one accepted within the window."""
+        """Queue `event` unless it repeats one accepted within the window or comes from another
+        Plex server (the owner's webhooks travel with them to friends' servers, whose rating
+        keys name other items). Until our server's id is known, no event is refused for it."""
+        if event.server_id and self.server_id and event.server_id != self.server_id:
+            self.foreign += 1
+            log.info(
+                "Playback %s of %s from another Plex server ignored (%d so far)",
+                event.kind,
+                event.rating_key,
+                self.foreign,
+            )
+            return "foreign"
+        if self.owner_account_id and event.user_id == self.owner_account_id:
+            # Webhooks and Tautulli name the owner by their plex.tv id, sessions by 1.
+            event = replace(event, user_id=MAIN_ID)
         now = self._clock()
         recent = self._scrobbles if event.kind == "scrobble" else self._recent
         recent.prune(now)
@@ -193,6 +225,7 @@ class PlaybackStream:
             "queued": self.queued,
             "duplicates": self.duplicates,
             "overflowed": self.overflowed,
+            "foreign": self.foreign,
         }
 
     def __aiter__(self) -> AsyncIterator[PlaybackEvent]:

@@ -6,6 +6,11 @@ pause or a resume, and crossing `sessions.scrobble_percent` is a scrobble (the s
 it when a webhook already said so). The page hears `session_start` / `session_progress` /
 `session_stop`; the reactor asks `is_active(path)` before restoring a file.
 
+Plex's notification socket (`plex_socket.py`) wakes the poller the moment a session changes:
+the poll then runs at once and its events carry the source `socket`. While the socket is
+healthy the timer slows to `SOCKET_SLOWDOWN` × `sessions.poll_interval_s` (a safety net for
+a notice lost); progress reports wake it at most once per interval (scrobbles).
+
 A Plex that is down is logged once per outage; the last known sessions stay active meanwhile
 (better to keep a file cached a little longer than to pull it from under a viewer).
 """
@@ -23,12 +28,19 @@ from typing import Any
 from cacherr import events
 from cacherr.config.models import SessionsConfig
 from cacherr.events import EventBus
-from cacherr.plex.sessions import SessionSnapshot, SessionsProvider
-from cacherr.sources.playback import PlaybackEvent, PlaybackKind, PlaybackStream
+from cacherr.sources.playback import (
+    PlaybackEvent,
+    PlaybackKind,
+    PlaybackSource,
+    PlaybackStream,
+)
+from cacherr.sources.snapshots import SessionSnapshot, SessionsProvider
 
 log = logging.getLogger(__name__)
 
 _RUNNING = frozenset({"playing", "buffering"})
+# While the notification socket is healthy, the timer only backs it up.
+SOCKET_SLOWDOWN = 6.0
 
 
 def session_event_data(snapshot: SessionSnapshot) -> dict[str, Any]:
@@ -57,6 +69,7 @@ class SessionPoller:
         *,
         config: Callable[[], SessionsConfig] = SessionsConfig,
         should_poll: Callable[[], bool] = lambda: True,
+        socket_healthy: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._fetch = fetch_sessions
@@ -64,7 +77,12 @@ class SessionPoller:
         self._bus = bus
         self._config = config
         self._should_poll = should_poll
+        self.socket_healthy = socket_healthy
         self._clock = clock
+        self._woken = asyncio.Event()
+        self._last_poll_at = float("-inf")
+        self._source: PlaybackSource = "poll"
+        self.polls = 0
         self._sessions: dict[str, SessionSnapshot] = {}
         self._scrobbled: set[tuple[str, str]] = set()
         self._down = False
@@ -102,25 +120,52 @@ class SessionPoller:
                 await self._task
             self._task = None
 
+    def wake(self, urgent: bool = True) -> None:
+        """Poll now: a session changed (`urgent`), or it progressed (at most once an interval)."""
+        if urgent or time.monotonic() - self._last_poll_at >= self._config().poll_interval_s:
+            self._woken.set()
+
+    def interval_s(self) -> float:
+        """Seconds until the next timed poll: slower while the notification socket is healthy."""
+        interval = self._config().poll_interval_s
+        return interval * SOCKET_SLOWDOWN if self.socket_healthy() else interval
+
     async def _run(self) -> None:
         while not self._stop.is_set():
+            woken = self._woken.is_set()
+            self._woken.clear()
             try:
                 if self._config().enabled and self._should_poll():
-                    await self.poll_once()
+                    await self.poll_once(source="socket" if woken else "poll")
                 elif self._sessions:
                     self.forget()
             except Exception:
                 log.exception("Session poll failed; polling goes on")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._config().poll_interval_s)
+            stop, woke = (
+                asyncio.ensure_future(self._stop.wait()),
+                asyncio.ensure_future(self._woken.wait()),
+            )
+            try:
+                await asyncio.wait(
+                    {stop, woke}, timeout=self.interval_s(), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                stop.cancel()
+                woke.cancel()
 
-    async def poll_once(self) -> bool:
-        """Poll Plex once and emit what changed; False when Plex did not answer."""
+    async def poll_once(self, source: PlaybackSource = "poll") -> bool:
+        """Poll Plex once and emit what changed; False when Plex did not answer.
+
+        `source` names what prompted the poll (`socket` when Plex's notification woke it).
+        """
+        self._last_poll_at = time.monotonic()
+        self._source = source
         try:
             snapshots = await self._fetch()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self.polls += 1
             if not self._down:
                 self._down = True
                 log.warning(
@@ -135,6 +180,7 @@ class SessionPoller:
             self._down = False
             log.info("Plex sessions available again")
         self._apply(snapshots)
+        self.polls += 1
         return True
 
     def forget(self) -> None:
@@ -198,7 +244,7 @@ class SessionPoller:
             PlaybackEvent(
                 kind=kind,
                 rating_key=snapshot.rating_key,
-                source="poll",
+                source=self._source,
                 media_type=snapshot.media_type,
                 grandparent_rating_key=snapshot.grandparent_rating_key,
                 parent_rating_key=snapshot.parent_rating_key,

@@ -18,20 +18,24 @@ In Tautulli: Settings → Notification Agents → Add → Webhook.
       "username": "{username}",
       "title": "{title}",
       "view_offset": "{view_offset}",
-      "duration_ms": "{duration_ms}"
+      "duration_ms": "{duration_ms}",
+      "server_machine_id": "{server_machine_id}"
     }
 
 `action` is Tautulli's own: play, resume, pause, stop, watched or created (others are
 acknowledged and ignored). Tautulli fills a parameter it has no value for with an empty
 string, so empty strings read as absent. `view_offset` and `duration_ms` are milliseconds;
-`duration` is read as a synonym of `duration_ms`. docs/tautulli.md says the same for users.
+Tautulli's `{duration}` is minutes (its notification parameters list), read when
+`duration_ms` is absent. `server_machine_id` is the Plex server's machineIdentifier: an event
+from another server is ignored (and counted). `user_id` is the plex.tv account id, also the
+owner's. docs/tautulli.md says the same for users.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cacherr.errors import BadRequest, parse_json_object
 from cacherr.sources.playback import PlaybackEvent, PlaybackKind
@@ -60,11 +64,10 @@ class TautulliPayload(BaseModel):
     username: str | None = Field(None, description="{username}, the Plex username.")
     title: str | None = Field(None, description="{title}.")
     view_offset: int | None = Field(None, ge=0, description="{view_offset}, milliseconds.")
-    duration_ms: int | None = Field(
-        None,
-        ge=0,
-        validation_alias=AliasChoices("duration_ms", "duration"),
-        description="{duration_ms}, milliseconds.",
+    duration_ms: int | None = Field(None, ge=0, description="{duration_ms}, milliseconds.")
+    duration: int | None = Field(None, ge=0, description="{duration}, minutes.")
+    server_machine_id: str | None = Field(
+        None, description="{server_machine_id}, the Plex server's machineIdentifier."
     )
 
     @field_validator("*", mode="before")
@@ -93,6 +96,12 @@ def parse_tautulli_payload(raw: bytes) -> TautulliPayload:
     return payload
 
 
+def _duration_ms(payload: TautulliPayload) -> int | None:
+    if payload.duration_ms is not None:
+        return payload.duration_ms
+    return None if payload.duration is None else payload.duration * 60_000
+
+
 def event_from_tautulli(payload: TautulliPayload, *, received_at: float) -> PlaybackEvent | None:
     """The playback event a Tautulli body means, or None for actions Cacherr does not use."""
     kind = TAUTULLI_ACTION_KINDS.get(payload.action)
@@ -109,6 +118,7 @@ def event_from_tautulli(payload: TautulliPayload, *, received_at: float) -> Play
         username=payload.username,
         title=payload.title or "",
         view_offset_ms=payload.view_offset,
-        duration_ms=payload.duration_ms,
+        duration_ms=_duration_ms(payload),
+        server_id=payload.server_machine_id,
         received_at=received_at,
     )

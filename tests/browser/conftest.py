@@ -17,6 +17,7 @@ from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.db import Database
+from cacherr.security import setup_code
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -76,25 +77,49 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 @pytest.fixture
-async def page(served: Served) -> AsyncIterator[Any]:
-    """A fresh chromium page (1280×800) that fails the test on any script error."""
+def expected_statuses() -> set[int]:
+    """HTTP statuses a test provokes on purpose (Chromium logs each as a console error)."""
+    return set()
+
+
+def _unexpected(message: Any, expected: set[int]) -> bool:
+    text = message.text
+    if text.startswith("Failed to load resource: the server responded with a status of "):
+        status = int(text.split("status of ", 1)[1].split()[0])
+        return status not in expected
+    return True
+
+
+@pytest.fixture
+async def page(served: Served, expected_statuses: set[int]) -> AsyncIterator[Any]:
+    """A fresh chromium page (1280×800) that fails the test on any script or console error."""
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         tab = await context.new_page()
         errors: list[str] = []
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.on(
+            "console",
+            lambda msg: (
+                errors.append(f"console: {msg.text}")
+                if msg.type == "error" and _unexpected(msg, expected_statuses)
+                else None
+            ),
+        )
         try:
             yield tab
         finally:
             await browser.close()
-        assert errors == [], f"script errors on the page: {errors}"
+        assert errors == [], f"errors on the page: {errors}"
 
 
 async def log_in(page: Any, served: Served) -> None:
     """The first visit: create the login through the set-up form."""
     await page.goto(served.url + "/")
     form = page.locator("#auth-form")
+    code = setup_code.read(served.app[keys.CONFIG].config_dir)  # as printed in the log
+    await form.locator("[name=code]").fill(code or "")
     await form.locator("[name=username]").fill("admin")
     await form.locator("[name=password]").fill(PASSWORD)
     await form.locator("[name=confirm]").fill(PASSWORD)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from aiohttp.test_utils import TestClient
 from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
-from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
-from cacherr.fakeplex.model import Episode, User
+from cacherr.fakeplex import FakePlexServer, World, start_fake_plex, webhooks
+from cacherr.fakeplex.model import Episode, Movie, User
 from cacherr.security.passwords import hash_password
 
 Client = TestClient[Any, Any]
@@ -123,34 +122,14 @@ def snapshot(root: Path) -> dict[str, tuple[str, str]]:
 def plex_payload(event: str, world: World, user: User, rating_key: str) -> dict[str, Any]:
     """A Plex webhook payload naming an item by ratingKey (what Plex sends)."""
     item = world.item(int(rating_key)) if rating_key.isdigit() else None
-    meta: dict[str, Any] = {"ratingKey": rating_key, "type": "movie"}
-    if isinstance(item, Episode):
-        meta.update(
-            type="episode",
-            parentRatingKey=str(item.season.rating_key),
-            grandparentRatingKey=str(item.season.show.rating_key),
-            grandparentTitle=item.season.show.title,
-            index=item.index,
-            parentIndex=item.parent_index,
-            librarySectionType="show",
-        )
-    return {
-        "event": event,
-        "user": True,
-        "owner": user.id == world.owner.id,
-        "Account": {"id": user.id, "title": user.title},
-        "Server": {"title": world.server_name, "uuid": world.machine_identifier},
-        "Player": {"local": True, "title": "TV", "uuid": "player-1"},
-        "Metadata": meta,
-    }
+    if isinstance(item, Episode | Movie):
+        return webhooks.from_world(event, world, user, item)
+    return webhooks.from_world(event, world, user, meta={"ratingKey": rating_key, "type": "movie"})
 
 
 def plex_form(payload: Any) -> aiohttp.FormData:
     """A multipart body the way Plex sends it."""
-    form = aiohttp.FormData()
-    text = payload if isinstance(payload, str) else json.dumps(payload)
-    form.add_field("payload", text, content_type="application/json")
-    return form
+    return webhooks.form(payload)
 
 
 async def settle(app: Any, timeout_s: float = 20) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import strategies as st
 
 from cacherr.fakeplex import World
-from cacherr.plex.webhook import USED_EVENTS
+from cacherr.sources.plex_webhook import PLEX_EVENT_KINDS
 from tests.hardening.conftest import SECRETS, Client, journal_rows, settle, snapshot
 from tests.hardening.fuzzing import LARGE_CASES, budget, check_envelope, fuzz, json_values, odd_text
 
@@ -56,7 +56,7 @@ def plex_documents(world: World) -> st.SearchStrategy[Any]:
         },
     )
     near_valid = st.fixed_dictionaries(
-        {"event": st.one_of(st.sampled_from(sorted(USED_EVENTS)), odd_text(), json_values(2))},
+        {"event": st.one_of(st.sampled_from(sorted(PLEX_EVENT_KINDS)), odd_text(), json_values(2))},
         optional={
             "Metadata": st.one_of(metadata, json_values(3)),
             "Account": st.one_of(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
-import random
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -13,10 +10,13 @@ import pytest
 from aiohttp import FormData
 
 from cacherr.config import ConfigStore
-from cacherr.plex.sessions import SessionSnapshot
+from cacherr.fakeplex import User, webhooks
+from cacherr.fakeplex.model import UserKind
+from cacherr.sources.snapshots import SessionSnapshot
 
 PayloadFactory = Callable[..., dict[str, Any]]
 FormFactory = Callable[..., FormData]
+SERVER_UUID = "3f1d0d5c6a0e4f6a9d1e"  # the daemon's Plex in these tests (no Plex is set up)
 
 
 @pytest.fixture
@@ -33,14 +33,13 @@ def api_key(store: ConfigStore) -> dict[str, str]:
     return {"X-Api-Key": store.current.web.api_key.get_secret_value()}
 
 
-def jpeg_like(size: int, seed: int = 7) -> bytes:
-    """Bytes that start and end like a JPEG, random in between."""
-    return b"\xff\xd8\xff\xe0" + random.Random(seed).randbytes(size - 6) + b"\xff\xd9"
-
-
 @pytest.fixture
 def plex_payload() -> PayloadFactory:
-    """A Plex webhook payload, as Plex Media Server writes it (with fields Cacherr ignores)."""
+    """A Plex webhook payload, as Plex Media Server writes it (with fields Cacherr ignores).
+
+    Built by the simulated Plex's one webhook builder (`cacherr.fakeplex.webhooks`, shaped
+    after Plex's webhook support article) around a fixed episode's metadata.
+    """
 
     def build(
         event: str = "media.play",
@@ -76,24 +75,10 @@ def plex_payload() -> PayloadFactory:
             "Guid": [{"id": "tvdb://5555"}],
         }
         meta.update(metadata)
-        return {
-            "event": event,
-            "user": True,
-            "owner": account_id == 1,
-            "Account": {
-                "id": account_id,
-                "thumb": "https://plex.tv/users/abc/avatar",
-                "title": account,
-            },
-            "Server": {"title": "Tower", "uuid": "3f1d0d5c6a0e4f6a9d1e"},
-            "Player": {
-                "local": False,
-                "publicAddress": "203.0.113.7",
-                "title": "Living Room TV",
-                "uuid": "player-uuid-1",
-            },
-            "Metadata": meta,
-        }
+        kind: UserKind = "owner" if account_id == 1 else "shared"
+        user = User(id=account_id, username=account, title=account, kind=kind, token="",
+                    uuid="abc")  # fmt: skip
+        return webhooks.payload(event, user, server_uuid=SERVER_UUID, meta=meta)
 
     return build
 
@@ -103,18 +88,7 @@ def plex_form() -> FormFactory:
     """A multipart body as Plex sends it: `payload` (JSON) and optionally a `thumb` JPEG."""
 
     def build(payload: dict[str, Any] | str | None, *, thumb_bytes: int = 300_000) -> FormData:
-        form = FormData()
-        if payload is not None:
-            text = payload if isinstance(payload, str) else json.dumps(payload)
-            form.add_field("payload", text, content_type="application/json")
-        if thumb_bytes:
-            form.add_field(
-                "thumb",
-                io.BytesIO(jpeg_like(thumb_bytes)),
-                filename="thumb.jpg",
-                content_type="image/jpeg",
-            )
-        return form
+        return webhooks.form(payload, thumb_bytes=thumb_bytes)
 
     return build
 

@@ -11,10 +11,10 @@ from cacherr.config.models import PlexConfig, SessionsConfig
 from cacherr.events import EventBus
 from cacherr.fakeplex import Episode, FakePlexServer, Movie, Show, World, start_fake_plex
 from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.sessions import provider_from_gateway
 from cacherr.plex.status import PlexStatus
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
+from cacherr.sources.snapshots import provider_from_gateway
 
 
 @pytest.fixture
@@ -91,3 +91,20 @@ async def test_the_poller_over_the_gateway_sees_a_play_and_a_stop(
     await poller.poll_once()
     assert [stream.get_nowait().kind for _ in range(2)] == ["play", "stop"]
     assert not poller.is_active(path)
+
+
+async def test_a_transcoding_session_without_part_file_still_protects_the_file(
+    gateway: PlexGateway, world: World
+) -> None:
+    """Plex lists a transcoding session's output media, whose parts name no file
+    (wnielson/Plex-Remote-Transcoder#58: "the plex sessions XML no longer includes a
+    filename"); the poller reads the files from the item's metadata instead."""
+    poller = SessionPoller(
+        provider_from_gateway(gateway), PlaybackStream(), EventBus(), config=SessionsConfig
+    )
+    episode = _episode(world)
+    world.start_session(world.user("bob"), episode, transcoding=True)
+    raw = await gateway.query("/status/sessions")
+    assert [p.get("file") for p in raw.iter("Part")] == [None]
+    await poller.poll_once()
+    assert poller.is_active(episode.media[0].parts[0].file)

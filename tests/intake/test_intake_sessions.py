@@ -16,6 +16,7 @@ from cacherr.config.models import SessionsConfig
 from cacherr.events import EventBus, Subscription
 from cacherr.sources.playback import PlaybackEvent, PlaybackStream
 from cacherr.sources.sessions import SessionPoller
+from tests.intake.waiting import until
 
 Client = TestClient[Any, Any]
 FILE = "/data/tv/The Expanse/Season 01/The Expanse - S01E01.mkv"
@@ -201,7 +202,8 @@ async def test_another_user_or_item_is_not_a_duplicate(stream: PlaybackStream) -
     assert stream.offer(PlaybackEvent(rating_key="1", user_id="1", **base)) == "queued"
     assert stream.offer(PlaybackEvent(rating_key="1", user_id="2", **base)) == "queued"
     assert stream.offer(PlaybackEvent(rating_key="2", user_id="1", **base)) == "queued"
-    assert stream.stats() == {"waiting": 3, "queued": 3, "duplicates": 0, "overflowed": 0}
+    assert stream.stats() == {"waiting": 3, "queued": 3, "duplicates": 0, "overflowed": 0,
+                              "foreign": 0}  # fmt: skip
 
 
 async def test_the_stream_is_bounded_and_iterable(bus: EventBus) -> None:
@@ -250,19 +252,29 @@ async def test_the_running_poller_survives_errors_and_stops_cleanly(
         plex_sessions, stream, bus, config=lambda: SessionsConfig(poll_interval_s=1)
     )
     await poller.start()
-    await asyncio.sleep(0.05)
+    await until(lambda: poller.polls == 1)
     assert plex_sessions.calls == 1 and poller.plex_down
+    poller.wake()  # the task is still running: a second poll fails the same way
+    await until(lambda: poller.polls == 2)
     await poller.close()
 
 
 async def test_nothing_is_polled_while_plex_is_not_configured(
     plex_sessions: Any, stream: PlaybackStream, bus: EventBus
 ) -> None:
-    poller = SessionPoller(plex_sessions, stream, bus, should_poll=lambda: False)
+    asked: list[bool] = []
+
+    def not_configured() -> bool:
+        asked.append(False)
+        return False
+
+    poller = SessionPoller(plex_sessions, stream, bus, should_poll=not_configured)
     await poller.start()
-    await asyncio.sleep(0.05)
+    await until(lambda: len(asked) == 1)
+    poller.wake()
+    await until(lambda: len(asked) == 2)  # two turns of the loop, neither polled
     await poller.close()
-    assert plex_sessions.calls == 0
+    assert plex_sessions.calls == 0 and poller.polls == 0
 
 
 async def test_get_sessions_without_plex_configured_is_an_empty_list(

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from cacherr.api.auth import is_protected
 from cacherr.config import ConfigStore
 from cacherr.db import Database
+from cacherr.security import setup_code
 
 Client = TestClient[Any, Any]
 PASSWORD = "correct horse battery"
@@ -75,11 +76,15 @@ async def test_no_get_route_answers_a_secret(
 ) -> None:
     url = api.make_url("/")
     origin = {"Origin": f"{url.scheme}://{url.host}:{url.port}", "X-Api-Key": ""}
+    code = setup_code.read(api_store.config_dir)  # as printed in the log
+    assert code is not None
     setup = await api.post(
-        "/api/auth/setup", json={"username": "admin", "password": PASSWORD}, headers=origin
+        "/api/auth/setup",
+        json={"username": "admin", "password": PASSWORD, "code": code},
+        headers=origin,
     )
     assert setup.status == 200
-    secrets = _secret_values(api_store, PASSWORD)
+    secrets = [*_secret_values(api_store, PASSWORD), code]
     routes = _get_routes(api)
     assert {"/api/settings", "/api/status", "/api/stats", "/api/files"} <= {p for p, _ in routes}
     key_header = dict(api.session.headers)

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from cacherr import events, keys
 from cacherr.config import ConfigStore
 from cacherr.db import Database
+from cacherr.security import setup_code
 
 Client = TestClient[Any, Any]
 PASSWORD = "correct horse battery"
@@ -43,7 +44,11 @@ async def test_webhook_urls_only_by_post_from_a_person(api: Client, api_store: C
     assert by_key.status == 403
     resp = await api.post(
         "/api/auth/setup",
-        json={"username": "admin", "password": PASSWORD},
+        json={
+            "username": "admin",
+            "password": PASSWORD,
+            "code": setup_code.read(api_store.config_dir),
+        },
         headers={**origin(api), "X-Api-Key": ""},
     )
     assert resp.status == 200, await resp.text()

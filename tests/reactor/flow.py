@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from cacherr import keys
 from cacherr.events import Event
-from cacherr.fakeplex import Episode, Movie, User
+from cacherr.fakeplex import Episode, Movie, User, webhooks
 
 Client = TestClient[Any, Any]
 AppFactory = Callable[..., Awaitable[Client]]
@@ -39,39 +37,15 @@ async def settle(client: Client) -> None:
     await app[keys.CACHE_ENGINE].run_until_idle()
 
 
-def webhook_form(event: str, item: Episode | Movie, user: User) -> FormData:
-    """A multipart body as Plex sends it (payload JSON and a small thumbnail)."""
-    key = item.rating_key
-    meta: dict[str, Any] = {"ratingKey": str(key), "title": item.title,
-                            "key": f"/library/metadata/{key}", "viewOffset": 0}  # fmt: skip
-    if isinstance(item, Episode):
-        show = item.season.show
-        meta.update(type="episode", grandparentRatingKey=str(show.rating_key),
-                    parentRatingKey=str(item.season.rating_key), grandparentTitle=show.title,
-                    index=item.index, parentIndex=item.parent_index,
-                    librarySectionType="show")  # fmt: skip
-    else:
-        meta.update(type="movie", librarySectionType="movie")
-    payload = {"event": event, "user": True, "owner": user.id == 1,
-               "Account": {"id": user.id, "title": user.title},
-               "Server": {"title": "Tower", "uuid": "server"},
-               "Player": {"local": True, "title": "TV", "uuid": "player"},
-               "Metadata": meta}  # fmt: skip
-    form = FormData()
-    form.add_field("payload", json.dumps(payload), content_type="application/json")
-    form.add_field("thumb", b"\xff\xd8\xff\xe0" + b"0" * 2000, filename="thumb.jpg",
-                   content_type="image/jpeg")  # fmt: skip
-    return form
-
-
 async def send(client: Client, event: str, item: Episode | Movie, user: User) -> None:
     """POST a Plex webhook, as Plex does (secret in the URL), and wait for what it started."""
     store = client.app[keys.CONFIG].current
+    server = await client.app[keys.PLEX].machine_identifier()  # the Plex the daemon uses
     assert store.webhook.secret is not None
     resp = await client.post(
         "/api/webhooks/plex",
         params={"secret": store.webhook.secret.get_secret_value()},
-        data=webhook_form(event, item, user),
+        data=webhooks.form(webhooks.payload(event, user, item, server_uuid=server)),
     )
     assert resp.status == 202, await resp.text()
     await settle(client)

@@ -49,8 +49,10 @@ async function loadStats() {
   const spared = stats.disks_spared;
   setCard("card-disks", spared.count === null ? "—" : String(spared.count), spared.explanation);
   const plex = status.plex;
-  const state = pill(plex.state, { connected: "ok", down: "bad", degraded: "warn" }[plex.state] || "");
-  setCard("card-plex", state, `${plex.message || ""} ${plex.since ? "· since " + clock(plex.since) : ""}`.trim());
+  const state = pill(plex.headline || plex.state, { connected: "ok", down: "bad", degraded: "warn" }[plex.state] || "");
+  const since = plex.since && plex.state !== "not_configured" ? ` · since ${clock(plex.since)}` : "";
+  setCard("card-plex", state, el("span", {}, `${plex.detail || plex.message || ""}${since}`,
+    plex.advice ? el("span.advice", {}, " ", plex.advice) : null));
   const sweep = status.sweep || {};
   document.getElementById("sweep-line").textContent = sweep.state === "unavailable" ? ""
     : `Sweep: ${sweep.state || "idle"}${sweep.last_finished_at ? " · last " + ago(sweep.last_finished_at) : ""}${sweep.next_in_s != null ? " · next in " + duration(sweep.next_in_s) : ""}`;
@@ -65,7 +67,7 @@ function drawChart(points) {
   const W = 600, H = 160, P = 4;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, role: "img", "aria-label": `Cache usage, last ${range}` });
   if (points.length < 1) {
-    box.replaceChildren(el("p.muted", {}, "No history yet: a point is recorded every five minutes."));
+    box.replaceChildren(el("p.muted", {}, "No history yet: a point is recorded at start, after each change and every five minutes."));
     return;
   }
   const now = Date.now() / 1000;

@@ -44,7 +44,9 @@ async function load() {
   const data = await api(`/api/files?${params}`);
   body.replaceChildren(...data.items.map((f) => el("tr", { dataset: { path: f.path } },
     el("td.file", {}, el("div.name", {}, f.name, f.pinned ? pill("pinned", "warn") : null, f.state !== "cached" ? pill(f.state) : null),
-      el("div.path.muted", { title: f.path }, f.path)),
+      el("div.path.muted", { title: f.path }, f.path),
+      (f.sidecar_files || []).length ? el("ul.sidecars.muted", {}, ...f.sidecar_files.map((c) =>
+        el("li", { title: c.path }, "↳ ", c.name, ` · ${bytes(c.size_bytes)}`, c.state !== "cached" ? pill(c.state) : null))) : null),
     el("td.num", {}, bytes(f.size_bytes)),
     el("td.num", {}, f.priority === null ? "—" : String(f.priority)),
     el("td", {}, why(f)),

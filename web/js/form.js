@@ -49,7 +49,17 @@ function field(path, key, prop, value, ctx) {
       el("small.field-error", { dataset: { for: path } }), ...modelFields(path, schema, value, ctx));
   }
   let input;
-  if (isSecret(schema)) {
+  let extra = null;
+  if (schema.type === "array" && schema.items && isSecret(schema.items)) {
+    // A list of secrets (apprise URLs) is shown only as a count: typing replaces them all.
+    const count = (value && value.count) || 0;
+    input = el("textarea", { rows: "2", autocomplete: "off",
+      placeholder: count ? `${count} set — type new ones (one per line) to replace them all` : "none set — one per line" });
+    input.dataset.secret = "list";
+    if (count) {
+      extra = el("label.check", {}, el("input", { type: "checkbox", dataset: { clears: path } }), `Remove all ${count}`);
+    }
+  } else if (isSecret(schema)) {
     input = el("input", { type: "password", autocomplete: "off", placeholder: value && value.set ? "set — type to replace" : "not set" });
     input.dataset.secret = "1";
   } else if (schema.enum) {
@@ -74,10 +84,15 @@ function field(path, key, prop, value, ctx) {
   const label = schema.type === "boolean"
     ? el("label.check", {}, input, humanise(key))
     : el("label", {}, humanise(key), input);
-  return el("div.field", { dataset: { path } }, label, help, lockNote, error);
+  return el("div.field", { dataset: { path } }, label, extra, help, lockNote, error);
 }
 
 function readInput(input) {
+  if (input.dataset.secret === "list") {
+    const lines = input.value.split("\n").map((l) => l.trim()).filter(Boolean);
+    const clears = input.closest(".field")?.querySelector("[data-clears]");
+    return lines.length ? lines : clears && clears.checked ? [] : undefined;
+  }
   if (input.dataset.secret) return input.value === "" ? undefined : input.value;
   if (input.type === "checkbox") return input.checked;
   const raw = input.value.trim();

@@ -1,11 +1,17 @@
 // Import lists: add, edit, refresh, delete; each list's entries with their match state.
-import { act, ago, api, confirmDialog, el, emptyRow, openDialog, pill } from "./util.js";
+import { act, ago, api, confirmDialog, el, emptyRow, openDialog, pill, toast } from "./util.js";
+import { showErrors } from "./form.js";
+import { on } from "./live.js";
 
 const PROVIDERS = ["trakt", "tmdb", "imdb", "rss", "url"];
 const MATCH = { matched: "ok", not_in_library: "", ambiguous: "warn", pending: "" };
 
+let offs = [];
+let timer = null;
+
 function field(label, input, help) {
-  return el("label", {}, label, input, help ? el("small.muted", {}, help) : null);
+  return el("label", {}, label, input, help ? el("small.muted", {}, help) : null,
+    el("small.field-error", { dataset: { for: input.name } }));
 }
 
 async function editList(list, reload) {
@@ -22,15 +28,28 @@ async function editList(list, reload) {
     field("Refresh every (s)", el("input", { name: "refresh_interval_s", type: "number", min: "300", value: d.refresh_interval_s })),
     el("label.check", {}, el("input", { name: "enabled", type: "checkbox", checked: d.enabled }), "Enabled"),
     el("label.check", {}, el("input", { name: "title_fallback", type: "checkbox", checked: d.title_fallback }), "Match by title and year when no id matches"));
-  const form = await openDialog(list ? `Edit ${list.name}` : "Add an import list", content);
-  if (!form) return;
-  const f = form.elements;
-  const body = { ...(list ? stripView(list) : {}),
-    name: f.name.value.trim(), provider: f.provider.value, source: f.source.value.trim(), max_items: Number(f.max_items.value),
-    mode: f.mode.value, episodes_per_show: Number(f.episodes_per_show.value), priority: Number(f.priority.value),
-    refresh_interval_s: Number(f.refresh_interval_s.value), enabled: f.enabled.checked, title_fallback: f.title_fallback.checked };
-  const path = list ? `/api/lists/${encodeURIComponent(list.name)}` : "/api/lists";
-  await act(null, () => api(path, { method: list ? "PUT" : "POST", body }));
+  const problem = el("p.error", { role: "alert" });
+  content.append(problem);
+  // The server checks the list; what it refuses is shown at its field and the dialog stays
+  // open with everything typed.
+  const saved = await openDialog(list ? `Edit ${list.name}` : "Add an import list", content, "Save", false, async (form) => {
+    const f = form.elements;
+    const body = { ...(list ? stripView(list) : {}),
+      name: f.name.value.trim(), provider: f.provider.value, source: f.source.value.trim(), max_items: Number(f.max_items.value),
+      mode: f.mode.value, episodes_per_show: Number(f.episodes_per_show.value), priority: Number(f.priority.value),
+      refresh_interval_s: Number(f.refresh_interval_s.value), enabled: f.enabled.checked, title_fallback: f.title_fallback.checked };
+    const path = list ? `/api/lists/${encodeURIComponent(list.name)}` : "/api/lists";
+    problem.textContent = "";
+    try {
+      await api(path, { method: list ? "PUT" : "POST", body });
+      return api.lastMessage || "list saved";
+    } catch (err) {
+      if (!showErrors(content, err.details)) problem.textContent = err.message;
+      return null;
+    }
+  });
+  if (!saved) return;
+  toast(saved);
   await reload();
 }
 
@@ -76,4 +95,12 @@ export async function enter(main) {
   main.replaceChildren(el("div.row", {}, el("h2", {}, "Import lists"), el("span.spacer"),
     el("button.primary", { type: "button", on: { click: () => editList(null, load) } }, "Add a list")), body);
   await load();
+  // A list fetched in the background (or by another page) shows its new state at once.
+  offs = [on("list_state", () => { clearTimeout(timer); timer = setTimeout(load, 300); })];
+}
+
+export function leave() {
+  offs.forEach((off) => off());
+  offs = [];
+  clearTimeout(timer);
 }

@@ -1,6 +1,6 @@
 // Maintenance: the audit of the mapped folders with its fixes, the sweep's dry-run plan and
 // the eviction simulator.
-import { act, api, bytes, confirmDialog, el, emptyRow, pill } from "./util.js";
+import { act, api, bytes, confirmDialog, el, emptyRow, fill, pill } from "./util.js";
 
 const FIXABLE = new Set(["adopt", "adopt_duplicate", "restore_backup", "remove_temp"]);
 const FIX_LABEL = { adopt: "Adopt", adopt_duplicate: "Adopt", restore_backup: "Restore name", remove_temp: "Remove temp" };
@@ -19,7 +19,7 @@ async function runAudit(box, button) {
   if (!report) return;
   const rerun = () => runAudit(box, null);
   const fixable = report.findings.filter((f) => FIXABLE.has(f.fix));
-  box.replaceChildren(
+  fill(box,
     el("p.muted", {}, Object.entries(report.counts).map(([k, n]) => `${k.replaceAll("_", " ")}: ${n}`).join(" · ")),
     ...report.errors.map((e) => el("p.error", {}, e)),
     fixable.length > 1 ? el("button.primary", { type: "button", on: { click: (e) => fix(fixable, e.target, rerun) } }, `Fix all ${fixable.length}`) : null,
@@ -65,7 +65,7 @@ export async function enter(main, ctx) {
     el("label", {}, "Size (GB)", el("input", { name: "size", type: "number", min: "0.001", step: "any", value: "5", required: true })),
     el("label", {}, "Priority", el("input", { name: "priority", type: "number", step: "any", placeholder: "630 (next episode)" })),
     el("button", { type: "submit" }, "Simulate"));
-  main.replaceChildren(
+  fill(main,
     el("section.card", {}, el("div.row", {}, el("h2", {}, "Audit"), el("span.spacer"),
       el("button.primary", { type: "button", on: { click: (e) => runAudit(auditBox, e.target) } }, "Run the audit")),
     el("p.muted", {}, "Looks through the mapped folders for PlexCache leftovers to adopt, files on both tiers, orphaned backups and half-written copies. Nothing changes until you fix a finding."),

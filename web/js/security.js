@@ -14,6 +14,9 @@ export function security(state) {
   const keyBox = el("div");
   const hooks = el("div");
   const auth = state.settings.web.auth;
+  // The server states the password rule; the page shows it as it is.
+  const rule = el("span", {}, "New password");
+  api("/api/auth/status").then((s) => { rule.textContent = `New password (${s.password_min_length} characters or more)`; }, () => {});
   const password = el("form.form", { on: { submit: async (e) => {
     e.preventDefault();
     const f = e.target.elements;
@@ -22,7 +25,7 @@ export function security(state) {
     if (done) e.target.reset();
   } } },
   el("label", {}, "Current password", el("input", { name: "current", type: "password", autocomplete: "current-password" })),
-  el("label", {}, "New password (12 characters or more)", el("input", { name: "new", type: "password", autocomplete: "new-password" })),
+  el("label", {}, rule, el("input", { name: "new", type: "password", autocomplete: "new-password" })),
   el("label", {}, "Repeat the new password", el("input", { name: "repeat", type: "password", autocomplete: "new-password" })),
   el("div.row", {}, el("button", { type: "submit" }, "Change the password")));
   return el("div", {},

@@ -39,13 +39,21 @@ async function save(button, box, state) {
 }
 
 function plexTest(box) {
-  const out = el("span.muted");
+  const out = el("span.muted#plex-test-result", { role: "status" });
   return el("div.row.wrap", {}, el("button", { type: "button", on: { click: async (e) => {
     const url = box.querySelector('[name="plex.url"]').value.trim();
     const token = box.querySelector('[name="plex.token"]').value;
     const body = { url: url || null, token: token || null };
-    const result = await act(e.target, () => api("/api/settings/plex/test", { method: "POST", body }), () => "");
-    if (!result) return;
+    // The answer (or why the test cannot start) is shown beside the button, where the fields are.
+    e.target.disabled = true;
+    let result;
+    try {
+      result = await api("/api/settings/plex/test", { method: "POST", body });
+    } catch (err) {
+      result = { ok: false, reason: err.message };
+    } finally {
+      e.target.disabled = false;
+    }
     out.className = result.ok ? "ok-text" : "error";
     out.textContent = result.ok ? `Connected: ${result.name || "Plex"} ${result.version || ""}` : result.reason;
   } } }, "Test the connection"), out);
@@ -96,7 +104,7 @@ function mappingsEditor(state) {
         preview.className = "resolve " + (r.ok ? "ok-text" : "error");
         preview.replaceChildren(...(r.ok ? [
           el("div", {}, `Mapping ${r.mapping}${r.cacheable ? "" : " (not cacheable)"}`),
-          el("div", {}, "Array: ", el("code", {}, r.array_path), r.exists.array ? " ✓" : r.exists.backup ? " (backed up: served from the cache)" : " (not found)"),
+          el("div", {}, "Array: ", el("code", {}, r.array_path), r.exists.array === null ? " (checked once the mapping is saved)" : r.exists.array ? " ✓" : r.exists.backup ? " (backed up: served from the cache)" : " (not found)"),
           el("div", {}, "Cache: ", el("code", {}, r.cache_path), r.exists.cache ? " ✓" : "")] : [el("div", {}, "Refused: " + r.reason)]));
       } catch (err) { preview.className = "resolve error"; preview.textContent = err.message; }
     }, 250);
@@ -120,7 +128,21 @@ function mappingsEditor(state) {
 
 function render(state) {
   const box = document.getElementById("settings-body");
-  for (const b of document.querySelectorAll("#settings-tabs button")) b.classList.toggle("on", b.dataset.tab === tab);
+  // The highlighted tab and the form below it always agree: a tab that cannot be built
+  // says so in place of its form, never leaving the previous tab's form under it.
+  for (const b of document.querySelectorAll("#settings-tabs button")) {
+    b.classList.toggle("on", b.dataset.tab === tab);
+    b.setAttribute("aria-selected", String(b.dataset.tab === tab));
+  }
+  try {
+    box.replaceChildren(...build(state));
+  } catch (err) {
+    console.error("settings tab", tab, err);
+    box.replaceChildren(el("p.error", {}, `This tab could not be shown: ${err.message}`));
+  }
+}
+
+function build(state) {
   const [key, title, parts] = SECTIONS.find((s) => s[0] === tab);
   const ctx = { locked: state.locked };
   const form = el("form.form.settings", { dataset: { section: key }, on: { submit: (e) => { e.preventDefault(); save(e.submitter, form, state); } } });
@@ -136,7 +158,7 @@ function render(state) {
   if (key === "notifications") form.querySelector('[data-path="notifications"]').append(notifyTest(form));
   if (key === "paths") extra.push(mappingsEditor(state));
   if (key === "security") extra.push(security(state));
-  box.replaceChildren(...extra, form);
+  return [...extra, form];
 }
 
 export async function enter(main) {
@@ -147,5 +169,10 @@ export async function enter(main) {
     el("div#settings-tabs.tabs", { role: "tablist" }, ...SECTIONS.map(([key, title]) => el("button", {
       type: "button", role: "tab", dataset: { tab: key }, on: { click: () => { tab = key; render(state); } } }, title))),
     el("div#settings-body")));
+  // A link elsewhere on the page may name a tab and a field: #settings?tab=cache&field=users.home
+  const wanted = new URLSearchParams(location.hash.split("?")[1] || "");
+  if (SECTIONS.some(([key]) => key === wanted.get("tab"))) tab = wanted.get("tab");
   render(state);
+  const field = wanted.get("field") && document.querySelector(`#settings-body [data-path="${CSS.escape(wanted.get("field"))}"]`);
+  if (field) { field.classList.add("pointed"); field.scrollIntoView({ block: "start" }); }
 }

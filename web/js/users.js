@@ -21,7 +21,9 @@ async function editUser(user, reload) {
     ...NUMBERS.map(([key, label, min, max, step]) => el("label", {}, label,
       el("input", { name: key, type: "number", min: String(min), max: String(max), step: String(step),
         value: o[key] ?? "", placeholder: `default: ${user.policy[key]}` }))),
-    el("p.muted", {}, `Settings left on default follow the ${user.kind} user defaults (Settings → Users).`),
+    el("p.muted", {}, `Settings left on default follow the defaults for ${user.kind} users, set in `,
+      el("a", { href: `#settings?tab=cache&field=users.${user.kind}`, on: { click: () => document.getElementById("dialog").close("cancel") } },
+        "Settings → Cache & retention → Per-user settings"), "."),
   ];
   const form = await openDialog(`Settings of ${user.name}`, el("div.form", {}, fields));
   if (!form) return;

@@ -60,6 +60,12 @@ export function el(spec, props = {}, ...children) {
   return node;
 }
 
+/** Replace `node`'s children, leaving out the null/false ones (as `el` does). */
+export function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
 export function bytes(n) {
   if (n === null || n === undefined) return "—";
   const units = ["B", "KB", "MB", "GB", "TB", "PB"];
@@ -120,8 +126,12 @@ export function confirmDialog(title, text, confirmLabel = "Confirm", danger = fa
   return openDialog(title, [el("p", {}, text)], confirmLabel, danger).then((form) => !!form);
 }
 
-/** A modal dialog around `content`; resolves to its form (or null when cancelled). */
-export function openDialog(title, content, confirmLabel = "Save", danger = false) {
+/**
+ * A modal dialog around `content`; resolves to its form (or null when cancelled).
+ * With `onSubmit(form)`, confirming runs it first: the dialog closes (resolving to its
+ * result) only when it returns something; otherwise it stays open with what was typed.
+ */
+export function openDialog(title, content, confirmLabel = "Save", danger = false, onSubmit = null) {
   const dialog = document.getElementById("dialog");
   const form = document.getElementById("dialog-form");
   form.replaceChildren(
@@ -131,8 +141,24 @@ export function openDialog(title, content, confirmLabel = "Save", danger = false
       el("button", { type: "button", value: "cancel", on: { click: () => dialog.close("cancel") } }, "Cancel"),
       el(`button.${danger ? "danger" : "primary"}`, { type: "submit", value: "ok" }, confirmLabel)),
   );
+  let result = form;
+  const submit = async (e) => {
+    e.preventDefault();
+    const button = e.submitter;
+    if (button) button.disabled = true;
+    try {
+      result = await onSubmit(form);
+      if (result !== undefined && result !== null && result !== false) dialog.close("ok");
+    } finally {
+      if (button) button.disabled = false;
+    }
+  };
+  if (onSubmit) form.addEventListener("submit", submit);
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" ? form : null), { once: true });
+    dialog.addEventListener("close", () => {
+      form.removeEventListener("submit", submit);
+      resolve(dialog.returnValue === "ok" ? result : null);
+    }, { once: true });
     dialog.returnValue = "";
     dialog.showModal();
   });

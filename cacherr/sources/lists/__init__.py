@@ -8,6 +8,7 @@ each list on its own interval.
 
 from cacherr.sources.lists.build import FillRoom, holder
 from cacherr.sources.lists.http import Fetcher
+from cacherr.sources.lists.masking import masked_url, shown_source
 from cacherr.sources.lists.matcher import LocalIndex, LocalTitle
 from cacherr.sources.lists.model import (
     ExternalIds,
@@ -41,5 +42,7 @@ __all__ = [
     "check_source",
     "fetch_entries",
     "holder",
+    "masked_url",
+    "shown_source",
     "size_lookup",
 ]

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from cacherr.sources.lists.http import Body, Fetcher
+from cacherr.sources.lists.masking import url_host
 from cacherr.sources.lists.model import (
     ExternalIds,
     FetchResult,
@@ -200,7 +201,7 @@ def parse_any(body: Body, what: str) -> FetchResult:
 async def fetch(fetcher: Fetcher, source: str, cap: int, *, provider: str) -> FetchResult:
     """Read a feed or custom list at `source`, at most `cap` entries."""
     url = check_url(source)
-    what = f"{'RSS feed' if provider == 'rss' else 'custom list'} ({urlsplit(url).netloc})"
+    what = f"{'RSS feed' if provider == 'rss' else 'custom list'} ({url_host(url)})"
     body = await fetcher.get(url, what=what, partial_ok=True)
     result = parse_any(body, what)
     return FetchResult(result.entries[:cap], result.truncated or len(result.entries) > cap)

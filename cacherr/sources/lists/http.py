@@ -13,12 +13,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
 
 from cacherr import __version__
+from cacherr.sources.lists.masking import masked_url
 from cacherr.sources.lists.model import ListFetchError
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,6 @@ class Body:
         """An HTML page (a login wall, an error page) rather than data."""
         head = self.text.lstrip()[:200].lower()
         return self.content_type == "text/html" or head.startswith(("<!doctype html", "<html"))
-
-
-def shown(url: str) -> str:
-    """The URL without its query: safe for logs and messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 class Fetcher:
@@ -120,7 +114,7 @@ class Fetcher:
         status = resp.status
         if status < 400:
             return
-        log.info("List fetch %s answered HTTP %d", shown(str(resp.url)), status)
+        log.info("List fetch %s answered HTTP %d", masked_url(str(resp.url)), status)
         if status in (401, 403):
             raise ListFetchError(
                 f"{what} refused access (HTTP {status}): check the API key or client id, "

@@ -61,6 +61,8 @@ class ListService:
         # Called after every claims write, so a refresh takes effect at once (the reactor
         # plans the touched files); unset, the next sweep plans them.
         self.on_claims: Callable[[Change], Awaitable[object]] | None = None
+        # Told each list's state after every refresh (the page shows it live).
+        self.on_status: Callable[[str, ListStatus], object] | None = None
 
     def definitions(self) -> list[ImportList]:
         """The configured lists."""
@@ -78,6 +80,12 @@ class ListService:
 
     async def refresh(self, name: str) -> ListStatus:
         """Fetch, match and store one list now, then update its claims."""
+        status = await self._refresh(name)
+        if self.on_status is not None:
+            self.on_status(name, status)
+        return status
+
+    async def _refresh(self, name: str) -> ListStatus:
         definition = self.definition(name)
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
