@@ -17,9 +17,13 @@ from this process. Measured, all from outside the daemon:
 
 The baseline is the machine's floor (`bench.floor`): a bare aiohttp app with the same lag
 probe, run as its own process at the daemon's priority during the same load. Its `/ping` is
-probed like `/api/status`; the ratios say how much of each figure is Cacherr's own.
+probed like `/api/status`; the ratios say how much of each figure is Cacherr's own. The
+targets are stated against it: API p99 <= 1.2 x the floor's, longest loop stall <= 1.5 x the
+floor's. With `--limit-per-copy-mib-s 200` each copy is paced to 200 MiB/s
+(`cache.disk_limit_mib_s`: this bench's array has no /mnt/diskN layout, so every copy counts
+as its own disk), and the absolute targets apply too: API p99 < 50 ms, stall < 20 ms.
 
-    python -m bench.load [--rate 200] [--seconds 30]
+    python -m bench.load [--rate 200] [--seconds 30] [--limit-per-copy-mib-s 200]
 """
 
 from __future__ import annotations
@@ -86,7 +90,12 @@ def payload(world: World, rng: random.Random, movies: list[Movie]) -> dict[str, 
 
 
 async def run(
-    rate: int, seconds: int, root: Path, *, nice_generator: bool = True
+    rate: int,
+    seconds: int,
+    root: Path,
+    *,
+    nice_generator: bool = True,
+    limit_per_copy_mib_s: float = 0.0,
 ) -> dict[str, Any]:
     (root / "cache").mkdir(parents=True, exist_ok=True)
     world = build_world(root)
@@ -101,7 +110,7 @@ async def run(
         "paths": {"mappings": [{"name": "media", "plex": "/data", "array": str(root / "array"),
                                 "cache": str(root / "cache")}]},
         "cache": {"copy_concurrency": 4, "limit": "100%", "min_free": "1GB", "next_episodes": 2,
-                  "verify": "sample"},
+                  "verify": "sample", "disk_limit_mib_s": limit_per_copy_mib_s},
         "sessions": {"enabled": False},
         "sweep": {"on_start": False},
         "web": {"host": "127.0.0.1", "port": port, "api_key": API_KEY},
@@ -248,6 +257,11 @@ async def run(
                 loop_lag_max_ms=longest_after * 1000 if longest_after > longest_before else None,
                 floor_loop_lag_p99_ms=floor_lag["p99_ms"],
                 floor_loop_lag_max_ms=floor_lag["max_ms"],
+                # The longest stall: the gauge if it rose during the load, else the bucket bound.
+                loop_stall_vs_floor=(
+                    (longest_after * 1000 if longest_after > longest_before else lag_max * 1000)
+                    / max(floor_lag["max_ms"], 1e-9)
+                ),
                 rss_mb_first_last_max=(rss[0], rss[-1], max(rss)),
                 gib_movies_cached_during_run=overlap,
                 most_copies_seen_at_once=max(copies_seen, default=None),
@@ -282,15 +296,38 @@ def main() -> int:
         action="store_true",
         help="do not lower this generator's CPU priority below the daemon's",
     )
+    parser.add_argument(
+        "--limit-per-copy-mib-s",
+        type=float,
+        default=0.0,
+        help="pace each copy to this many MiB/s (0: no limit, the default setting)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cacherr-load-") as folder:
         figures = asyncio.run(
-            run(args.rate, args.seconds, Path(folder), nice_generator=not args.same_priority)
-        )
+            run(args.rate, args.seconds, Path(folder), nice_generator=not args.same_priority,
+                limit_per_copy_mib_s=args.limit_per_copy_mib_s)
+        )  # fmt: skip
     for name, value in figures.items():
         shown = f"{value:.2f}" if isinstance(value, float) else value
         print(f"{name}: {shown}")
+    for line in verdicts(figures, limited=args.limit_per_copy_mib_s > 0):
+        print(line)
     return 0
+
+
+def verdicts(figures: dict[str, Any], *, limited: bool) -> list[str]:
+    """Each target, met or missed (ratios to the floor; absolute ones with a copy limit)."""
+    stall_ms = figures["loop_lag_max_ms"] or figures["loop_lag_max_at_most_ms"]
+    checks = [
+        ("API p99 <= 1.2 x floor", figures["api_p99_vs_floor"], 1.2),
+        ("loop stall <= 1.5 x floor", figures["loop_stall_vs_floor"], 1.5),
+    ]
+    if limited:
+        checks += [("API p99 < 50 ms", figures["api_p99_ms"], 50.0),
+                   ("loop stall < 20 ms", stall_ms, 20.0)]  # fmt: skip
+    return [f"target {name}: {value:.2f} {'met' if value <= bound else 'MISSED'}"
+            for name, value, bound in checks]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ def _setup_logging(level: str) -> None:
 
 def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> int:
     from cacherr.app import create_app  # the daemon's imports are not needed by `check`
+    from cacherr.security import setup_code
     from cacherr.welcome import first_run_message
 
     try:
@@ -125,9 +126,15 @@ def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> 
     log.info("Cacherr %s starting on %s:%d (config %s)", __version__, host, port, store.path)
 
     def listening(_aiohttp_line: str) -> None:
-        # Printed once the page listens. [security]'s set-up code line goes in as
-        # setup_code_line= (the one place it is shown).
-        print(first_run_message(store.current, host, port, setup_code_line=None), flush=True)
+        # Printed once the page listens; start-up has made the set-up code by then (read
+        # once, a few bytes, before the first request is served).
+        code = (
+            setup_code.read(store.config_dir)
+            if setup_code.setup_required(store.current.web)
+            else None
+        )
+        line = setup_code.message(code, store.config_dir) if code else None
+        print(first_run_message(store.current, host, port, setup_code_line=line), flush=True)
 
     try:
         web.run_app(

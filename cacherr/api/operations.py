@@ -27,7 +27,8 @@ def _active(app: web.Application) -> list[dict[str, Any]]:
 
 
 async def operations(request: web.Request) -> web.Response:
-    """Running and queued operations with live progress, then the history, newest first.
+    """Running and queued operations with live progress, then the history, newest first,
+    and the concurrency and bandwidth limits in force.
 
     Query: `limit`, `offset` (history paging), `state` and `kind` (history filters).
     """
@@ -74,4 +75,12 @@ async def operations(request: web.Request) -> web.Response:
         for r in rows
     ]
     total = int(total_row[0]) if total_row is not None else 0
-    return ok({"active": _active(request.app), "history": page(list(items), total, limit, offset)})
+    executor = request.app.get(keys.EXECUTOR)
+    limits = executor.limits() if executor is not None else None  # shown above "Moving now"
+    return ok(
+        {
+            "active": _active(request.app),
+            "history": page(list(items), total, limit, offset),
+            "limits": limits,
+        }
+    )

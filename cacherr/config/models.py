@@ -214,6 +214,31 @@ class CacheConfig(StrictModel):
     )
     copy_concurrency: int = Field(2, ge=1, le=16, description="Copies to the cache at once.")
     restore_concurrency: int = Field(1, ge=1, le=16, description="Restores to the array at once.")
+    copies_per_disk: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Copies reading from one array disk (/mnt/diskN) at once, so a stream "
+        "from that disk shares it with one copy at most; 0: no limit.",
+    )
+    copy_limit_mib_s: float = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Most MiB/s all copies together may move; 0: no limit.",
+    )
+    disk_limit_mib_s: float = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Most MiB/s copies may read from one array disk (each copy on its own "
+        "where the disk cannot be told); 0: no limit.",
+    )
+    disks_root: str = Field(
+        "/mnt",
+        description="Where Unraid mounts the array disks (disk1, disk2, ...): a copy from "
+        "<root>/user0/<share>/... reads from the disk holding the same share path.",
+    )
 
     @model_validator(mode="after")
     def _target_below_threshold(self) -> CacheConfig:

@@ -21,6 +21,8 @@ from cacherr.welcome import page_addresses, page_url
 log = logging.getLogger(__name__)
 
 DEMO_FILE_BYTES = 8 * 2**20
+# Two copies at once share it: each episode takes about 4 s.
+DEMO_COPY_LIMIT_MIB_S = 4.0
 
 
 def demo_settings(
@@ -47,7 +49,14 @@ def demo_settings(
                 }
             ]
         },
-        "cache": {"next_episodes": 3, "limit": "2GB", "min_free": "1GB"},
+        # Copies slowed to a pace a person can watch: an 8 MiB episode takes seconds, so the
+        # page's progress bars and "Moving now" show what happens (a real setting too).
+        "cache": {
+            "next_episodes": 3,
+            "limit": "2GB",
+            "min_free": "1GB",
+            "copy_limit_mib_s": DEMO_COPY_LIMIT_MIB_S,
+        },
         "sessions": {"poll_interval_s": 2},
         "sweep": {"interval_s": 120},
         "retention": {"hours": 0.05},

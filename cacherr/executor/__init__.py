@@ -1,5 +1,6 @@
-"""The operation queue between the planner and the on-disk protocol."""
+"""The one operation queue between the planner and the on-disk protocol."""
 
-from cacherr.executor.queue import Executor, MoverGuardLike, Operation
+from cacherr.executor.operation import Operation
+from cacherr.executor.queue import Executor, MoverGuardLike
 
 __all__ = ["Executor", "MoverGuardLike", "Operation"]

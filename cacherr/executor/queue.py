@@ -1,11 +1,18 @@
-"""The operation queue: cache and restore operations run with separate concurrency limits.
+"""The one operation queue: every cache and restore waits here, and starts here.
 
-Operations wait in two lanes (cache, restore), each started while fewer than its limit
-(`cache.copy_concurrency`, `cache.restore_concurrency`, read at each start so a reload
-applies) are running. Two operations on the same file never run at once. While Unraid's
-mover runs no operation starts. Every operation emits `operation_started`, throttled
-`operation_progress` and `operation_complete` events. `close()` cancels what is queued and
-asks running copies to stop between chunks; the protocol leaves their files as they were.
+The engine hands each planned operation over at once, with its priority and whose claim it
+serves; nothing else keeps a queue. One fair order decides which waiting operation starts
+next (`ordering`: every person's first item before anyone's second, then priority). Copies
+and restores have their own concurrency limits (`cache.copy_concurrency`,
+`cache.restore_concurrency`, read at each start so a reload applies), copies also one per
+array disk at a time (`cache.copies_per_disk`), and bytes are paced to the bandwidth limits
+(`bandwidth`). Two operations on the same file never run at once; while Unraid's mover runs
+no operation starts.
+
+An operation ends one way for everyone: its `operation_complete` event, then the owner's
+`on_finish(op, outcome)` hook (done, skipped, failed or cancelled alike), then its `result`
+future. `close()` cancels what is queued and asks running copies to stop between chunks;
+the protocol leaves their files as they were.
 """
 
 from __future__ import annotations
@@ -15,23 +22,33 @@ import inspect
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import PurePosixPath
+from typing import Any, Protocol
 
-from cacherr.config.models import Settings
+from cacherr.config.models import CacheConfig, Settings
 from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
 from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED, EventBus
+from cacherr.executor.bandwidth import (
+    MiB,
+    Pacer,
+    disk_in_path,
+    find_disks,
+    pace,
+    paced_chunk_bytes,
+    union_share_path,
+)
+from cacherr.executor.operation import Operation
+from cacherr.executor.ordering import FairQueue
 from cacherr.executor.progress import ProgressReporter
-from cacherr.files.copy import CopyControl
 from cacherr.files.model import CHUNK_BYTES, FileLocation, Kind, Outcome, ProtocolOptions
 from cacherr.files.protocol import Recovered, cache_file, plan, recover, restore_file
 
 log = logging.getLogger(__name__)
 
-OnChange = Callable[[Outcome], Awaitable[None] | None]
+OnFinish = Callable[[Operation, Outcome], Awaitable[None] | None]
 
 
 class MoverGuardLike(Protocol):
@@ -40,38 +57,8 @@ class MoverGuardLike(Protocol):
     async def wait_until_idle(self) -> None: ...
 
 
-@dataclass(eq=False)
-class Operation:
-    """One queued or running operation; `result` resolves to its `Outcome`."""
-
-    id: int
-    kind: Kind
-    location: FileLocation
-    rating_key: str | None = None
-    reason: str | None = None
-    state: Literal["queued", "waiting", "running", "finished"] = "queued"
-    control: CopyControl = field(default_factory=CopyControl)
-    result: asyncio.Future[Outcome] = field(default_factory=asyncio.Future)
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """The file it works on: (mapping name, relative path)."""
-        return (self.location.mapping.name, self.location.rel)
-
-    def as_dict(self) -> dict[str, Any]:
-        """For the page and the API."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "path": self.location.plex_path,
-            "state": self.state,
-            "reason": self.reason,
-        }
-
-
 class Executor:
-    """Runs operations off a queue; see the module docstring."""
+    """Runs operations off the one queue; see the module docstring."""
 
     def __init__(
         self,
@@ -80,7 +67,7 @@ class Executor:
         settings: Callable[[], Settings],
         *,
         mover: MoverGuardLike | None = None,
-        on_change: OnChange | None = None,
+        on_finish: OnFinish | None = None,
         progress_interval_s: float = 0.25,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
@@ -88,15 +75,22 @@ class Executor:
         self._bus = bus
         self._settings = settings
         self._mover = mover
-        self._on_change = on_change
+        self._on_finish = on_finish
         self._progress_interval_s = progress_interval_s
         self._chunk_bytes = chunk_bytes
         self._ids = itertools.count(1)
-        self._queued: dict[Kind, deque[Operation]] = {"cache": deque(), "restore": deque()}
+        self._queue = FairQueue()
+        self._ops: dict[tuple[Kind, tuple[str, str]], Operation] = {}  # unfinished, by file
         self._active: dict[Kind, set[Operation]] = {"cache": set(), "restore": set()}
+        self._disk_copies: Counter[str] = Counter()
+        self._locating: list[Operation] = []
+        self._locator = False  # a `_locate` loop runs (one at a time)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pacers: dict[str, Pacer] = {}
         # Files whose operation stopped because the journal could not be written: left as
         # the journal says until `recover_stranded` (the database writable again).
         self._stranded: set[tuple[str, str]] = set()
+        self._finishing = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._started = False
@@ -110,8 +104,7 @@ class Executor:
         """
         if not self._stranded or self._db.write_problem is not None:
             return []
-        busy = {op.key for lane in self._active.values() for op in lane}
-        files = self._stranded - busy
+        files = self._stranded - self.busy()
         try:
             done = await recover(self._db, only=files)
         except DatabaseUnwritable as exc:
@@ -130,9 +123,8 @@ class Executor:
     async def close(self, *, grace_s: float = 10.0) -> None:
         """Cancel queued operations, stop running ones cleanly, and wait for them."""
         self._closing = True
-        for lane in self._queued.values():
-            while lane:
-                self._finish_unstarted(lane.popleft())
+        for op in [*self._queue, *self._locating]:
+            self._cancel_unstarted(op)
         running = [op for lane in self._active.values() for op in lane]
         for op in running:
             op.control.cancel.set()
@@ -145,10 +137,12 @@ class Executor:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace_s)
 
     async def run_until_idle(self) -> None:
-        """Return once nothing is queued or running (tests wait on this, never sleep)."""
-        if not self._started and any(self._queued.values()):
+        """Return once nothing is queued, running or finishing (tests wait on this)."""
+        if not self._started and self._ops:
             raise RuntimeError("the executor was not started")
         await self._idle.wait()
 
@@ -161,82 +155,162 @@ class Executor:
         *,
         rating_key: str | None = None,
         reason: str | None = None,
+        priority: float = 0.0,
+        holder: str | None = None,
+        after: Sequence[Operation] = (),
     ) -> Operation:
-        """Queue an operation; the same operation already queued or running is returned."""
+        """Queue an operation; the same operation already queued or running is returned.
+
+        `priority` and `holder` (whose claim it serves) place it in the fair order; `after`
+        are operations that must finish before it starts (evictions making room).
+        """
         if self._closing:
             raise RuntimeError("the executor is closing")
-        key = (location.mapping.name, location.rel)
-        for op in self.operations():
-            if op.key == key and op.kind == kind:
-                return op
-        op = Operation(next(self._ids), kind, location, rating_key, reason)
-        self._queued[kind].append(op)
+        key = (kind, (location.mapping.name, location.rel))
+        if (same := self._ops.get(key)) is not None:
+            return same
+        # On one file, operations run in the order they were asked for, whatever their rank.
+        other = self._ops.get(("restore" if kind == "cache" else "cache", key[1]))
+        waits = (*after, other) if other is not None else tuple(after)
+        op = Operation(next(self._ids), kind, location, rating_key, reason, priority, holder,
+                       waits)  # fmt: skip
+        self._ops[key] = op
         self._idle.clear()
-        self._pump()
+        share_path = self._share_path(op)
+        if share_path is None:
+            op.disk = self._disk_without_looking(op)
+            self._queue.push(op)
+            self._pump()
+        else:
+            self._locating.append(op)
+            if not self._locator:
+                self._locator = True
+                self._spawn(self._locate())
         return op
 
     def cancel(self, op_id: int) -> bool:
         """Cancel a queued or running operation; False if there is no such operation."""
-        for lane in self._queued.values():
-            for op in lane:
-                if op.id == op_id:
-                    lane.remove(op)
-                    self._finish_unstarted(op)
-                    self._update_idle()
-                    return True
-        for op in itertools.chain(*self._active.values()):
-            if op.id == op_id:
-                op.control.cancel.set()
-                if op.state == "waiting" and op.task is not None:
-                    op.task.cancel()
-                return True
-        return False
+        op = next((o for o in self._ops.values() if o.id == op_id), None)
+        if op is None:
+            return False
+        if op.state == "queued":
+            self._cancel_unstarted(op)
+        else:
+            op.control.cancel.set()
+            if op.state == "waiting" and op.task is not None:
+                op.task.cancel()
+        return True
 
     def operations(self) -> list[Operation]:
-        """Running then queued operations."""
-        active = [op for lane in self._active.values() for op in lane]
-        return sorted(active, key=lambda o: o.id) + [op for q in self._queued.values() for op in q]
+        """Running operations, then queued ones in the order they will start."""
+        active = sorted((op for lane in self._active.values() for op in lane), key=lambda o: o.id)
+        return [*active, *self._queue, *self._locating]
 
     def busy(self) -> set[tuple[str, str]]:
         """(mapping, rel) of every file an operation is queued or running for."""
-        return {op.key for op in self.operations()}
+        return {op.key for op in self._ops.values()}
+
+    def limits(self) -> dict[str, Any]:
+        """The concurrency and bandwidth limits in force (for the page)."""
+        cache = self._settings().cache
+        return {
+            "copy_concurrency": cache.copy_concurrency,
+            "restore_concurrency": cache.restore_concurrency,
+            "copies_per_disk": cache.copies_per_disk or None,
+            "copy_limit_mib_s": cache.copy_limit_mib_s or None,
+            "disk_limit_mib_s": cache.disk_limit_mib_s or None,
+        }
 
     async def dry_run(self, requests: Iterable[tuple[Kind, FileLocation]]) -> list[dict[str, Any]]:
         """What each (kind, location) would do now, in order; nothing is touched."""
         options = self._options()
         return [await plan(self._db, kind, loc, options) for kind, loc in requests]
 
-    # --- internals -----------------------------------------------------------------------
+    # --- starting ------------------------------------------------------------------------
 
     def _options(self) -> ProtocolOptions:
         return ProtocolOptions.from_settings(self._settings(), chunk_bytes=self._chunk_bytes)
 
-    def _limit(self, kind: Kind) -> int:
+    def _per_disk(self, op: Operation) -> bool:
         cache = self._settings().cache
-        return cache.copy_concurrency if kind == "cache" else cache.restore_concurrency
+        return op.kind == "cache" and bool(cache.copies_per_disk or cache.disk_limit_mib_s)
+
+    def _share_path(self, op: Operation) -> PurePosixPath | None:
+        """Where a copy's disk must be looked up on disk (None: known without looking)."""
+        if not self._per_disk(op):
+            return None
+        return union_share_path(str(op.location.array_path), self._settings().cache.disks_root)
+
+    def _disk_without_looking(self, op: Operation) -> str | None:
+        if not self._per_disk(op):
+            return None
+        return disk_in_path(str(op.location.array_path), self._settings().cache.disks_root)
+
+    async def _locate(self) -> None:
+        """Find the array disk of copies from a union path, in one hop off the loop per batch."""
+        try:
+            while self._locating and not self._closing:
+                batch = [*self._locating]
+                root = self._settings().cache.disks_root
+                paths = [self._share_path(op) for op in batch]
+                disks = await asyncio.to_thread(find_disks, paths, root)
+                self._locating = [op for op in self._locating if op not in batch]
+                for op, disk in zip(batch, disks, strict=True):
+                    if op.state == "queued":  # not cancelled meanwhile
+                        op.disk = disk
+                        self._queue.push(op)
+                self._pump()
+        finally:
+            self._locator = False
+
+    def _room(self, kind: Kind) -> bool:
+        cache = self._settings().cache
+        limit = cache.copy_concurrency if kind == "cache" else cache.restore_concurrency
+        return len(self._active[kind]) < limit
 
     def _pump(self) -> None:
         if not self._started or self._closing:
             return
-        busy = {op.key for lane in self._active.values() for op in lane}
-        for kind, lane in self._queued.items():
-            for op in list(lane):
-                if len(self._active[kind]) >= self._limit(kind):
-                    break
-                if op.key in busy:
-                    continue  # the other operation on this file goes first
-                lane.remove(op)
-                busy.add(op.key)
-                self._active[kind].add(op)
-                op.state = "waiting"
-                op.task = asyncio.create_task(self._run(op), name=f"cacherr-op-{op.id}")
+        per_disk = self._settings().cache.copies_per_disk
+        running = {op.key for lane in self._active.values() for op in lane}
+
+        def ready(op: Operation) -> bool:
+            if op.key in running or op.blocked:
+                return False  # the other operation on this file (or an eviction) goes first
+            return not (per_disk and op.disk and self._disk_copies[op.disk] >= per_disk)
+
+        for op in self._queue.take(ready, self._room):
+            running.add(op.key)
+            self._active[op.kind].add(op)
+            if op.disk is not None:
+                self._disk_copies[op.disk] += 1
+            op.state = "waiting"
+            op.task = asyncio.create_task(self._run(op), name=f"cacherr-op-{op.id}")
         self._update_idle()
 
     def _update_idle(self) -> None:
-        if any(self._queued.values()) or any(self._active.values()):
+        if self._ops or self._tasks or self._finishing:
             self._idle.clear()
         else:
             self._idle.set()
+
+    def _pacers_for(self, op: Operation, cache: CacheConfig) -> list[Pacer]:
+        pacers = []
+        if cache.copy_limit_mib_s:
+            pacers.append(self._pacer("", cache.copy_limit_mib_s))
+        if cache.disk_limit_mib_s and op.disk is not None:
+            pacers.append(self._pacer(op.disk, cache.disk_limit_mib_s))
+        elif cache.disk_limit_mib_s:  # a copy whose disk is unknown is paced on its own
+            pacers.append(Pacer(cache.disk_limit_mib_s * MiB))
+        return pacers
+
+    def _pacer(self, name: str, rate_mib_s: float) -> Pacer:
+        pacer = self._pacers.get(name)
+        if pacer is None or pacer.rate_bps != rate_mib_s * MiB:
+            pacer = self._pacers[name] = Pacer(rate_mib_s * MiB)
+        return pacer
+
+    # --- running and finishing -------------------------------------------------------------
 
     async def _run(self, op: Operation) -> None:
         started = time.monotonic()
@@ -256,15 +330,10 @@ class Executor:
         except Exception as exc:  # a bug, not a file problem: report it, keep the queue going
             log.exception("Operation %d on %s crashed", op.id, op.location.plex_path)
             outcome = Outcome(op.kind, op.location.plex_path, "failed", error=repr(exc))
-        self._publish_complete(op, outcome, time.monotonic() - started)
         self._active[op.kind].discard(op)
-        op.state = "finished"
-        if not op.result.done():
-            op.result.set_result(outcome)
-        if outcome.result == "done" and self._on_change is not None:
-            await self._call_on_change(outcome)
-        self._pump()
-        self._update_idle()
+        if op.disk is not None:
+            self._disk_copies[op.disk] -= 1
+        await self._finish(op, outcome, time.monotonic() - started)
 
     async def _execute(self, op: Operation) -> Outcome:
         op.state = "running"
@@ -274,7 +343,14 @@ class Executor:
             asyncio.get_running_loop(), self._bus, op_id=op.id, kind=op.kind, path=path,
             interval_s=self._progress_interval_s,
         )  # fmt: skip
-        options = self._options()
+        settings = self._settings()
+        pacers = self._pacers_for(op, settings.cache)
+        chunk_bytes = self._chunk_bytes
+        if pacers:
+            op.control.pace = lambda nbytes: pace(pacers, nbytes, op.control.cancel)
+            slowest = min(p.rate_bps for p in pacers)
+            chunk_bytes = paced_chunk_bytes(slowest, chunk_bytes)
+        options = ProtocolOptions.from_settings(settings, chunk_bytes=chunk_bytes)
         if op.kind == "cache":
             return await cache_file(
                 self._db, op.location, options, control=op.control,
@@ -284,23 +360,23 @@ class Executor:
             self._db, op.location, options, control=op.control, reason=op.reason
         )
 
-    async def _call_on_change(self, outcome: Outcome) -> None:
-        assert self._on_change is not None
-        try:
-            result = self._on_change(outcome)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("The on_change hook failed after %s of %s", outcome.kind, outcome.path)
-
-    def _finish_unstarted(self, op: Operation) -> None:
+    def _cancel_unstarted(self, op: Operation) -> None:
+        if op.state != "queued":
+            return
+        op.state = "finished"  # the queue skips it when its turn comes
+        self._forget(op)  # the same file may be asked for again at once
+        if op in self._locating:
+            self._locating.remove(op)
+        else:
+            self._queue.drop(op)
         outcome = Outcome(op.kind, op.location.plex_path, "cancelled", error="cancelled")
-        op.state = "finished"
-        self._publish_complete(op, outcome, 0.0)
-        if not op.result.done():
-            op.result.set_result(outcome)
+        self._spawn(self._finish(op, outcome, 0.0))
 
-    def _publish_complete(self, op: Operation, outcome: Outcome, duration_s: float) -> None:
+    async def _finish(self, op: Operation, outcome: Outcome, duration_s: float) -> None:
+        """The one way an operation ends: event, the owner's hook, its future, the next."""
+        op.state = "finished"
+        self._forget(op)
+        self._queue.release(op)
         self._bus.publish(
             OPERATION_COMPLETE,
             id=op.id,
@@ -312,3 +388,32 @@ class Executor:
             size_bytes=outcome.size_bytes,
             warning=(outcome.detail or {}).get("warning"),
         )
+        self._finishing += 1
+        self._pump()  # the next operation need not wait for this one's bookkeeping
+        try:
+            if self._on_finish is not None:
+                result = self._on_finish(op, outcome)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            log.exception("After %s of %s", outcome.kind, outcome.path)
+        finally:
+            self._finishing -= 1
+        if not op.result.done():
+            op.result.set_result(outcome)
+        self._update_idle()
+
+    def _forget(self, op: Operation) -> None:
+        if self._ops.get((op.kind, op.key)) is op:
+            del self._ops[(op.kind, op.key)]
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        self._idle.clear()
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self._update_idle()
+
+        task.add_done_callback(done)

@@ -48,11 +48,13 @@ class SourceChanged(CacherrError):
 class CopyControl:
     """What the caller shares with a running copy: a cancel flag and a progress callback.
 
-    `on_progress(bytes_done, size)` runs on the copying thread, after every chunk.
+    `on_progress(bytes_done, size)` runs on the copying thread, after every chunk, then
+    `pace(chunk_bytes)`, which may sleep there to hold a bandwidth limit.
     """
 
     cancel: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[int, int], None] | None = None
+    pace: Callable[[int], None] | None = None
 
     def check(self) -> None:
         """Raise `CopyCancelled` if cancellation was asked for."""
@@ -125,7 +127,7 @@ def _kernel_copy(
         if n == 0:  # the source got shorter; caught by the caller's size check
             break
         done += n
-        _report(control, done, size, prefix)
+        _report(control, done, size, prefix, n)
     return done
 
 
@@ -149,13 +151,15 @@ def _buffered_copy(
         while written < n:
             written += os.pwrite(fout, buffer[written:n], done + written)
         done += n
-        _report(control, done, size, prefix)
+        _report(control, done, size, prefix, n)
     return done
 
 
-def _report(control: CopyControl, done: int, size: int, prefix: str) -> None:
+def _report(control: CopyControl, done: int, size: int, prefix: str, chunk: int) -> None:
     if control.on_progress is not None:
         control.on_progress(done, size)
+    if control.pace is not None:
+        control.pace(chunk)
     checkpoint(f"{prefix}:chunk")
 
 

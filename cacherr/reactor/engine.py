@@ -4,11 +4,12 @@ Reactions, pins and the sweep all end here: they write claims, then ask the engi
 the paths they touched (or everything) and hand the plan's actions to the executor. The
 engine owns the planner's in-memory `Index` and keeps it equal to the database: claims after
 every write, managed files as operations are submitted and finish (the executor's
-`on_change` hook), which is also when the mover's ignore list is rewritten.
+`on_finish` hook, its one completion path), which is also when the mover's ignore list is
+rewritten.
 
-Copies wait in the engine's own queue, highest priority first, and are handed to the
-executor only as it has room (`cache.copy_concurrency` at a time): in a burst of plays each
-show's next episode goes ahead of the further episodes other plays queued a moment before.
+The engine keeps no queue: every action goes to the executor's one queue at once, with its
+priority and the holder of its strongest claim, and the executor's fair order decides what
+starts next. A copy that evictions make room for names them as what it waits for.
 
 A restore or an eviction is never submitted for a file in an active Plex session: the
 session poller is asked again right before each one is handed over.
@@ -18,9 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import heapq
-import itertools
 import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -28,11 +26,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from cacherr.claims import Change, ClaimStore, ManagedFile
+from cacherr.claims.priority import live_priority
 from cacherr.config.models import Settings
 from cacherr.db import Database
 from cacherr.errors import PathRefused
 from cacherr.events import EventBus
-from cacherr.executor import Executor
+from cacherr.executor import Executor, Operation
 from cacherr.files.journal import Journal
 from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
@@ -54,17 +53,6 @@ _MANAGED_ROW = (
     "WHERE k.parent_id = m.id), 0) AS size FROM managed_files m "
     "WHERE m.plex_path = ? AND m.parent_id IS NULL"
 )
-
-
-@dataclass(order=True)
-class _Copy:
-    """A copy waiting for an executor slot; orders by priority (highest first), then age."""
-
-    rank: float
-    seq: int
-    location: Location = field(compare=False)
-    rating_key: str | None = field(compare=False)
-    reason: str = field(compare=False)
 
 
 @dataclass
@@ -112,16 +100,11 @@ class CacheEngine:
         self._executor: Executor | None = None
         self._lock = asyncio.Lock()
         self._resolver_for: tuple[Any, PathResolver] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._mover_dirty = False
         self._mover_task: asyncio.Task[None] | None = None
         self._mover_retry: asyncio.TimerHandle | None = None
         # Why the mover's ignore list could not be written last time (None: it was).
         self.mover_problem: str | None = None
-        self._waiting: list[_Copy] = []
-        self._waiting_paths: set[str] = set()
-        self._seq = itertools.count()
-        self._copies_out = 0
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -220,9 +203,9 @@ class CacheEngine:
 
     def _submit(self, result: Plan, now: float) -> Submitted:
         done = Submitted()
-        # A copy that evictions make room for waits for them: the executor's lanes run side by
-        # side, and the protocol's own space check would refuse the copy while they run.
-        leaving: list[asyncio.Future[Outcome]] = []
+        # A copy that evictions make room for waits for them: the protocol's own space check
+        # would refuse the copy while they run.
+        leaving: list[Operation] = []
         executor = self._executor
         if executor is None:
             log.warning("No executor: %d planned actions not run", len(result.actions))
@@ -240,16 +223,16 @@ class CacheEngine:
             if action.kind == "cache":
                 claims = self.index.claims(path)
                 rating_key = next((c.rating_key for c in claims if c.rating_key), None)
+                try:
+                    executor.submit("cache", loc, rating_key=rating_key, reason=action.reason,
+                                    priority=action.priority or 0.0,
+                                    holder=self._holder(path, now), after=leaving)  # fmt: skip
+                except RuntimeError:  # the executor is closing
+                    continue
                 self.index.put_managed(
                     ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
                 )
                 done.cached += 1
-                copy = _Copy(-(action.priority or 0.0), next(self._seq), loc, rating_key,
-                             action.reason)  # fmt: skip
-                if leaving:
-                    self._spawn(self._copy_after(list(leaving), copy))
-                else:
-                    self._queue_copy(copy)
                 continue
             if self.is_active(path):  # asked again: a session may have started since
                 log.info("Keeping %s on the cache: it is being played", path)
@@ -260,43 +243,15 @@ class CacheEngine:
                 done.restored += 1
             else:
                 done.evicted += 1
-                leaving.append(op.result)
-            op.result.add_done_callback(functools.partial(self._finished, action.kind, path))
+                leaving.append(op)
         return done
 
-    async def _copy_after(self, evictions: list[asyncio.Future[Outcome]], copy: _Copy) -> None:
-        await asyncio.wait(evictions)
-        self._queue_copy(copy)
-
-    def _queue_copy(self, copy: _Copy) -> None:
-        if copy.location.plex_path in self._waiting_paths:
-            return
-        heapq.heappush(self._waiting, copy)
-        self._waiting_paths.add(copy.location.plex_path)
-        self._feed()
-
-    def _feed(self) -> None:
-        """Hand the best waiting copies to the executor while it has free copy slots."""
-        executor = self._executor
-        limit = self._settings().cache.copy_concurrency
-        while executor is not None and self._waiting and self._copies_out < limit:
-            copy = heapq.heappop(self._waiting)
-            path = copy.location.plex_path
-            self._waiting_paths.discard(path)
-            try:
-                op = executor.submit(
-                    "cache", copy.location, rating_key=copy.rating_key, reason=copy.reason
-                )
-            except RuntimeError:  # the executor is closing
-                self.index.drop_managed(path)
-                continue
-            self._copies_out += 1
-            op.result.add_done_callback(functools.partial(self._copy_done, path))
-
-    def _copy_done(self, path: str, fut: asyncio.Future[Outcome]) -> None:
-        self._copies_out -= 1
-        self._finished("cache", path, fut)
-        self._feed()
+    def _holder(self, plex_path: str, now: float) -> str | None:
+        """Who the file's strongest live claim belongs to (the fair order counts by them)."""
+        live = [c for c in self.index.claims(plex_path) if not c.expired(now)]
+        if not live:
+            return None
+        return max(live, key=lambda c: live_priority(c, now)).user_id
 
     async def _drop(self, result: Plan, found: Survey) -> None:
         paths = [d.plex_path for d in result.dropped]
@@ -313,24 +268,15 @@ class CacheEngine:
 
     # --- operations finishing ------------------------------------------------------------
 
-    def _finished(self, kind: str, path: str, fut: asyncio.Future[Outcome]) -> None:
-        if fut.cancelled():
-            outcome: Outcome | None = None
-        else:
-            outcome = fut.result()
-        if outcome is not None and outcome.result == "done":
-            return  # on_operation has it
-        if kind == "cache":
-            self._spawn(self._reload_managed(path))
-
-    async def on_operation(self, outcome: Outcome) -> None:
-        """The executor's `on_change` hook: a cache or restore finished (`done`)."""
-        if outcome.kind == "cache":
+    async def on_operation(self, op: Operation, outcome: Outcome) -> None:
+        """The executor's `on_finish` hook, for every operation however it ended."""
+        if op.kind == "cache":  # done: now cached; otherwise: no longer in flight
             await self._reload_managed(outcome.path)
-        else:
+        elif outcome.result == "done":
             self.index.drop_managed(outcome.path)
             await self._sidecars_follow(outcome.path)
-        self.refresh_mover()
+        if outcome.result == "done":
+            self.refresh_mover()
 
     async def _sidecars_follow(self, media_path: str) -> None:
         """A media file went back: its sidecars on the cache go back too, their claims
@@ -361,10 +307,9 @@ class CacheEngine:
             if self.is_active(path):
                 log.warning("The sidecar %s stays on the cache: it is being played", path)
                 continue
-            op = executor.submit(
+            executor.submit(
                 "restore", self.resolver.from_plex(path), reason=f"sidecar of {media_path}"
             )
-            op.result.add_done_callback(functools.partial(self._finished, "restore", path))
 
     async def _reload_managed(self, plex_path: str) -> None:
         row = await self._db.fetchone(_MANAGED_ROW, (plex_path,))
@@ -431,32 +376,24 @@ class CacheEngine:
         self._mover_retry = None
         self.refresh_mover()
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def run_until_idle(self) -> None:
         """Wait for the executor, the bookkeeping after it and the mover list to settle."""
         while True:
             if self._executor is not None:
                 await self._executor.run_until_idle()
-            pending = [*self._tasks]
+            pending = []
             if self._mover_task is not None and not self._mover_task.done():
                 pending.append(self._mover_task)
             busy = self._executor is not None and bool(self._executor.operations())
-            if not pending and not busy and not self._waiting:
+            if not pending and not busy:
                 return
             await asyncio.gather(*pending, return_exceptions=True)
-            await asyncio.sleep(0)  # let finished operations' callbacks feed the next copies
 
     async def close(self) -> None:
         """Finish the bookkeeping still running (the executor is closed by its owner)."""
-        self._waiting.clear()
-        self._waiting_paths.clear()
         if self._mover_retry is not None:
             self._mover_retry.cancel()
-        tasks = [*self._tasks]
+        tasks = []
         if self._mover_task is not None:
             tasks.append(self._mover_task)
         for task in tasks:

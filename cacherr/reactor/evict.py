@@ -8,7 +8,7 @@ with the reason. Sources may claim the file again later (a new play, the next sw
 from __future__ import annotations
 
 from cacherr.errors import Conflict, NotFound, Unavailable
-from cacherr.executor.queue import Operation
+from cacherr.executor import Operation
 from cacherr.reactor.engine import CacheEngine
 
 

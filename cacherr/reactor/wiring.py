@@ -57,7 +57,7 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         bus,
         lambda: store.current,
         mover=MoverGuard.from_config(settings.mover),
-        on_change=engine.on_operation,
+        on_finish=engine.on_operation,
     )
     engine.attach(executor)
     await engine.load()

@@ -13,6 +13,7 @@ from conftest import assert_consistent, locate, media_bytes, put_media, temps, t
 
 from cacherr.config.models import Mapping, Settings
 from cacherr.db import Database
+from cacherr.demo.run import DEMO_COPY_LIMIT_MIB_S, DEMO_FILE_BYTES
 from cacherr.events import (
     OPERATION_COMPLETE,
     OPERATION_PROGRESS,
@@ -103,7 +104,8 @@ async def test_operations_run_within_each_lanes_limit_and_report_events(
     recorder = Recorder(bus)
     changes: list[Outcome] = []
     executor = await make_executor(
-        settings(copy_concurrency=2, restore_concurrency=1), on_change=changes.append
+        settings(copy_concurrency=2, restore_concurrency=1),
+        on_finish=lambda op, outcome: changes.append(outcome),
     )
     locs = files(mapping, 5)
 
@@ -132,16 +134,23 @@ async def test_operations_run_within_each_lanes_limit_and_report_events(
 async def test_the_same_file_is_never_worked_on_twice_at_once(
     db: Database, mapping: Mapping, make_executor: Any
 ) -> None:
-    executor = await make_executor()
-    [loc] = files(mapping, 1)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=1), mover=gate)
+    loc, other = files(mapping, 2)
+    executor.submit("cache", other, holder="alice", rating_key="a")  # the one copy slot
 
-    first = executor.submit("cache", loc)
+    # Its cache ranks low (alice's second item), its restore high and in a free lane: asked
+    # for first, the cache still goes first.
+    first = executor.submit("cache", loc, holder="alice", rating_key="b")
     assert executor.submit("cache", loc) is first
-    restore = executor.submit("restore", loc)
+    restore = executor.submit("restore", loc, priority=1000.0)
+    await gate.waiting.wait()
+    gate.open.set()
     await executor.run_until_idle()
 
     assert (first.result.result().result, restore.result.result().result) == ("done", "done")
-    await assert_consistent(db, loc, media_bytes(2 * MiB, seed=0), cached=False)
+    await assert_consistent(db, loc, media_bytes(2 * MiB, seed=0), cached=False,
+                            empty_cache=False)  # fmt: skip
 
 
 async def test_progress_is_reported_a_few_times_a_second_and_at_the_end(
@@ -301,7 +310,9 @@ async def test_skips_and_failures_are_reported_and_change_nothing(
 ) -> None:
     recorder = Recorder(bus)
     changes: list[Outcome] = []
-    executor = await make_executor(settings(limit="1MiB"), on_change=changes.append)
+    executor = await make_executor(
+        settings(limit="1MiB"), on_finish=lambda op, outcome: changes.append(outcome)
+    )
     linked, big = files(mapping, 2)
     os.link(linked.array_path, Path(mapping.array) / "seed.mkv")
 
@@ -314,7 +325,8 @@ async def test_skips_and_failures_are_reported_and_change_nothing(
     assert "hard links" in results[linked.plex_path][1]
     assert results[big.plex_path][0] == "failed"
     assert "not enough space on the pool" in results[big.plex_path][1]
-    assert changes == []
+    # The owner hears of every end through the one hook, however it ended.
+    assert sorted(c.result for c in changes) == ["failed", "skipped"]
     assert tree(Path(mapping.cache)) == {}
 
 
@@ -342,6 +354,196 @@ async def test_a_dry_run_says_what_would_happen_and_touches_nothing(
     [plan] = await roomy.dry_run([("cache", too_big)])
     assert plan["action"] == "cache" and plan["size_bytes"] == 2 * MiB
     assert plan["steps"][-1] == f"rename {too_big.array_path} to E02.mkv.plexcached"
+
+
+async def test_the_one_queue_serves_each_holders_first_item_before_anyones_second(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=1), mover=gate)
+    locs = files(mapping, 6, size=4096)
+    # alice's window arrives first (her next episode at 670, then 660 and 628), then bob's
+    # (a friend: 640, 630); the first copy taken waits for the mover, the rest queue.
+    wanted = [("alice", "e1", 670.0), ("alice", "e0", 660.0), ("alice", "e2", 628.0),
+              ("bob", "e1", 640.0), ("bob", "e0", 630.0)]  # fmt: skip
+    for (holder, item, priority), loc in zip(wanted, locs, strict=False):
+        executor.submit("cache", loc, priority=priority, holder=holder,
+                        rating_key=f"{holder}-{item}")  # fmt: skip
+    # A sidecar of alice's next episode (same item) keeps that item's place.
+    executor.submit("cache", locs[5], priority=670.0, holder="alice", rating_key="alice-e1")
+    await gate.waiting.wait()
+
+    assert [op.rating_key for op in executor.operations()] == [
+        "alice-e1",
+        "alice-e1",
+        "bob-e1",
+        "alice-e0",
+        "bob-e0",
+        "alice-e2",
+    ]
+    gate.open.set()
+    await executor.run_until_idle()
+    order = [s["path"] for s in recorder.of(OPERATION_STARTED)]
+    assert order == [locs[i].plex_path for i in (0, 5, 3, 1, 4, 2)]
+
+
+async def test_a_copy_waits_for_the_operations_it_comes_after(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    executor = await make_executor(settings(copy_concurrency=2, restore_concurrency=1))
+    first, second, third = files(mapping, 3)
+    executor.submit("cache", first)
+    await executor.run_until_idle()
+
+    leaving = executor.submit("restore", first)
+    coming = executor.submit("cache", second, after=[leaving], priority=900.0)
+    executor.submit("cache", third)
+    await executor.run_until_idle()
+
+    events = [(e.type, e.data["path"]) for e in recorder.events if e.type != OPERATION_PROGRESS]
+    assert events.index((OPERATION_COMPLETE, leaving.location.plex_path)) < events.index(
+        (OPERATION_STARTED, coming.location.plex_path)
+    )
+    assert coming.result.result().result == "done"
+
+
+def rate_bps(progress: list[Event]) -> float:
+    """Bytes per second of the copies together (summed when they run side by side), each
+    from its first report to its last (so the first chunk, copied before any pacing, does
+    not count). Times are the copying thread's own: elapsed = bytes_done / speed_bps, as the
+    reporter measured them there, so a busy event loop does not skew them."""
+    seen: dict[int, list[tuple[float, int]]] = {}
+    for event in progress:
+        done, speed = event.data["bytes_done"], event.data["speed_bps"]
+        if speed > 0:
+            seen.setdefault(event.data["id"], []).append((done / speed, done))
+    total = 0.0
+    for points in seen.values():
+        (start, first), (end, last) = points[0], points[-1]
+        total += (last - first) / (end - start)
+    return total
+
+
+async def test_the_bandwidth_limit_holds_within_ten_percent_across_copies(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    limit_mib_s = 8.0
+    executor = await make_executor(
+        settings(copy_limit_mib_s=limit_mib_s, copy_concurrency=2), progress_interval_s=0.1
+    )
+    locs = files(mapping, 2, size=12 * MiB)
+    for loc in locs:
+        executor.submit("cache", loc)
+    await executor.run_until_idle()
+
+    assert recorder.most_at_once("cache") == 2
+    progress = [e for e in recorder.events if e.type == OPERATION_PROGRESS]
+    assert len(progress) >= 10
+    assert rate_bps(progress) == pytest.approx(limit_mib_s * MiB, rel=0.10)
+    assert executor.limits()["copy_limit_mib_s"] == limit_mib_s
+
+
+@pytest.fixture
+def unraid(tmp_path: Path) -> tuple[Mapping, Path]:
+    """An Unraid layout: the share `tv` on the array as /mnt/user0/tv, held by disk1 and disk2."""
+    mnt = tmp_path / "mnt"
+    for folder in ("user0/tv", "disk1/tv", "disk2/tv", "cache/tv"):
+        (mnt / folder).mkdir(parents=True)
+    tv = Mapping(name="tv", plex="/data/tv", array=str(mnt / "user0/tv"),
+                 cache=str(mnt / "cache/tv"))  # fmt: skip
+    return tv, mnt
+
+
+def on_disk(tv: Mapping, mnt: Path, disk: str, rel: str, size: int, seed: int) -> Any:
+    """A file of the union /mnt/user0 that lives on `disk` (its name there marks where)."""
+    loc = locate(tv, rel)
+    put_media(loc, media_bytes(size, seed=seed))
+    (mnt / disk / "tv" / rel).parent.mkdir(parents=True, exist_ok=True)
+    (mnt / disk / "tv" / rel).touch()
+    return loc
+
+
+async def test_one_copy_per_array_disk_at_a_time_paced_per_disk(
+    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any
+) -> None:
+    tv, mnt = unraid
+    recorder = Recorder(bus)
+    executor = await make_executor(
+        settings(copy_concurrency=3, disk_limit_mib_s=16.0, disks_root=str(mnt)),
+        progress_interval_s=0.05,
+    )
+    one = [on_disk(tv, mnt, "disk1", f"A/E{i}.mkv", 16 * MiB, i) for i in range(2)]
+    two = on_disk(tv, mnt, "disk2", "B/E1.mkv", 16 * MiB, 9)
+    ops = [executor.submit("cache", loc) for loc in [*one, two]]
+    await executor.run_until_idle()
+
+    assert [op.disk for op in ops] == ["disk1", "disk1", "disk2"]
+    assert [op.result.result().result for op in ops] == ["done"] * 3
+    timeline = [(e.type, e.data["path"]) for e in recorder.events if e.type != OPERATION_PROGRESS]
+    first, second = (loc.plex_path for loc in one)
+    # disk1's two copies one after the other; disk2's beside the first of them.
+    assert timeline.index((OPERATION_COMPLETE, first)) < timeline.index((OPERATION_STARTED, second))
+    assert recorder.most_at_once("cache") == 2
+    per_disk = [e for e in recorder.events if e.type == OPERATION_PROGRESS
+                and e.data["path"] == two.plex_path]  # fmt: skip
+    assert rate_bps(per_disk) == pytest.approx(16 * MiB, rel=0.10)
+
+
+async def test_the_demos_copies_move_slowly_enough_to_watch(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    """`cacherr demo` limits copies so its 8 MiB episodes show progress bars for seconds."""
+    recorder = Recorder(bus)
+    limit = DEMO_COPY_LIMIT_MIB_S
+    executor = await make_executor(settings(copy_limit_mib_s=limit))
+    [loc] = files(mapping, 1, size=DEMO_FILE_BYTES)
+
+    executor.submit("cache", loc)
+    await executor.run_until_idle()
+
+    progress = [e for e in recorder.events if e.type == OPERATION_PROGRESS]
+    # One report every 0.25 s of a copy that takes 8 MiB / 4 MiB/s: several, not one.
+    assert len(progress) >= 5
+    assert rate_bps(progress) == pytest.approx(limit * MiB, rel=0.10)
+
+
+async def test_a_copy_cancelled_while_its_disk_is_looked_up_never_starts(
+    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any
+) -> None:
+    tv, mnt = unraid
+    recorder = Recorder(bus)
+    executor = await make_executor(settings(disks_root=str(mnt)))
+    loc = on_disk(tv, mnt, "disk1", "A/E1.mkv", MiB, 1)
+
+    first = executor.submit("cache", loc, holder="alice", rating_key="e1")
+    assert executor.cancel(first.id)
+    again = executor.submit("cache", loc, holder="alice", rating_key="e1")
+    await executor.run_until_idle()
+
+    assert first.result.result().result == "cancelled"
+    assert (again.result.result().result, again.disk, again.depth) == ("done", "disk1", 0)
+    assert [s["id"] for s in recorder.of(OPERATION_STARTED)] == [again.id]
+
+
+async def test_where_the_disk_cannot_be_told_each_copy_is_paced_on_its_own(
+    bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    executor = await make_executor(
+        settings(disk_limit_mib_s=8.0, copy_concurrency=2), progress_interval_s=0.1
+    )
+    ops = [executor.submit("cache", loc) for loc in files(mapping, 2, size=12 * MiB)]
+    await executor.run_until_idle()
+
+    assert [op.disk for op in ops] == [None, None]
+    assert recorder.most_at_once("cache") == 2
+    for op in ops:
+        mine = [e for e in recorder.events
+                if e.type == OPERATION_PROGRESS and e.data["id"] == op.id]  # fmt: skip
+        assert rate_bps(mine) == pytest.approx(8 * MiB, rel=0.10)
 
 
 def rot(path: Path) -> None:

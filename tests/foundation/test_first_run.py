@@ -57,6 +57,9 @@ def test_run_says_where_to_open_the_page_and_what_is_missing(tmp_path: Path) -> 
             status = json.load(resp)["data"]
         assert status["setup_required"] is True
         assert "Open it to create your login." in out
+        # The one-time set-up code the first visit needs, right under it (as in the log).
+        code = (config / "setup-code").read_text(encoding="utf-8").strip()
+        assert f"with the set-up code {code}" in out.split("Open it to create your login.")[1]
         for gap in (PLEX_NOT_CONFIGURED, NO_MAPPINGS):
             assert gap.line() in out
     finally:

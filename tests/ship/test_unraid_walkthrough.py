@@ -220,6 +220,33 @@ def _get_json(url: str) -> dict[str, Any]:
         return body
 
 
+def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    origin = url.split("/api/", 1)[0]
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Origin": origin},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return dict(json.load(answer))
+    except urllib.error.HTTPError as exc:
+        return dict(json.loads(exc.read().decode()))
+
+
+async def read_until(daemon: asyncio.subprocess.Process, marker: str) -> str:
+    """The daemon's output up to and including the first line holding `marker`."""
+    assert daemon.stdout is not None
+    seen: list[str] = []
+    async with asyncio.timeout(30):
+        while True:
+            line = (await daemon.stdout.readline()).decode()
+            if not line:
+                raise AssertionError("the daemon's output ended:\n" + "".join(seen))
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+
+
 def _post(url: str) -> str:
     request = urllib.request.Request(url, data=b"", method="POST")
     try:
@@ -272,6 +299,7 @@ async def test_the_readme_first_run_on_unraid(
         *in_container, *entrypoint, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+    output = ""  # what the test read of the daemon's output while it ran
     try:
         health = await until_healthy(port, daemon)
         assert health["database"]["ok"], health
@@ -287,6 +315,17 @@ async def test_the_readme_first_run_on_unraid(
         # Step 2: the file Mover Tuning is told to read is Cacherr's exclusion list.
         listed = readme_line(r"the file to\s+`(/mnt/user/appdata/cacherr/[^`]+)`").group(1)
         assert MARKER in (host / listed.lstrip("/")).read_text(encoding="utf-8")
+
+        # Step 5: the login, with the set-up code the container's log prints.
+        readme_line(r"set-up code from the container's log \(`docker logs cacherr`\)")
+        output = await read_until(daemon, "set-up code")
+        setup = re.search(r"set-up code ([A-Z0-9]{5}-[A-Z0-9]{5})", output)
+        assert setup is not None, output
+        created = await asyncio.to_thread(
+            _post_json, f"http://127.0.0.1:{port}/api/auth/setup",
+            {"username": "admin", "password": "a long password", "code": setup.group(1)},
+        )  # fmt: skip
+        assert created["success"], created
 
         # Step 6: `docker exec -u 99:100 cacherr cacherr check`, in the running container.
         exec_line = readme_line(r"`docker exec -u (\d+):(\d+) cacherr (cacherr check)`")
@@ -315,7 +354,7 @@ async def test_the_readme_first_run_on_unraid(
             daemon.send_signal(signal.SIGTERM)  # `docker stop`
         out, _ = await asyncio.wait_for(daemon.communicate(), 60)
         remove_container(container)
-    log = out.decode()
+    log = output + out.decode()
     assert daemon.returncode == 0, log
     assert "useradd warning" not in log and "✗" not in log, log
     assert log.count("created the cache folder /mnt/cache/media") == 1, log

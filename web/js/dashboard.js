@@ -124,11 +124,23 @@ function drawOps() {
   list.replaceChildren(...(items.length ? items.map(opRow) : [el("li.muted", {}, "Nothing is moving right now.")]));
 }
 
+function showLimits(limits) {
+  const line = document.getElementById("op-limits");
+  if (!line || !limits) return;
+  const mib = (v) => `${v} MiB/s`;
+  const parts = [`up to ${limits.copy_concurrency} copies at once`];
+  if (limits.copies_per_disk) parts.push(`${limits.copies_per_disk} per array disk`);
+  parts.push(limits.copy_limit_mib_s ? `at most ${mib(limits.copy_limit_mib_s)} in all` : "no speed limit");
+  if (limits.disk_limit_mib_s) parts.push(`${mib(limits.disk_limit_mib_s)} per disk`);
+  line.textContent = parts.join(" · ");
+}
+
 async function loadOps() {
   const data = await api("/api/operations?limit=8");
   ops.clear();
   for (const op of data.active) ops.set(op.id, op);
   drawOps();
+  showLimits(data.limits);
   const recent = document.getElementById("recent-ops");
   recent.replaceChildren(...data.history.items.map((o) => el("tr", {},
     el("td", {}, pill(o.state, o.state === "done" ? "ok" : o.state === "failed" ? "bad" : "")),
@@ -170,7 +182,7 @@ export async function enter(main) {
             } },
           }, r)))),
         el("div#chart.chart"), el("p#sweep-line.muted", {}, "")),
-      el("section.card", {}, el("h2", {}, "Moving now"), el("ul#ops.ops"),
+      el("section.card", {}, el("h2", {}, "Moving now"), el("p#op-limits.muted"), el("ul#ops.ops"),
         el("details", {}, el("summary", {}, "Recent operations"),
           el("table.table.compact", {}, el("tbody#recent-ops"))))),
     el("div.grid2", {},

@@ -173,13 +173,6 @@ class ListService:
                 out[claim.user_id] = []
         return out
 
-    async def sync_claims(self, room: FillRoom | None = None) -> None:
-        """Write every enabled list's claims and release those of lists gone or disabled."""
-        for definition in self.definitions():
-            if definition.enabled:
-                await self._apply(definition, room)
-        await self.release_stale()
-
     async def release_stale(self) -> None:
         """Release the claims of lists that were deleted or disabled."""
         wanted = {holder(d.name) for d in self.definitions() if d.enabled}

@@ -1,0 +1,153 @@
+"""Fairness under a burst: 40 people press play at once; how long each waits for their next episode.
+
+The daemon runs as a real process with DEFAULT cache settings (`cache.next_episodes` 5,
+`copy_concurrency` 2, ...), only Plex, the mapping, the webhook and the port set. The
+simulated Plex (+20 ms on every request) has one show per person; the owner, 9 Home users
+and 30 shared friends each post a Plex `media.play` of their show's S01E01 (multipart,
+secret in the URL), all at once from 40 threads. A watcher polls the cache every
+millisecond for each person's S01E02 under its final name at full size (a copy is renamed to
+its final name only once complete and fsynced). Latency = complete on the cache - that
+person's send time; the p95 is over the 40 people, and the slowest kind of user is shown.
+
+    python -m bench.burst [--people 40] [--size-mb 1] [--latency-ms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.crash_campaign import API_KEY, SECRET, Daemon, free_port
+from bench.latency import multipart
+from cacherr.config.store import ConfigStore
+from cacherr.fakeplex import FakePlexThread, World, webhooks
+from cacherr.fakeplex.model import Show, User
+
+
+def kinds(people: int) -> list[str]:
+    """The owner, then a quarter Home users, the rest shared friends."""
+    home = (people - 1) // 4
+    return ["owner"] + ["home"] * home + ["shared"] * (people - 1 - home)
+
+
+class Complete(threading.Thread):
+    """Polls for each person's next episode under its final name at full size."""
+
+    def __init__(self, targets: dict[int, Path], size: int) -> None:
+        super().__init__(daemon=True)
+        self.pending = dict(targets)
+        self.size = size
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while self.pending and not self.stop.is_set():
+            for who, path in list(self.pending.items()):
+                try:
+                    if os.stat(path).st_size == self.size:
+                        self.seen[who] = time.perf_counter()
+                        del self.pending[who]
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.001)
+
+
+def play(url: str, world: World, user: User, show: Show) -> float:
+    """POST the webhook Plex sends when `user` starts S01E01 of `show`; returns the send time."""
+    ep = show.seasons[0].episodes[0]
+    body, ctype = multipart(webhooks.from_world("media.play", world, user, ep))
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": ctype},
+                                     method="POST")  # fmt: skip
+    sent = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 202
+    return sent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=40)
+    parser.add_argument("--size-mb", type=float, default=1.0, help="size of each episode")
+    parser.add_argument("--latency-ms", type=int, default=20, help="added to every Plex call")
+    args = parser.parse_args()
+    size = int(args.size_mb * 2**20)
+
+    with tempfile.TemporaryDirectory(prefix="cacherr-burst-") as tmp:
+        root = Path(tmp)
+        array, cache = root / "array", root / "cache"
+        cache.mkdir()
+        world = World(array_root=array, plex_root="/data", file_bytes=size)
+        people: list[User] = [world.owner]
+        for i, kind in enumerate(kinds(args.people)[1:]):
+            people.append(world.add_user(f"{kind}{i:02d}", kind=kind))  # type: ignore[arg-type]
+        shows = [world.add_show(f"Show {i:02d}", seasons={1: 8}) for i in range(args.people)]
+        thread = FakePlexThread(world)
+        plex = thread.start()
+        plex.faults.rule().latency_ms = args.latency_ms
+        port = free_port()
+        ConfigStore.open(root / "config").save({
+            "plex": {"url": plex.url, "token": world.owner.token, "plextv_url": plex.plextv_url,
+                     "discover_url": plex.discover_url, "metadata_url": plex.metadata_url},
+            "paths": {"mappings": [{"name": "tv", "plex": "/data", "array": str(array),
+                                    "cache": str(cache)}]},
+            "web": {"host": "127.0.0.1", "port": port, "api_key": API_KEY},
+            "webhook": {"secret": SECRET},
+            "mover": {"pid_file": str(root / "mover.pid")},
+            "general": {"log_level": "WARNING"},
+        })  # fmt: skip
+        daemon = Daemon(root / "config", port, root / "daemon.log")
+        daemon.start()
+        try:
+            daemon.wait_healthy()
+            deadline = time.monotonic() + 30
+            while daemon.get("/api/health")["data"]["plex"]["state"] != "connected":
+                if time.monotonic() > deadline:
+                    raise SystemExit("Plex did not connect")
+                time.sleep(0.05)
+            time.sleep(1.0)  # the start-up sweep (nothing on deck yet) settles
+            targets = {
+                i: cache / "tv" / show.title / "Season 01" / f"{show.title} - S01E02.mkv"
+                for i, show in enumerate(shows)
+            }
+            watcher = Complete(targets, size)
+            watcher.start()
+            url = f"http://127.0.0.1:{port}/api/webhooks/plex?secret={SECRET}"
+            with ThreadPoolExecutor(len(people)) as pool:
+                who = range(len(people))
+                sent = list(pool.map(lambda i: play(url, world, people[i], shows[i]), who))
+            watcher.join(timeout=60)
+            watcher.stop.set()
+        finally:
+            daemon.stop()
+            thread.stop()
+
+    waits = {i: watcher.seen[i] - sent[i] for i in watcher.seen}
+    ordered = sorted(waits.values())
+    print(f"{len(waits)} of {len(people)} people at once ({args.size_mb:g} MiB episodes, Plex "
+          f"+{args.latency_ms} ms, default settings): play sent → next episode complete on the "
+          "cache")  # fmt: skip
+    if ordered:
+        p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+        print(f"  p50 {statistics.median(ordered):.3f} s   p95 {p95:.3f} s   "
+              f"max {ordered[-1]:.3f} s")  # fmt: skip
+        for kind in ("owner", "home", "shared"):
+            mine = sorted(w for i, w in waits.items() if people[i].kind == kind)
+            if mine:
+                print(f"  {kind:6} n={len(mine):2}  median {statistics.median(mine):.3f} s   "
+                      f"max {mine[-1]:.3f} s")  # fmt: skip
+    missing = sorted(set(range(len(people))) - set(waits))
+    if missing:
+        print(f"  never complete: {missing}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
