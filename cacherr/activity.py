@@ -44,7 +44,9 @@ def describe(event: Event) -> tuple[str, str] | None:
     """
     match event:
         case events.OperationComplete(kind=kind, path=path, result=result, error=error):
-            verb = "Cached" if kind == "cache" else "Returned to the array"
+            verb = {"cache": "Cached", "compare": "Compared both copies of"}.get(
+                kind, "Returned to the array"
+            )
             if result == "done":
                 return "info", f"{verb}: {path}"
             if result == "failed":

@@ -49,7 +49,8 @@ LOW_SPACE: Final = "low_space"
 CLAIMS_DROPPED: Final = "claims_dropped"
 
 # An eviction is a restore made to free room: the executor knows only these two kinds.
-OperationKind = Literal["cache", "restore"]
+# A compare is the maintenance fix reading both copies of a duplicate (its progress shows).
+OperationKind = Literal["cache", "restore", "compare"]
 OperationResult = Literal["done", "failed", "cancelled", "skipped"]
 
 
@@ -67,8 +68,8 @@ class Event:
         del data["timestamp"]
         return data
 
-    def as_dict(self) -> dict[str, Any]:
-        """The wire form: `{type, timestamp, data}`."""
+    def wire(self) -> dict[str, Any]:
+        """The wire form (Socket.IO): `{type, timestamp, data}`."""
         return {"type": self.type, "timestamp": self.timestamp, "data": self.data}
 
 
@@ -142,6 +143,9 @@ class OperationComplete(Event):
     error: str | None
     duration_s: float
     size_bytes: int
+    # Done, but the user must hear of it (e.g. a damaged cache copy was dropped, the original
+    # kept): notified under errors.
+    warning: str | None = None
 
 
 # --- Plex sessions (the poller) ----------------------------------------------------------

@@ -3,6 +3,10 @@
 Each event is emitted under its own name with the body `{type, timestamp, data}`. A client
 that connects (or reconnects) first receives a `status` snapshot built from the registered
 snapshot providers, then the deltas. Connecting needs the login session or the API key.
+
+On stop the pages are disconnected in `on_shutdown`, before aiohttp waits for open requests:
+a connected page would otherwise hold the stop for aiohttp's whole shutdown timeout, and
+Docker kills the container 10 s after asking it to stop.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Realtime:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
         self.sio.attach(app)
         self.sio.on("connect", self._on_connect)
+        app.on_shutdown.append(self._disconnect_all)
         self._providers: dict[str, SnapshotProvider] = {}
         self._task: asyncio.Task[None] | None = None
         self.add_snapshot("health", self._health)
@@ -77,7 +82,7 @@ class Realtime:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if not await self._authorised(environ, auth):
             raise socketio.exceptions.ConnectionRefusedError("log in or send the API key")
-        body = events.Status(parts=await self.snapshot()).as_dict()
+        body = events.Status(parts=await self.snapshot()).wire()
         await self.sio.emit(events.STATUS, body, to=sid)
         # Deltas go to the "live" room only, so a client sees its snapshot first.
         await self.sio.enter_room(sid, _LIVE)
@@ -91,19 +96,29 @@ class Realtime:
         try:
             async for event in subscription:
                 try:
-                    await self.sio.emit(event.type, event.as_dict(), to=_LIVE)
+                    await self.sio.emit(event.type, event.wire(), to=_LIVE)
                 except Exception:
                     log.exception("Could not emit %s to the page", event.type)
         finally:
             subscription.close()
 
     async def close(self) -> None:
-        """Stop forwarding and disconnect the clients."""
+        """Stop forwarding (the clients were disconnected at shutdown)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def _disconnect_all(self, _app: web.Application) -> None:
         await self.sio.shutdown()
+        # Each page is sent a CLOSE packet without waiting for it to be read: engine.io's own
+        # disconnect waits for that, for ever if a polling client has stopped polling.
+        sockets, self.sio.eio.sockets = list(self.sio.eio.sockets.values()), {}
+        for sock in sockets:
+            try:
+                await sock.close(wait=False)
+            except Exception:
+                log.debug("A page's connection could not be closed cleanly", exc_info=True)
 
 
 REALTIME = web.AppKey("realtime", Realtime)

@@ -106,7 +106,19 @@ class PlexConfig(StrictModel):
         600, ge=1, le=100_000, description="Most calls to the Plex server per minute."
     )
     plextv_min_interval_ms: int = Field(
-        1000, ge=0, le=60_000, description="Least time between two calls to plex.tv."
+        0,
+        ge=0,
+        le=60_000,
+        description="Least time between two calls to plex.tv (on top of the budget).",
+    )
+    plextv_burst: int = Field(
+        5, ge=1, le=100, description="Calls to plex.tv that may go at once before the rate applies."
+    )
+    plextv_per_second: float = Field(
+        4.0,
+        gt=0,
+        le=100,
+        description="Sustained calls per second to plex.tv (it answers 429 past ~10).",
     )
     token_ttl_hours: float = Field(
         24.0, gt=0, description="How long other users' tokens are kept before being fetched again."
@@ -334,7 +346,9 @@ class WebConfig(StrictModel):
 class NotificationEvents(StrictModel):
     caching_summary: bool = Field(True, description="A summary of what was cached.")
     restores: bool = Field(False, description="A summary of what went back to the array.")
-    errors: bool = Field(True, description="Failed operations and configuration errors.")
+    errors: bool = Field(
+        True, description="Failed operations, damaged cache copies and configuration errors."
+    )
     low_space: bool = Field(True, description="The pool runs short of space.")
     plex_status: bool = Field(True, description="Plex goes down or comes back.")
     sweep_summary: bool = Field(False, description="The result of each sweep.")

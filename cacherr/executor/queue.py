@@ -386,6 +386,7 @@ class Executor:
                 error=outcome.error,
                 duration_s=round(duration_s, 3),
                 size_bytes=outcome.size_bytes,
+                warning=(outcome.detail or {}).get("warning"),
             )
         )
         self._finishing += 1

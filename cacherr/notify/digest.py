@@ -71,11 +71,13 @@ class Message:
 def categorise(event: Event) -> Category | None:
     """The toggle an event falls under, or None when it is never notified."""
     if isinstance(event, events.OperationComplete):
-        if event.result == "failed":
+        if event.result == "failed" or event.warning:
             return "errors"
         if event.result != "done":
             return None
-        return "caching_summary" if event.kind == "cache" else "restores"
+        if event.kind == "cache":
+            return "caching_summary"
+        return "restores" if event.kind == "restore" else None  # a compare is not news
     return _BY_TYPE.get(event.type)
 
 
@@ -142,7 +144,9 @@ def _moved(verb: str, batch: Sequence[Event], where: str = "") -> str:
 
 def _errors(batch: Sequence[Event]) -> list[str]:
     lines = []
-    failed = [e for e in batch if isinstance(e, events.OperationComplete)]
+    done = [e for e in batch if isinstance(e, events.OperationComplete)]
+    lines += [e.warning for e in done if e.warning]
+    failed = [e for e in done if e.result == "failed"]
     if failed:
         parts = []
         for op in failed:

@@ -357,7 +357,7 @@ async def test_no_secret_in_any_answer_log_or_event(
     events = []
     while True:
         try:
-            events.append(bus.get_nowait().as_dict())
+            events.append(bus.get_nowait().wire())
         except asyncio.QueueEmpty:
             break
     assert len(answers) > 40 and len(events) > 10 and received
@@ -428,7 +428,7 @@ async def test_a_broken_edit_never_shows_the_values_it_holds(
     events = []
     with contextlib.suppress(asyncio.QueueEmpty):
         while True:
-            events.append(str(bus.get_nowait().as_dict()))
+            events.append(str(bus.get_nowait().wire()))
     bus.close()
     assert "plex.Token" in health and "web.api_key" in health
     shown = [health, activity, hstore.problem, *events, *all_logs.lines]
@@ -707,7 +707,7 @@ async def test_list_credentials_never_show_anywhere(
     await asyncio.sleep(0.1)  # the activity log and the page's events go out on the loop
     with contextlib.suppress(asyncio.QueueEmpty):
         while True:
-            shown.append(str(bus.get_nowait().as_dict()))
+            shown.append(str(bus.get_nowait().wire()))
     bus.close()
     shown += all_logs.lines
     for text in shown:

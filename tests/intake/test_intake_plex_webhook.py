@@ -39,7 +39,7 @@ async def test_a_play_with_its_thumbnail_is_queued_and_published(
     assert (event.view_offset_ms, event.duration_ms) == (1000, 2_640_000)
     published = sub.get_nowait()
     assert published.data["rating_key"] == "1101"
-    assert "203.0.113.7" not in json.dumps(published.as_dict())
+    assert "203.0.113.7" not in json.dumps(published.wire())
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ async def test_snapshot_first_then_deltas(client: Client, store: ConfigStore) ->
         assert name == events.STATUS
         assert set(body) == {"type", "timestamp", "data"}
         assert body["data"]["health"]["plex"]["state"] == "not_configured"
+        assert body["data"]["stats"]["limit_bytes"] == 0  # the usage point's fields, no envelope
         # A warning in the log is a `log` event, forwarded as it happens.
         logging.getLogger("cacherr.test").warning("the pool is %s", "slow")
         name, body = await asyncio.wait_for(received.get(), 5)
