@@ -1,14 +1,14 @@
 """Cacherr's simulated Plex: a Plex Media Server plus plex.tv, discover and RSS.
 
 Used by the test-suite and by ``cacherr demo``. python-plexapi works against it
-unmodified once :func:`point_plexapi_at` has redirected its plex.tv base URLs.
+unmodified: Cacherr's settings ``plex.plextv_url``, ``discover_url`` and ``metadata_url``
+send its plex.tv calls here (``cacherr.plex.transport`` rewrites them per session).
 """
 
 from . import webhooks
 from .app import create_app
 from .faults import FaultRule, Faults, HostKind, RequestCounter
 from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
-from .plexapi_urls import PlexapiUrlPatch, point_plexapi_at
 from .sample import demo_world
 from .server import FakePlexServer, FakePlexThread, start_fake_plex
 from .world import World
@@ -25,7 +25,6 @@ __all__ = [
     "Media",
     "Movie",
     "Part",
-    "PlexapiUrlPatch",
     "RequestCounter",
     "Season",
     "Session",
@@ -34,7 +33,6 @@ __all__ = [
     "World",
     "create_app",
     "demo_world",
-    "point_plexapi_at",
     "start_fake_plex",
     "webhooks",
 ]

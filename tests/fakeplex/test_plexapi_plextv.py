@@ -10,15 +10,18 @@ from plexapi.myplex import MyPlexAccount
 from plexapi.server import PlexServer
 
 from cacherr.fakeplex import FakePlexServer, Movie, World
+from cacherr.plex.transport import PlexTransport
 
 
 def _movie(world: World, title: str) -> Movie:
     return next(i for i in world.items.values() if isinstance(i, Movie) and i.title == title)
 
 
-async def test_account_and_users(fake_plex: FakePlexServer, world: World) -> None:
+async def test_account_and_users(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         # plex.tv knows the owner by their account id, not the server's 1 (Plex's webhook
         # support article: current payloads carry that id; plexapi's MyPlexAccount.id).
         assert (account.id, account.username) == (world.owner.account_id, "owner")
@@ -34,23 +37,27 @@ async def test_account_and_users(fake_plex: FakePlexServer, world: World) -> Non
     await asyncio.to_thread(check)
 
 
-async def test_withdrawn_shared_token(fake_plex: FakePlexServer, world: World) -> None:
+async def test_withdrawn_shared_token(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     world.user("bob").shared_token_withdrawn = True
 
     def token() -> str | None:
-        bob = MyPlexAccount(token=world.owner.token).user("bob")
+        bob = MyPlexAccount(token=world.owner.token, session=plextv).user("bob")
         result: str | None = bob.get_token(world.machine_identifier)
         return result
 
     assert await asyncio.to_thread(token) is None
 
 
-async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, world: World) -> None:
+async def test_switch_home_user_token_works_on_pms(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     alice = world.user("alice")
     world.watch(alice, _movie(world, "Alien"))
 
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         switched = account.switchHomeUser("alice")
         assert switched.authToken == alice.token
         assert switched.title == "alice"
@@ -61,14 +68,16 @@ async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, wo
     await asyncio.to_thread(check)
 
 
-async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) -> None:
+async def test_watchlist_with_paging(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     heat = _movie(world, "Heat")
     dune = world.add_catalog_title("Dune: Part Three", "movie", 2026)
     world.add_to_watchlist(world.owner, heat)
     world.add_to_watchlist(world.owner, dune)
 
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         items = account.watchlist()
         assert [i.title for i in items] == ["Dune: Part Three", "Heat"]
         assert items[1].guid == heat.plex_guid
