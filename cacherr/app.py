@@ -16,12 +16,12 @@ from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
-from cacherr.checks import check_paths, fatal
+from cacherr.checks import check_paths, fatal, refused_mapping_change
 from cacherr.claims import ClaimStore
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
-from cacherr.db import DB_NAME, Database
+from cacherr.db import DB_NAME, Database, DatabaseError
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
 from cacherr.files.paths import check_mappings, create_share_folders
@@ -30,6 +30,7 @@ from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.identity import client_identifier
 from cacherr.plex.library import Library
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
@@ -88,11 +89,15 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
             "refusing to start, this set-up would lose data:\n"
             + "\n".join(r.line() for r in refused)
         )
+    app[keys.CONFIG].add_check(refused_mapping_change)  # saves and reloads: the same refusals
     yield
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[keys.CONFIG].config_dir / DB_NAME)
+    try:
+        db = await Database.open_or_replace(app[keys.CONFIG].config_dir / DB_NAME)
+    except DatabaseError as exc:
+        raise Unavailable(str(exc)) from None
     app[keys.DB] = db
     app[keys.SESSIONS] = SessionStore(db)
     yield
@@ -108,9 +113,11 @@ async def _setup_code(app: web.Application) -> AsyncIterator[None]:
 
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
     watcher = ConfigWatcher(app[keys.CONFIG], app[keys.BUS])
+    app[keys.CONFIG].listen_on(asyncio.get_running_loop())  # settings listeners run here
     await watcher.start()
     yield
     await watcher.close()
+    app[keys.CONFIG].listen_on(None)
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
@@ -123,7 +130,10 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 async def _plex(app: web.Application) -> AsyncIterator[None]:
     # Before the session poller, which asks Plex through it. Connects in the background.
     store = app[keys.CONFIG]
-    gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
+    client_id = await asyncio.to_thread(client_identifier, store.config_dir)
+    gateway = PlexGateway(
+        lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS], client_id=client_id
+    )
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
     app[keys.PLEX_USERS] = UserDirectory(

@@ -418,3 +418,21 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
 def fatal(results: Iterable[Check]) -> list[Check]:
     """The failed checks the daemon must not start with."""
     return [c for c in results if not c.ok and c.fatal]
+
+
+def refused_mapping_change(in_force: Settings, new: Settings) -> list[Problem]:
+    """Start-up's refusals for new path mappings (a settings save or a hot reload): the
+    daemon must not run, from now or from its next start, on a set-up that loses data.
+
+    Blocking, like start-up's checks; only a change of `paths.mappings` is checked.
+    """
+    if new.paths.mappings == in_force.paths.mappings:
+        return []
+    problems = []
+    for check in fatal(check_paths(new)):
+        where = check.name.removeprefix("mapping ")
+        path = where if where.startswith("paths.") else "paths.mappings"
+        problems.append(
+            Problem(path, f"{check.detail}; {check.fix}" if check.fix else check.detail)
+        )
+    return problems

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -55,6 +55,8 @@ SWEEP_STATE = web.AppKey[Callable[[], dict[str, Any]]]("sweep_state")
 # the playback reaction worker, the sweep and pins. CLOCK, when a test sets it before start-up,
 # is the wall clock the reactor and planner read (retention, expiry).
 CLOCK = web.AppKey[Callable[[], float]]("clock")
+# With CLOCK, how the reactor waits for a time on that clock (retention's returns).
+SLEEP = web.AppKey[Callable[[float], Awaitable[None]]]("sleep")
 CACHE_ENGINE = web.AppKey("cache_engine", CacheEngine)
 REACTOR = web.AppKey("reactor", Reactor)
 SWEEPER = web.AppKey("sweeper", Sweeper)

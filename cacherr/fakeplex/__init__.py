@@ -8,7 +8,19 @@ send its plex.tv calls here (``cacherr.plex.transport`` rewrites them per sessio
 from . import webhooks
 from .app import create_app
 from .faults import FaultRule, Faults, HostKind, RequestCounter
-from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
+from .model import (
+    CatalogEntry,
+    Episode,
+    Extra,
+    Library,
+    Media,
+    Movie,
+    Part,
+    Season,
+    Session,
+    Show,
+    User,
+)
 from .sample import demo_world
 from .server import FakePlexServer, FakePlexThread, start_fake_plex
 from .world import World
@@ -16,6 +28,7 @@ from .world import World
 __all__ = [
     "CatalogEntry",
     "Episode",
+    "Extra",
     "FakePlexServer",
     "FakePlexThread",
     "FaultRule",

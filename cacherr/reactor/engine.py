@@ -103,6 +103,8 @@ class CacheEngine:
         self._mover_retry: asyncio.TimerHandle | None = None
         # Why the mover's ignore list could not be written last time (None: it was).
         self.mover_problem: str | None = None
+        # Set after every plan submitted: the retention timer looks again at the return times.
+        self.planned = asyncio.Event()
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -116,9 +118,21 @@ class CacheEngine:
         return self._executor
 
     async def load(self) -> None:
-        """Build the index from the store (start-up, and the sweep's fresh look)."""
-        claims, managed = await self.store.all(), await self.store.managed()
-        self.index = Index.build(claims, managed)
+        """Build the index from the store (start-up, and the sweep's fresh look).
+
+        Under the engine lock, like every other change to the index: a reaction's claims
+        written meanwhile are applied to the new index once it is in place, never to the old
+        one the swap throws away.
+        """
+        async with self._lock:
+            claims, managed = await self.store.all(), await self.store.managed()
+            self.index = Index.build(claims, managed)
+
+    async def refresh_claims(self, paths: Iterable[str]) -> None:
+        """Bring the index's claims of `paths` up to date with the store."""
+        async with self._lock:
+            by_path = await self.store.for_paths(list(dict.fromkeys(paths)))
+            self.index.update_claims(by_path, now=self.clock())
 
     @property
     def resolver(self) -> PathResolver:
@@ -152,8 +166,7 @@ class CacheEngine:
         """After a claims write: bring the index up to date, plan `paths` (and what the
         write touched), submit. `found` is a survey of those paths taken just before."""
         wanted = list(dict.fromkeys([*paths, *change.touched]))
-        by_path = await self.store.for_paths(wanted)
-        self.index.update_claims(by_path, now=self.clock())
+        await self.refresh_claims(wanted)
         return await self.plan(wanted, found=found)
 
     async def plan(
@@ -195,6 +208,7 @@ class CacheEngine:
             if dry_run:
                 return result, Submitted()
             submitted = self._submit(result, now)
+        self.planned.set()
         if result.dropped:
             await self._drop(result, found)
         return result, submitted
@@ -257,7 +271,7 @@ class CacheEngine:
             p: found.problems.get(p, d.reason) for p, d in zip(paths, result.dropped, strict=True)
         }
         change = await self.store.release(paths, now=self.clock())
-        self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        await self.refresh_claims(change.removed)
         for path, reason in reasons.items():
             log.warning("Claims on %s dropped: %s", path, reason)
         self._bus.publish(
@@ -271,15 +285,20 @@ class CacheEngine:
         if op.kind == "cache":  # done: now cached; otherwise: no longer in flight
             await self._reload_managed(outcome.path)
         elif outcome.result == "done":
-            self.index.drop_managed(outcome.path)
+            async with self._lock:
+                self.index.drop_managed(outcome.path)
         if outcome.result == "done":
             self.refresh_mover()
 
     async def _reload_managed(self, plex_path: str) -> None:
-        row = await self._db.fetchone(_MANAGED_ROW, (plex_path,))
-        if row is None:
-            self.index.drop_managed(plex_path)
-            return
+        async with self._lock:
+            row = await self._db.fetchone(_MANAGED_ROW, (plex_path,))
+            if row is None:
+                self.index.drop_managed(plex_path)
+                return
+            self._put_row(row)
+
+    def _put_row(self, row: Any) -> None:
         self.index.put_managed(
             ManagedFile(
                 plex_path=row["plex_path"],

@@ -77,41 +77,69 @@ async def _next(sub: events.Subscription, timeout_s: float = 10.0) -> events.Eve
     return await asyncio.wait_for(sub.get(), timeout_s)
 
 
-async def _first_edit(
-    path: Path, text: str, sub: events.Subscription, timeout_s: float = 10.0
-) -> events.Event:
-    """Write `text` until the watcher answers: its inotify watch may not be set up yet.
+def _save(path: Path, content: str | bytes) -> None:
+    """Save as an editor does: a whole new file renamed over the old one (a reader never
+    sees it half written, as it could a file truncated and rewritten in place)."""
+    temp = path.with_name(path.name + ".saving")
+    temp.write_bytes(content.encode() if isinstance(content, str) else content)
+    temp.replace(path)
 
-    Writing the same text again is harmless: the watcher reloads only on changed content.
+
+async def _first_edit(
+    path: Path, content: bytes, sub: events.Subscription, timeout_s: float = 10.0
+) -> events.Event:
+    """Write `content` until the watcher answers: its inotify watch may not be set up yet.
+
+    Writing the same content again is harmless: the watcher acts only on changed content.
     """
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        await asyncio.to_thread(path.write_text, text)
+        await asyncio.to_thread(_save, path, content)
         try:
             return await asyncio.wait_for(sub.get(), 0.5)
         except TimeoutError:
             assert asyncio.get_running_loop().time() < deadline, "the edit was never picked up"
 
 
-@pytest.mark.parametrize("force_polling", [False, True])
-async def test_an_edit_goes_live_and_a_broken_one_keeps_the_old_config(
-    aiohttp_client: ClientFactory, config_dir: Path, force_polling: bool
-) -> None:
-    path = config_dir / CONFIG_NAME
+Watched = tuple[TestClient[Any, Any], ConfigStore, events.Subscription]
+POLLING = {"general": {"config_force_polling": True, "config_poll_interval_ms": 100}}
+
+
+async def _watched(
+    aiohttp_client: ClientFactory, config_dir: Path, patch: dict[str, Any] | None
+) -> Watched:
+    """The app on `config_dir` (with `patch` saved first), its watcher started, and a
+    subscription to the reload outcomes."""
     store = ConfigStore.open(config_dir)
-    if force_polling:
-        store.save({"general": {"config_force_polling": True, "config_poll_interval_ms": 100}})
+    if patch:
+        store.save(patch)
     client = await aiohttp_client(create_app(store))
     sub = client.app[keys.BUS].subscribe({events.CONFIG_RELOADED, events.CONFIG_ERROR})
+    return client, store, sub
+
+
+@pytest.fixture(params=[False, True], ids=["inotify", "polling"])
+async def watched(
+    request: pytest.FixtureRequest, aiohttp_client: ClientFactory, config_dir: Path
+) -> Watched:
+    """`_watched` with the watcher on inotify, then on forced polling."""
+    return await _watched(aiohttp_client, config_dir, POLLING if request.param else None)
+
+
+async def test_an_edit_goes_live_and_a_broken_one_keeps_the_old_config(
+    watched: Watched,
+) -> None:
+    client, store, sub = watched
+    path = store.path
 
     data = json.loads(path.read_text())
     data["cache"]["next_episodes"] = 8
-    event = await _first_edit(path, json.dumps(data), sub)
+    event = await _first_edit(path, json.dumps(data).encode(), sub)
     assert event.type == events.CONFIG_RELOADED
     assert event.data["path"] == str(path)
     assert store.current.cache.next_episodes == 8
 
-    path.write_text('{"cache": {"next_episodes": "eight"}')
+    _save(path, '{"cache": {"next_episodes": "eight"}')
     event = await _next(sub)
     assert event.type == events.CONFIG_ERROR
     assert any("line 1" in p for p in event.data["problems"])
@@ -119,8 +147,59 @@ async def test_an_edit_goes_live_and_a_broken_one_keeps_the_old_config(
     assert (await client.get("/api/health")).status == 200
 
     data["cache"]["nxt_episodes"] = 1
-    path.write_text(json.dumps(data))
+    _save(path, json.dumps(data))
     event = await _next(sub)
     assert event.type == events.CONFIG_ERROR
     assert any(p.startswith("cache.nxt_episodes") for p in event.data["problems"])
     assert store.current.cache.next_episodes == 8
+
+
+async def _config_health(client: TestClient[Any, Any]) -> dict[str, Any]:
+    health: dict[str, Any] = (await (await client.get("/api/health")).json())["data"]
+    return health
+
+
+async def test_a_non_utf8_edit_is_reported_and_the_next_edit_still_applies(
+    watched: Watched,
+) -> None:
+    client, store, sub = watched
+    path = store.path
+
+    data = json.loads(path.read_text())
+    data["cache"]["next_episodes"] = 8
+    event = await _first_edit(path, json.dumps(data).encode().replace(b"{", b"{\xff", 1), sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any("utf-8" in p for p in event.data["problems"]), event.data
+    health = await _config_health(client)
+    assert (health["status"], health["config"]["ok"]) == ("degraded", False)
+    assert "utf-8" in health["config"]["message"]
+    assert store.current.cache.next_episodes == 5
+
+    _save(path, json.dumps(data))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_RELOADED
+    assert store.current.cache.next_episodes == 8
+    assert (await _config_health(client))["config"] == {
+        "ok": True,
+        "message": "cacherr.json in force",
+    }
+
+
+async def test_an_edit_with_a_mapping_start_up_would_refuse_keeps_the_old_config(
+    aiohttp_client: ClientFactory, config_dir: Path, tmp_path: Path
+) -> None:
+    array, cache = tmp_path / "array", tmp_path / "cache"
+    array.mkdir(), cache.mkdir()
+    path = config_dir / CONFIG_NAME
+    mapping = {"name": "tv", "plex": "/data", "array": str(array), "cache": str(cache)}
+    client, store, sub = await _watched(
+        aiohttp_client, config_dir, {"paths": {"mappings": [mapping]}}
+    )
+
+    data = json.loads(path.read_text())
+    data["paths"]["mappings"][0]["cache"] = str(array)
+    event = await _first_edit(path, json.dumps(data).encode(), sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any("same folder" in p for p in event.data["problems"]), event.data
+    assert store.current.paths.mappings[0].cache == str(cache)
+    assert not (await _config_health(client))["config"]["ok"]
