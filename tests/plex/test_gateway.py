@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,20 +20,13 @@ from cacherr.plex.errors import (
 )
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
+from tests.waiting import until
 
 ON_DECK = "/library/sections/{id}/onDeck"
 
 
 async def next_state(sub: Subscription, timeout_s: float = 5.0) -> Event:
     return await asyncio.wait_for(sub.get(), timeout_s)
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    for _ in range(int(timeout_s / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 async def test_connects_and_runs_plexapi_off_the_loop(
