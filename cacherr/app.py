@@ -34,7 +34,6 @@ from cacherr.plex.identity import client_identifier
 from cacherr.plex.library import Library
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
-from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security import setup_code
 from cacherr.security.ratelimit import FailureLimiter
@@ -52,6 +51,7 @@ from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
 from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
+from cacherr.wiring import files_context, reactor_context, sweep_context
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ USAGE = web.AppKey("usage", UsageSampler)
 # audit) and its sweep state for `GET /api/status`; the API reads them only when set.
 EXECUTOR = web.AppKey("executor", Executor)
 SWEEP_STATE = web.AppKey[Callable[[], dict[str, Any]]]("sweep_state")
-# The reactor (cacherr.reactor.wiring): the cache engine between claims, planner and executor,
+# The reactor (wired by cacherr.wiring): the cache engine between claims, planner and executor,
 # the playback reaction worker, the sweep and pins. CLOCK, when a test sets it before start-up,
 # is the wall clock the reactor and planner read (retention, expiry).
 CLOCK = web.AppKey[Callable[[], float]]("clock")
