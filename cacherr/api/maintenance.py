@@ -5,7 +5,6 @@ and the safe fixes for it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from cacherr.db import Database
 from cacherr.errors import BadRequest, NotFound
 from cacherr.files.audit import AuditReport, Finding, audit
 from cacherr.files.audit_fix import apply_fixes
+from cacherr.files.journal_queries import running_temp_paths
 from cacherr.files.paths import PathResolver
 
 
@@ -46,10 +46,7 @@ async def _audit(app: web.Application) -> tuple[AuditReport, PathResolver, Datab
     db = app[keys.DB]
     executor = app.get(keys.EXECUTOR)
     busy = executor.busy() if executor is not None else set()
-    rows = await db.fetchall(
-        "SELECT temp_path FROM operations WHERE state = 'running' AND temp_path IS NOT NULL"
-    )
-    temps = [Path(str(r[0])) for r in rows]
+    temps = await running_temp_paths(db)
     return await audit(db, resolver, busy=busy, active_temps=temps), resolver, db
 
 
@@ -82,15 +79,12 @@ async def maintenance_fix(request: web.Request) -> web.Response:
     if not wanted:
         raise BadRequest("no finding to fix")
     mode = request.app[keys.CONFIG].current.paths.mode
-    rows = await db.fetchall(
-        "SELECT temp_path FROM operations WHERE state = 'running' AND temp_path IS NOT NULL"
-    )
     results = await apply_fixes(
         wanted,
         resolver=resolver,
         db=db,
         mode=mode,
-        active_temps=[Path(str(r[0])) for r in rows],
+        active_temps=await running_temp_paths(db),
     )
     done = sum(r.ok for r in results)
     return ok(
