@@ -1,8 +1,20 @@
-"""How many Plex and plex.tv calls a reconcile costs: on-deck and watchlists for 50 users.
+"""How the daemon fares against Plex and plex.tv at its DEFAULT settings, 50 users.
 
-Runs Cacherr's Plex side against the simulated Plex (its own thread, 20 ms added to every
-request) and prints the calls per endpoint and the wall time, for a cold start (users and
-tokens unknown) and a warm sweep (tokens cached).
+The real app (every setting at its default but the addresses, one mapping and Plex's
+database for shared users' on-deck) runs against the simulated Plex on its own thread:
+20 ms added to every request, plex.tv enforcing its rate limit (429 past 10 a second).
+The world: the owner, 19 Home users, 30 shared users, each with `--deck` shows in progress
+and two or three titles on their watchlist.
+
+Prints, with the calls per endpoint:
+* cold start: the app starting on an empty config folder until every user's on-deck is
+  read (the start-up sweep), then until the watchlists are known (background refresh);
+* a warm sweep (watchlists known, the library's short-lived cache emptied first);
+* `GET /api/plan`: p50 / p95 over `--plans` requests;
+* the 429s plex.tv answered.
+
+Targets (issue 13): zero 429s; warm sweep < 3 s; every on-deck within 10 s of start;
+≤ 3 calls per user + 1 per section per sweep; GET /api/plan p95 < 100 ms.
 
 Usage: `python -P bench/plex_calls.py` (-P keeps bench/ off sys.path, where copy.py would
 shadow the standard library's copy module).
@@ -12,25 +24,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from cacherr.config.models import Settings
-from cacherr.db import Database
-from cacherr.events import EventBus
+from aiohttp.test_utils import TestClient, TestServer
+
+from cacherr import keys
+from cacherr.app import create_app
+from cacherr.config import ConfigStore
 from cacherr.fakeplex import FakePlexServer, FakePlexThread, World
-from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.library import Library
-from cacherr.plex.status import PlexStatus
-from cacherr.plex.users import UserDirectory
-from cacherr.sources.ondeck import OnDeck
-from cacherr.sources.watchlist import Watchlists
+from cacherr.fakeplex.plexdb import write_plex_database
 
 
 def build_world(root: Path, users: int, deck: int) -> World:
     """`deck` started shows per user (one on-deck episode each), movies on watchlists."""
-    world = World(array_root=root, plex_root="/data", create_files=False)
+    world = World(array_root=root, plex_root="/data", file_bytes=256)
     shows = [world.add_show(f"Show {i:02d}", seasons={1: 4, 2: 4}) for i in range(deck + 2)]
     movies = [world.add_movie(f"Movie {i:02d}", year=2000 + i) for i in range(20)]
     people = [world.owner]
@@ -47,60 +59,108 @@ def build_world(root: Path, users: int, deck: int) -> World:
     return world
 
 
-async def sweep(ondeck: OnDeck, watchlists: Watchlists) -> tuple[float, int, int]:
-    started = time.perf_counter()
-    deck, wl = await asyncio.gather(ondeck.collect(), watchlists.collect())
-    assert not deck.failed and not wl.failed, (deck.failed, wl.failed)
-    return time.perf_counter() - started, len(deck.entries), len(wl.entries)
+def write_config(config_dir: Path, fake: FakePlexServer, world: World, tmp: Path) -> None:
+    """Defaults everywhere but where Plex is, one mapping and Plex's database."""
+    database = tmp / "com.plexapp.plugins.library.db"
+    write_plex_database(world, database)
+    (tmp / "cache").mkdir()
+    config = {
+        "plex": {"url": fake.url, "token": world.owner.token, "plextv_url": fake.plextv_url,
+                 "discover_url": fake.discover_url, "metadata_url": fake.metadata_url,
+                 "database_path": str(database)},
+        "paths": {"mappings": [{"name": "media", "plex": "/data",
+                                "array": str(world.array_root), "cache": str(tmp / "cache")}]},
+        "cache": {"limit": "100%", "min_free": "0B"},
+    }  # fmt: skip
+    (config_dir / "cacherr.json").write_text(json.dumps(config))
 
 
-def report(
-    title: str, fake: FakePlexServer, seconds: float, deck: int, wl: int, users: int
-) -> None:
+def report(title: str, fake: FakePlexServer, seconds: float, users: int, sections: int) -> None:
     counts = fake.counter.by_route()
-    kinds = fake.counter.by_kind()
-    print(f"\n{title}: {seconds:.2f} s, {deck} on-deck entries, {wl} watchlist entries")
+    total = sum(counts.values())
+    budget = 3 * users + sections
+    print(f"\n{title}: {seconds:.2f} s")
     for route, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  {n:5d}  {route}")
-    total = sum(counts.values())
-    print(f"  total {total} ({total / users:.2f} per user); by host: {dict(sorted(kinds.items()))}")
+    kinds = dict(sorted(fake.counter.by_kind().items()))
+    print(f"  total {total} ({total / users:.2f} per user; budget 3/user + 1/section = {budget});"
+          f" by host: {kinds}")  # fmt: skip
 
 
-async def main(users: int, deck: int, latency_ms: int, plextv_interval_ms: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        world = build_world(Path(tmp) / "array", users, deck)
+async def until(check: Any, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the daemon did not get there in time")
+        await asyncio.sleep(0.05)
+
+
+async def main(users: int, deck: int, latency_ms: int, plans: int) -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        world = build_world(tmp / "array", users, deck)
+        sections = len(world.libraries)
         with FakePlexThread(world) as fake:
             fake.faults.rule().latency_ms = latency_ms
-            settings = Settings.model_validate({
-                "plex": {"url": fake.url, "token": world.owner.token,
-                         "plextv_url": fake.plextv_url, "discover_url": fake.discover_url,
-                         "metadata_url": fake.metadata_url,
-                         "plextv_min_interval_ms": plextv_interval_ms,
-                         "friends_watchlist_rss": fake.rss_url("friends")},
-                "users": {"shared": {"watchlist": True}},
-            })  # fmt: skip
-            gateway = PlexGateway(lambda: settings.plex, PlexStatus(), EventBus())
-            db = await Database.open(Path(tmp) / "cacherr.db")
-            await gateway.start()
+            config_dir = tmp / "config"
+            config_dir.mkdir()
+            write_config(config_dir, fake, world, tmp)
+            store = ConfigStore.open(config_dir)
+            assert store.current.web.api_key is not None
+            headers = {"X-Api-Key": store.current.web.api_key.get_secret_value()}
+
+            started = time.perf_counter()
+            client = TestClient(TestServer(create_app(store)))
+            await client.start_server()
             try:
-                await gateway.wait_settled(10)
-                started = time.perf_counter()
-                directory = UserDirectory(gateway, db, lambda: settings)
-                await directory.refresh()
-                library = Library(gateway, lambda: settings)
-                ondeck = OnDeck(gateway, directory, library, lambda: settings)
-                watchlists = Watchlists(gateway, directory, library, lambda: settings)
-                _, deck_n, wl_n = await sweep(ondeck, watchlists)
-                cold = time.perf_counter() - started
-                title = "Cold start (users, tokens, sweep; connected before)"
-                report(title, fake, cold, deck_n, wl_n, users)
+                app = client.app
+                sweeper = app[keys.SWEEPER]
+                collector = sweeper.collector
+                assert collector is not None
+
+                async def first_sweep_done() -> bool:
+                    return sweeper.last is not None
+
+                await until(first_sweep_done, 120)
+                ondeck_s = time.perf_counter() - started
+                last = sweeper.last
+                assert last is not None
+                ondeck_failed = {k: v for k, v in last.failed.items() if k.startswith("ondeck")}
+                known = {u.id for u in await app[keys.PLEX_USERS].all()}
+                report("Cold start: every user's on-deck read (start-up sweep)", fake, ondeck_s,
+                       users, sections)  # fmt: skip
+                print(f"  users known {len(known)}, on-deck failures: {ondeck_failed or 'none'}")
+                await collector.wait_refreshed()
+                await sweeper.run_until_idle()
+                print(f"  watchlists known {time.perf_counter() - started:.2f} s after start")
+
                 fake.counter.reset()
-                library.invalidate()
-                warm, deck_n, wl_n = await sweep(ondeck, watchlists)
-                report("Warm sweep (tokens cached)", fake, warm, deck_n, wl_n, users)
+                app[keys.PLEX_LIBRARY].invalidate()
+                began = time.perf_counter()
+                result = await sweeper.sweep()
+                warm = time.perf_counter() - began
+                report("Warm sweep (watchlists known)", fake, warm, users, sections)
+                print(f"  failed: {result.failed or 'none'}")
+
+                fake.counter.reset()
+                timings = []
+                for _ in range(plans):
+                    began = time.perf_counter()
+                    resp = await client.get("/api/plan", headers=headers)
+                    await resp.read()
+                    assert resp.status == 200, resp.status
+                    timings.append((time.perf_counter() - began) * 1000)
+                timings.sort()
+                p95 = timings[int(len(timings) * 0.95) - 1]
+                print(f"\nGET /api/plan x{plans}: p50 {statistics.median(timings):.1f} ms,"
+                      f" p95 {p95:.1f} ms; Plex/plex.tv calls meanwhile:"
+                      f" {fake.counter.total()}")  # fmt: skip
+                answers = app[keys.PLEX].transport.answers
+                seen = sum(n for (_lane, _ep, status), n in answers.items() if status == "429")
+                print(f"\n429s: plex.tv's limit refused {fake.faults.plextv_limited},"
+                      f" Cacherr saw {seen}")  # fmt: skip
             finally:
-                await gateway.close()
-                await db.close()
+                await client.close()
 
 
 if __name__ == "__main__":
@@ -108,9 +168,6 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--deck", type=int, default=10, help="on-deck episodes per user")
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument(
-        "--plextv-interval-ms", type=int, default=0,
-        help="plex.plextv_min_interval_ms (the setting's default is 1000)",
-    )  # fmt: skip
+    parser.add_argument("--plans", type=int, default=200)
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.deck, args.latency_ms, args.plextv_interval_ms))
+    asyncio.run(main(args.users, args.deck, args.latency_ms, args.plans))

@@ -30,6 +30,7 @@ from cacherr.lock import InstanceLock
 from cacherr.metrics import setup_metrics
 from cacherr.notify import Notifier
 from cacherr.plex.gateway import PlexGateway
+from cacherr.plex.identity import client_identifier
 from cacherr.plex.library import Library
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
@@ -123,7 +124,10 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 async def _plex(app: web.Application) -> AsyncIterator[None]:
     # Before the session poller: it fills the poller's hook. Connects in the background.
     store = app[keys.CONFIG]
-    gateway = PlexGateway(lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS])
+    client_id = await asyncio.to_thread(client_identifier, store.config_dir)
+    gateway = PlexGateway(
+        lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS], client_id=client_id
+    )
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway
     app[keys.PLEX_USERS] = UserDirectory(

@@ -27,7 +27,7 @@ async def start_sweep(request: web.Request) -> web.Response:
     """
     sweeper = _sweeper(request)
     if request.query.get("dry_run", "").lower() in _TRUE:
-        result = await sweeper.sweep(dry_run=True)
+        result = await sweeper.sweep(dry_run=True, fresh=True)
         return ok(result.as_dict(), message=f"{len(result.plan)} planned actions (dry run)")
     if not sweeper.trigger():
         raise Conflict("a sweep is already running")
@@ -40,6 +40,11 @@ async def sweep_state(request: web.Request) -> web.Response:
 
 
 async def plan(request: web.Request) -> web.Response:
-    """The ordered plan a sweep would carry out now, with a reason per action (a dry run)."""
-    result = await _sweeper(request).sweep(dry_run=True)
+    """The ordered plan a sweep would carry out now, with a reason per action (a dry run).
+
+    Planned from the latest known on-deck and watchlists (no call to Plex or plex.tv);
+    `?refresh=1` gathers them afresh first, as a sweep does.
+    """
+    fresh = request.query.get("refresh", "").lower() in _TRUE
+    result = await _sweeper(request).sweep(dry_run=True, fresh=fresh)
     return ok(result.plan, message=f"{len(result.plan)} planned actions (dry run)")

@@ -44,11 +44,16 @@ def _user_dict(
         "override": override.model_dump(exclude_none=True) if override is not None else {},
         "cached_files": files,
         "cached_bytes": size,
+        "ondeck_source": asdict(request.app[keys.PLEX_USERS].deck_source(user)),
     }
 
 
 async def users(request: web.Request) -> web.Response:
-    """Known Plex users (main, home, shared) with their effective settings and override."""
+    """Known Plex users (main, home, shared) with their effective settings and override.
+
+    `ondeck_source` says where each user's on-deck comes from (`token`, `database` or
+    `none`), why, and what to do about it.
+    """
     directory = request.app[keys.PLEX_USERS]
     cached = await _cached_per_user(request)
     return ok([_user_dict(u, request, cached) for u in await directory.all()])

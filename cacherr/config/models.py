@@ -106,7 +106,19 @@ class PlexConfig(StrictModel):
         600, ge=1, le=100_000, description="Most calls to the Plex server per minute."
     )
     plextv_min_interval_ms: int = Field(
-        1000, ge=0, le=60_000, description="Least time between two calls to plex.tv."
+        0,
+        ge=0,
+        le=60_000,
+        description="Least time between two calls to plex.tv (on top of the budget).",
+    )
+    plextv_burst: int = Field(
+        5, ge=1, le=100, description="Calls to plex.tv that may go at once before the rate applies."
+    )
+    plextv_per_second: float = Field(
+        4.0,
+        gt=0,
+        le=100,
+        description="Sustained calls per second to plex.tv (it answers 429 past ~10).",
     )
     token_ttl_hours: float = Field(
         24.0, gt=0, description="How long other users' tokens are kept before being fetched again."

@@ -48,16 +48,24 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: FieldInfo) -> str:
+def _default(field: FieldInfo, owner: BaseModel | None = None, name: str = "") -> str:
     if field.is_required():
         return "(required)"
-    value = field.get_default(call_default_factory=True)
+    # A section's own default (e.g. users.shared) overrides its fields' defaults.
+    if owner is not None:
+        value = getattr(owner, name)
+    else:
+        value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     if isinstance(value, SecretStr):
         value = "(secret)"
     return f"`{json.dumps(value)}`"
 
 
-def rows(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str, str]]:
+def rows(
+    model: type[BaseModel] = Settings, prefix: str = "", owner: BaseModel | None = None
+) -> list[tuple[str, str, str, str]]:
     """(key, type, default, description) for every leaf field, nested sections flattened."""
     out: list[tuple[str, str, str, str]] = []
     for name, field in model.model_fields.items():
@@ -69,15 +77,17 @@ def rows(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str,
             value_model = (
                 _model_of(args[1]) if typing.get_origin(field.annotation) is dict else None
             )
-            out.append(
-                (key, _type_name(field.annotation), _default(field), field.description or "")
-            )
+            default = _default(field, owner, name)
+            out.append((key, _type_name(field.annotation), default, field.description or ""))
             if item_model is not None:
                 out.extend(rows(item_model, f"{key}[]."))
             if value_model is not None:
                 out.extend(rows(value_model, f"{key}.<name>."))
         else:
-            out.extend(rows(nested, f"{key}."))
+            section = getattr(owner, name) if owner is not None else None
+            if section is None and not field.is_required():
+                section = field.get_default(call_default_factory=True)
+            out.extend(rows(nested, f"{key}.", section if isinstance(section, BaseModel) else None))
     return out
 
 

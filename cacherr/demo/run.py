@@ -13,7 +13,7 @@ from aiohttp import web
 
 from cacherr.app import create_app
 from cacherr.config.store import ConfigStore
-from cacherr.demo.viewers import Viewers
+from cacherr.demo.viewers import Viewers, write_database
 from cacherr.fakeplex import FakePlexThread
 from cacherr.fakeplex.sample import demo_world
 from cacherr.welcome import page_addresses, page_url
@@ -37,7 +37,8 @@ def demo_settings(
             "plextv_url": plex.plextv_url,
             "discover_url": plex.discover_url,
             "metadata_url": plex.metadata_url,
-            "plextv_min_interval_ms": 0,
+            # Shared users' on-deck comes from Plex's database, as on a real server.
+            "database_path": str(plex_database(folder)),
         },
         "paths": {
             "mappings": [
@@ -63,6 +64,11 @@ def demo_settings(
         "web": {"host": host, "port": port, "auth": "none" if _loopback(host) else "forms"},
         "mover": {"pid_file": str(folder / "mover.pid")},
     }
+
+
+def plex_database(folder: Path) -> Path:
+    """Where the demo keeps the simulated Plex's library database."""
+    return folder / "plex" / "com.plexapp.plugins.library.db"
 
 
 def _loopback(host: str) -> bool:
@@ -93,6 +99,8 @@ def run_demo(
 def _run(folder: Path, *, port: int, speed: float, host: str) -> int:
     (folder / "cache").mkdir(parents=True, exist_ok=True)
     world = demo_world(folder / "array", "/data", file_bytes=DEMO_FILE_BYTES)
+    plex_database(folder).parent.mkdir(exist_ok=True)
+    write_database(world, plex_database(folder))
     plex_thread = FakePlexThread(world)
     plex = plex_thread.start()
     try:
@@ -102,7 +110,7 @@ def _run(folder: Path, *, port: int, speed: float, host: str) -> int:
         assert secret is not None
         hook_path = f"/api/webhooks/plex?secret={secret.get_secret_value()}"
         webhook = page_url(_local(host), port) + hook_path
-        viewers = Viewers(world, webhook, step_s=6.0 / speed)
+        viewers = Viewers(world, webhook, step_s=6.0 / speed, plex_database=plex_database(folder))
 
         async def _viewers(_app: web.Application) -> AsyncIterator[None]:
             await viewers.start()

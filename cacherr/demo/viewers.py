@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
 from cacherr.fakeplex import webhooks
 from cacherr.fakeplex.model import Episode, Show, User
+from cacherr.fakeplex.plexdb import write_plex_database
 from cacherr.fakeplex.world import World
 
 log = logging.getLogger(__name__)
@@ -44,9 +47,18 @@ class Viewers:
     """A task that moves the viewers along every `step_s` seconds."""
 
     def __init__(
-        self, world: World, webhook_url: str, *, step_s: float = 6.0, seed: int = 1
+        self,
+        world: World,
+        webhook_url: str,
+        *,
+        step_s: float = 6.0,
+        seed: int = 1,
+        plex_database: Path | None = None,
     ) -> None:
         self._world = world
+        # Plex's own library database, which a real server keeps current as people watch:
+        # shared users' on-deck is read from it (Plex gives no token for them).
+        self._plex_database = plex_database
         self._url = webhook_url
         self._step_s = step_s
         self._random = random.Random(seed)
@@ -79,6 +91,8 @@ class Viewers:
             viewer = self._random.choice(self.viewers)
             try:
                 await self.step(viewer)
+                if self._plex_database is not None:
+                    await asyncio.to_thread(write_database, self._world, self._plex_database)
             except aiohttp.ClientResponseError as exc:  # its text names the URL: the secret
                 log.warning("Demo viewer %s: Cacherr answered %d", viewer.user.title, exc.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -127,3 +141,11 @@ class Viewers:
         assert self._session is not None
         async with self._session.post(self._url, data=webhooks.form(body)) as resp:
             resp.raise_for_status()
+
+
+def write_database(world: World, path: Path) -> None:
+    """Plex's library database for the world, replaced whole (a reader never sees half)."""
+    temp = path.with_name(path.name + ".new")
+    temp.unlink(missing_ok=True)
+    write_plex_database(world, temp)
+    os.replace(temp, path)

@@ -7,7 +7,19 @@ unmodified once :func:`point_plexapi_at` has redirected its plex.tv base URLs.
 from . import webhooks
 from .app import create_app
 from .faults import FaultRule, Faults, HostKind, RequestCounter
-from .model import CatalogEntry, Episode, Library, Media, Movie, Part, Season, Session, Show, User
+from .model import (
+    CatalogEntry,
+    Episode,
+    Extra,
+    Library,
+    Media,
+    Movie,
+    Part,
+    Season,
+    Session,
+    Show,
+    User,
+)
 from .plexapi_urls import PlexapiUrlPatch, point_plexapi_at
 from .sample import demo_world
 from .server import FakePlexServer, FakePlexThread, start_fake_plex
@@ -16,6 +28,7 @@ from .world import World
 __all__ = [
     "CatalogEntry",
     "Episode",
+    "Extra",
     "FakePlexServer",
     "FakePlexThread",
     "FaultRule",

@@ -16,6 +16,7 @@ from . import files
 from .model import (
     CatalogEntry,
     Episode,
+    Extra,
     Item,
     Library,
     LibraryType,
@@ -49,6 +50,7 @@ class MediaLibrary:
         self.libraries: dict[int, Library] = {}
         self.items: dict[int, Item] = {}
         self.catalog: dict[str, CatalogEntry] = {}
+        self.extras: dict[int, Extra] = {}
         self._rating_keys = itertools.count(100)
         self._media_ids = itertools.count(1)
 
@@ -174,6 +176,26 @@ class MediaLibrary:
             self.items[rk] = movie
             return movie
 
+    def add_trailer(self, movie: Movie, *, duration_ms: int = 150_000) -> Extra:
+        """A trailer of ``movie`` (Plex type ``clip``), its file beside the movie's."""
+        with self.lock:
+            rel = PurePosixPath(movie.media[0].parts[0].file).relative_to(self.plex_root)
+            rel = rel.with_name(f"{rel.stem}-trailer{rel.suffix}")
+            media = self._make_media(rel, size=None, parts=1, subtitles=(), resolution="1080")
+            extra = Extra(next(self._rating_keys), "clip", f"{movie.title} (Trailer)",
+                          duration_ms, [media], movie.library.id, movie.rating_key)  # fmt: skip
+            self.extras[extra.rating_key] = extra
+            return extra
+
+    def add_track(self, title: str, *, section_id: int = 99, duration_ms: int = 240_000) -> Extra:
+        """A music track (Plex ``Track``) in a music section Cacherr does not watch."""
+        with self.lock:
+            rel = PurePosixPath("music", f"{title}.flac")
+            media = self._make_media(rel, size=None, parts=1, subtitles=(), resolution=None)
+            extra = Extra(next(self._rating_keys), "track", title, duration_ms, [media], section_id)
+            self.extras[extra.rating_key] = extra
+            return extra
+
     def add_show(
         self,
         title: str,
@@ -271,9 +293,15 @@ class MediaLibrary:
             return ep
 
     def add_catalog_title(
-        self, title: str, type: LibraryType = "movie", year: int | None = None
+        self,
+        title: str,
+        type: LibraryType = "movie",
+        year: int | None = None,
+        *,
+        guids: list[str] | None = None,
     ) -> CatalogEntry:
-        """A plex.tv title that is not in the library (for watchlists)."""
+        """A plex.tv title not in the library by its plex guid (for watchlists); ``guids``
+        sets its external ids (e.g. those of a local item a legacy agent matched)."""
         with self.lock:
             guid = f"plex://{type}/{files.short_hash('catalog', title, year)}"
             entry = CatalogEntry(
@@ -281,7 +309,7 @@ class MediaLibrary:
                 title=title,
                 type=type,
                 year=year,
-                guids=[f"imdb://tt9{len(self.catalog):06d}"],
+                guids=guids if guids is not None else [f"imdb://tt9{len(self.catalog):06d}"],
             )
             self.catalog[guid] = entry
             return entry

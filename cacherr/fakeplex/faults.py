@@ -3,16 +3,19 @@
 Every request is counted first (by host kind and normalised route template such as
 ``/library/metadata/{rk}``), then the fault rules that match it are applied:
 added latency, a forced 429 with ``Retry-After``, a seeded fraction of 500s, or
-"down". Down has two modes: ``"close"`` (default) drops the connection without an
-answer, which clients see as a connection error; ``"503"`` answers Service Unavailable.
+"down"; and plex.tv's own rate limit (10 a second by default, 429 past it). Down has
+two modes: ``"close"`` (default) drops the connection without an answer, which clients
+see as a connection error; ``"503"`` answers Service Unavailable.
 For a genuine "connection refused" use ``FakePlexServer.stop_listening()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +35,10 @@ PREFIXES: dict[HostKind, str] = {
     "pms": "",
 }
 UNMATCHED = "<unmatched>"
+#: "if you send 10 requests per second, it will also block you. The exact limit is not
+#: officially documented." (RickDB/PlexAniSync#51); plex.tv's 429s: watchstate #325,
+#: Maintainerr #1250.
+PLEXTV_PER_SECOND = 10
 
 
 def host_kind(path: str) -> HostKind:
@@ -62,10 +69,31 @@ class Faults:
     All rules matching a request apply; latencies add up.
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, plextv_per_second: int | None = PLEXTV_PER_SECOND) -> None:
         self._rules: dict[tuple[HostKind | None, str | None], FaultRule] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        #: plex.tv's own rate limit (all its hosts together): more requests than this within
+        #: one second answer 429 with Retry-After; None turns it off.
+        self.plextv_per_second = plextv_per_second
+        self.plextv_limited = 0  # 429s answered by that limit
+        self._plextv_stamps: collections.deque[float] = collections.deque()
+
+    def over_plextv_limit(self) -> bool:
+        """Count one plex.tv request; True when it is past the per-second limit."""
+        limit = self.plextv_per_second
+        if limit is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            stamps = self._plextv_stamps
+            while stamps and stamps[0] <= now - 1.0:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                self.plextv_limited += 1
+                return True
+            stamps.append(now)
+            return False
 
     def rule(self, *, kind: HostKind | None = None, route: str | None = None) -> FaultRule:
         """The (created on first use) rule of a scope; mutate its fields."""
@@ -96,11 +124,15 @@ class RequestCounter:
     def __init__(self) -> None:
         self._counts: Counter[tuple[HostKind, str]] = Counter()
         self._lock = threading.Lock()
+        #: requests per ``X-Plex-Client-Identifier`` (each is a device on plex.tv)
+        self.clients: Counter[str] = Counter()
 
-    def record(self, kind: HostKind, route: str) -> None:
-        """Count one request."""
+    def record(self, kind: HostKind, route: str, client: str | None = None) -> None:
+        """Count one request (and the client identifier it names)."""
         with self._lock:
             self._counts[(kind, route)] += 1
+            if client:
+                self.clients[client] += 1
 
     def count(self, route: str, kind: HostKind | None = None) -> int:
         """Requests to a route template, e.g. ``count("/library/metadata/{rk}")``."""
@@ -132,6 +164,7 @@ class RequestCounter:
         """Forget all counts."""
         with self._lock:
             self._counts.clear()
+            self.clients.clear()
 
 
 def route_template(request: web.Request) -> str:
@@ -150,7 +183,7 @@ def fault_middleware(faults: Faults, counter: RequestCounter) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         kind, route = host_kind(request.path), route_template(request)
-        counter.record(kind, route)
+        counter.record(kind, route, request.headers.get("X-Plex-Client-Identifier"))
         rules = faults.matching(kind, route)
         latency_ms = sum(r.latency_ms for r in rules)
         if latency_ms:
@@ -162,6 +195,8 @@ def fault_middleware(faults: Faults, counter: RequestCounter) -> Middleware:
                 if request.transport is not None:
                     request.transport.abort()
                 raise asyncio.CancelledError  # nothing may be written on an aborted socket
+        if kind != "pms" and faults.over_plextv_limit():
+            raise web.HTTPTooManyRequests(headers={"Retry-After": "1"}, text="rate limited")
         for r in rules:
             if r.too_many_requests:
                 raise web.HTTPTooManyRequests(

@@ -44,6 +44,7 @@ class Library:
     folder: str
     hidden_from_home: bool = False
     uuid: str = ""
+    answer_delay_ms: int = 0  # a big section's listing can be slow to answer
 
 
 @dataclass
@@ -115,6 +116,21 @@ class Movie:
 
 
 @dataclass
+class Extra:
+    """What a movie/TV library answers besides movies and episodes: a trailer or other extra
+    (Plex type ``clip``, a ``Video``) or a music track (``track``, a ``Track`` element).
+    Never listed in a section; ``/library/metadata/{rk}`` and sessions name them."""
+
+    rating_key: int
+    type: Literal["clip", "track"]
+    title: str
+    duration_ms: int
+    media: list[Media]
+    section_id: int
+    parent_key: int | None = None
+
+
+@dataclass
 class CatalogEntry:
     """A title known to plex.tv's catalogue but not (necessarily) in the local library."""
 
@@ -147,6 +163,7 @@ class User:
     email: str = ""
     restricted: bool = False
     shared_token_withdrawn: bool = False
+    shares_server: bool = True
     library_ids: set[int] | None = None
     states: dict[int, WatchState] = field(default_factory=dict)
     watchlist: list[str] = field(default_factory=list)

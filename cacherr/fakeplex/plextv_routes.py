@@ -3,8 +3,10 @@
 Served on the same port as the PMS, under the prefixes in :data:`.faults.PREFIXES`.
 Tokens: the owner's token is the plex.tv account token; a home user's token is what
 ``/api/home/users/{id}/switch`` returns; a friend's server token is the
-``accessToken`` of ``/api/servers/{machineId}/shared_servers`` (withheld when the
-world marks it withdrawn, as Plex has started doing).
+``accessToken`` of ``/api/servers/{machineId}/shared_servers``, withheld for invited
+(shared) users as plex.tv does since 2026-03 (``world.shared_tokens`` is the legacy shape).
+``/api/users`` lists every friend, also those without access to this server (no
+``<Server>`` child of ours).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .nodes import Node, container, respond
 from .world import World
 
 MYPLEX = {"friendlyName": "myPlex", "identifier": "com.plexapp.plugins.myplex"}
+DISCOVER_PAGE = 20
+MAX_PAGE = 100
 
 
 def _account(world: World, user: User) -> Node:
@@ -116,7 +120,7 @@ def _server_share(world: World, user: User) -> Node:
 
 
 async def users(request: web.Request) -> web.Response:
-    """``/api/users/``: everyone the owner shares with (friends and home members)."""
+    """``/api/users/``: every friend and home member, also friends without access here."""
     require_owner(request)
     world = request.app[WORLD]
     nodes = [
@@ -143,7 +147,7 @@ async def users(request: web.Request) -> web.Response:
                 "filterTelevision": "",
                 "restricted": u.restricted,
             },
-            [_server_share(world, u)],
+            [_server_share(world, u)] if u.shares_server else [],
         )
         for u in world.users
         if u.kind != "owner"
@@ -208,7 +212,7 @@ async def shared_servers(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="unknown server")
     nodes = []
     for u in world.users:
-        if u.kind == "owner":
+        if u.kind == "owner" or not u.shares_server:
             continue
         libs = [
             lib
@@ -223,7 +227,7 @@ async def shared_servers(request: web.Request) -> web.Response:
                     "username": u.username or u.title,
                     "email": u.email,
                     "userID": u.id,
-                    "accessToken": None if u.shared_token_withdrawn else u.token,
+                    "accessToken": world.server_token_of(u),
                     "name": world.server_name,
                     "acceptedAt": 1_600_000_000,
                     "invitedAt": 1_600_000_000,
@@ -323,15 +327,16 @@ def _watch_entry(world: World, guid: str) -> Movie | Show | CatalogEntry:
 
 
 async def watchlist(request: web.Request) -> web.Response:
-    """Discover's ``/library/sections/watchlist/{filter}`` with container paging."""
+    """Discover's ``/library/sections/watchlist/{filter}``: pages (20 items unless a size is
+    asked) of items that carry only their plex:// guid (no external ids, no watchlistedAt)."""
     user, world = require_user(request), request.app[WORLD]
     wanted = {"1": "movie", "2": "show"}.get(request.query.get("type", ""))
     with world.lock:
-        entries = [(_watch_entry(world, g), user.watchlisted_at.get(g, 0)) for g in user.watchlist]
-        nodes = [render.discover_item(world, e, at) for e, at in entries]
+        nodes = [render.discover_item(world, _watch_entry(world, g)) for g in user.watchlist]
     nodes = [n for n in nodes if wanted is None or n.attrs["type"] == wanted]
     start, size = container_window(request)
-    chunk = nodes[start:] if size is None else nodes[start : start + size]
+    size = min(size, MAX_PAGE) if size else DISCOVER_PAGE  # 20 a page unless asked
+    chunk = nodes[start : start + size]
     return respond(
         request,
         container(
@@ -350,7 +355,7 @@ async def rss_info(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     body = await request.json() if request.can_read_body else {}
     feed = world.rss_friends_id if body.get("feedType") == "friendsWatchlist" else world.rss_self_id
-    url = f"{request.scheme}://{request.host}{PREFIXES['rss']}/{feed}"
+    url = f"{request.scheme}://{request.host}{PREFIXES['discover']}/rss/{feed}"
     return web.json_response({"RSSInfo": [{"url": url}]})
 
 
@@ -368,19 +373,33 @@ async def metadata_root(request: web.Request) -> web.Response:
     )
 
 
-async def metadata_item(request: web.Request) -> web.Response:
-    """The metadata provider's ``/library/metadata/{id}`` (plex:// id)."""
-    user, world = require_user(request), request.app[WORLD]
-    plex_id = request.match_info["id"]
-    with world.lock:
-        for kind in ("movie", "show"):
-            entry = world.find_guid(f"plex://{kind}/{plex_id}")
-            if entry is not None:
-                node = render.discover_item(
-                    world, entry, user.watchlisted_at.get(entry.plex_guid, 0)
-                )
-                return respond(request, container(size=1).add(node))
+def _catalog_entry(world: World, plex_id: str) -> Movie | Show | CatalogEntry:
+    for kind in ("movie", "show"):
+        entry = world.find_guid(f"plex://{kind}/{plex_id}")
+        if entry is not None:
+            return entry
     raise web.HTTPNotFound()
+
+
+async def metadata_item(request: web.Request) -> web.Response:
+    """The metadata provider's ``/library/metadata/{id}`` (plex:// id), with external ids."""
+    require_user(request)
+    world = request.app[WORLD]
+    with world.lock:
+        entry = _catalog_entry(world, request.match_info["id"])
+        node = render.discover_item(world, entry, full=True)
+    return respond(request, container(size=1).add(node))
+
+
+async def user_state(request: web.Request) -> web.Response:
+    """The metadata provider's ``/library/metadata/{id}/userState``: the token's user's state
+    of the item, ``watchlistedAt`` included (plexapi ``MyPlexAccount.userState``)."""
+    user, world = require_user(request), request.app[WORLD]
+    with world.lock:
+        entry = _catalog_entry(world, request.match_info["id"])
+        at = user.watchlisted_at.get(entry.plex_guid) if entry.plex_guid in user.watchlist else None
+        node = render.user_state(entry, at)
+    return respond(request, container(size=1).add(node))
 
 
 def add_plextv_routes(app: web.Application) -> None:
@@ -399,3 +418,4 @@ def add_plextv_routes(app: web.Application) -> None:
     app.router.add_get(f"{meta}/", metadata_root)
     app.router.add_get(f"{meta}", metadata_root)
     app.router.add_get(f"{meta}/library/metadata/{{id}}", metadata_item)
+    app.router.add_get(f"{meta}/library/metadata/{{id}}/userState", user_state)

@@ -6,6 +6,8 @@ libraries, viewCount / viewOffset and On Deck are all per token.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from . import render
@@ -49,7 +51,8 @@ def _section(request: web.Request, user: User) -> Library:
     except (KeyError, ValueError):
         raise web.HTTPNotFound() from None
     if lib not in visible_libraries(world, user):
-        raise web.HTTPNotFound()
+        # A restricted Home user is refused (401) rather than told the section is not there.
+        raise web.HTTPUnauthorized() if user.kind == "home" else web.HTTPNotFound()
     return lib
 
 
@@ -175,6 +178,8 @@ async def section_all(request: web.Request) -> web.Response:
     """``/library/sections/{id}/all``: ``type=``, ``guid=`` and ``title=`` filters, paging."""
     user, world = require_user(request), request.app[WORLD]
     lib = _section(request, user)
+    if lib.answer_delay_ms:
+        await asyncio.sleep(lib.answer_delay_ms / 1000)
     raw_type = request.query.get("type")
     libtype = SEARCH_TYPES.get(int(raw_type), "") if raw_type else lib.type
     if libtype not in SECTION_LIBTYPES[lib.type]:
@@ -264,8 +269,11 @@ async def library_all(request: web.Request) -> web.Response:
 async def metadata(request: web.Request) -> web.Response:
     """``/library/metadata/{rk}`` (also comma-separated keys)."""
     user, world = require_user(request), request.app[WORLD]
+    raw_key = request.match_info["rk"]
+    if raw_key.isdigit() and int(raw_key) in world.extras:  # a trailer or a music track
+        return respond(request, _page(request, [render.extra(world.extras[int(raw_key)])]))
     with world.lock:
-        items = [_item(request, user, raw) for raw in request.match_info["rk"].split(",")]
+        items = [_item(request, user, raw) for raw in raw_key.split(",")]
         nodes = [render.item(world, user, it) for it in items]
     lib = library_of(items[0])
     return respond(request, _page(request, nodes, **_lib_attrs(lib)))

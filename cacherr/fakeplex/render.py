@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .model import CatalogEntry, Episode, Item, Library, Media, Movie, Season, Session, Show, User
+from .model import (
+    CatalogEntry,
+    Episode,
+    Extra,
+    Item,
+    Library,
+    Media,
+    Movie,
+    Season,
+    Session,
+    Show,
+    User,
+)
 from .nodes import Attr, Node
 from .views import leaf_counts
 from .world import World
@@ -259,8 +271,12 @@ def session(world: World, sess: Session) -> Node:
     )
 
 
-def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_at: int) -> Node:
-    """A plex.tv (discover/metadata provider) item keyed by its plex:// id."""
+def discover_item(world: World, entry: Movie | Show | CatalogEntry, *, full: bool = False) -> Node:
+    """A plex.tv (discover/metadata provider) item keyed by its plex:// id.
+
+    As a watchlist lists it: the plex:// guid only, no ``Guid`` children and no
+    ``watchlistedAt``; ``full`` (the metadata provider's own answer) adds the external ids.
+    """
     kind = (
         entry.type
         if isinstance(entry, CatalogEntry)
@@ -276,9 +292,36 @@ def discover_item(world: World, entry: Movie | Show | CatalogEntry, watchlisted_
             "type": kind,
             "title": entry.title,
             "year": entry.year,
-            "watchlistedAt": watchlisted_at,
             "publicPagesURL": f"https://watch.plex.tv/{kind}/{plex_id}",
         },
-        _guids(entry.guids),
+        _guids(entry.guids) if full else [],
         json_key="Metadata",
+    )
+
+
+def user_state(entry: Movie | Show | CatalogEntry, watchlisted_at: int | None) -> Node:
+    """The metadata provider's ``UserState`` of one item for one user."""
+    plex_id = entry.plex_guid.rsplit("/", 1)[-1]
+    kind = entry.type if isinstance(entry, CatalogEntry) else type(entry).__name__.lower()
+    return Node(
+        "UserState",
+        {"ratingKey": plex_id, "type": kind, "watchlistedAt": watchlisted_at, "viewCount": 0},
+        json_key="UserState",
+    )
+
+
+def extra(e: Extra) -> Node:
+    """A trailer (``Video type="clip"``) or a music ``Track``, with its file."""
+    attrs: dict[str, Attr] = {
+        "ratingKey": str(e.rating_key),
+        "key": f"/library/metadata/{e.rating_key}",
+        "type": e.type,
+        "title": e.title,
+        "duration": e.duration_ms,
+        "librarySectionID": e.section_id,
+    }
+    if e.type == "clip":
+        attrs.update(subtype="trailer", extraType=1, parentRatingKey=e.parent_key)
+    return Node(
+        "Video" if e.type == "clip" else "Track", attrs, [_media(m, e.duration_ms) for m in e.media]
     )

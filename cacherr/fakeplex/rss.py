@@ -1,9 +1,14 @@
-"""The owner's watchlist RSS feeds (own and friends'), as plex.tv serves them.
+"""The owner's watchlist RSS feeds (own and friends'), as Plex serves them in 2026.
 
 RSS 2.0 with the Media RSS namespace; each item carries its title, a public link,
 ``category`` (movie/show), one ``guid`` per external id (imdb://, tmdb://, tvdb://,
-then plex://) and, in the friends' feed, ``author`` = the friend's account id.
+then plex://) and, in the friends' feed, ``author`` = the friend's plex.tv UUID (the hex
+id in their avatar URL on plex.tv ``/api/users``), not their numeric account id.
 ``?format=json`` gives the same items as JSON (``guids`` list, ``author``).
+
+Since 2026-07 the feeds live on the discover host (``/rss/<id>``), which may redirect
+(``world.rss_redirects``: to ``/rss/<id>/feed``); the retired ``rss.plex.tv/<id>`` URLs
+answer 401 (a feed it knew) or 404.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def _as_dict(
         "description": "",
         "category": kind,
         "guids": [*entry.guids, entry.plex_guid],
-        "author": str(user.id) if friends else "",
+        "author": user.uuid if friends else "",
     }
 
 
@@ -80,12 +85,34 @@ def _to_xml(title: str, items: list[dict[str, Any]]) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(rss)
 
 
-async def feed(request: web.Request) -> web.Response:
-    """``/rss/{feed_id}``: no token needed, the unguessable id is the secret (as on plex.tv)."""
+def _known(request: web.Request) -> str:
     world = request.app[WORLD]
     feed_id = request.match_info["feed_id"]
     if feed_id not in (world.rss_self_id, world.rss_friends_id):
         raise web.HTTPNotFound()
+    return feed_id
+
+
+async def retired(request: web.Request) -> web.Response:
+    """The retired ``rss.plex.tv/{feed_id}``: 401 for a feed it served, 404 otherwise."""
+    _known(request)
+    raise web.HTTPUnauthorized(text="this feed has moved")
+
+
+async def entry(request: web.Request) -> web.Response:
+    """Discover's ``/rss/{feed_id}``: the feed, or a redirect to it when the world says so."""
+    feed_id = _known(request)
+    if request.app[WORLD].rss_redirects:
+        path = f"{PREFIXES['discover']}/rss/{feed_id}/feed"
+        target = request.rel_url.with_path(path).with_query(request.query)
+        raise web.HTTPFound(target)
+    return await feed(request)
+
+
+async def feed(request: web.Request) -> web.Response:
+    """The feed itself: no token needed, the unguessable id is the secret (as on plex.tv)."""
+    world = request.app[WORLD]
+    feed_id = _known(request)
     friends = feed_id == world.rss_friends_id
     title = "Friends' Watchlist" if friends else "Watchlist"
     with world.lock:
@@ -98,5 +125,7 @@ async def feed(request: web.Request) -> web.Response:
 
 
 def add_rss_routes(app: web.Application) -> None:
-    """Register the feed route under the rss prefix."""
-    app.router.add_get(f"{PREFIXES['rss']}/{{feed_id}}", feed)
+    """Register the feeds on the discover host and the retired rss host's answer."""
+    app.router.add_get(f"{PREFIXES['discover']}/rss/{{feed_id}}", entry)
+    app.router.add_get(f"{PREFIXES['discover']}/rss/{{feed_id}}/feed", feed)
+    app.router.add_get(f"{PREFIXES['rss']}/{{feed_id}}", retired)

@@ -54,7 +54,12 @@ class FakePlexServer:
         return self.url + PREFIXES["metadata"]
 
     def rss_url(self, feed: Literal["self", "friends"] = "friends") -> str:
-        """URL of the owner's own or friends' watchlist RSS feed."""
+        """URL of the owner's own or friends' watchlist RSS feed (on the discover host)."""
+        feed_id = self.world.rss_friends_id if feed == "friends" else self.world.rss_self_id
+        return f"{self.discover_url}/rss/{feed_id}"
+
+    def retired_rss_url(self, feed: Literal["self", "friends"] = "friends") -> str:
+        """The same feed's URL on the retired rss.plex.tv host (answers 401)."""
         feed_id = self.world.rss_friends_id if feed == "friends" else self.world.rss_self_id
         return f"{self.url}{PREFIXES['rss']}/{feed_id}"
 

@@ -63,6 +63,11 @@ class World(MediaLibrary):
         self.sessions: dict[int, Session] = {}
         self.rss_self_id = files.short_hash("rss-self", server_name, length=32)
         self.rss_friends_id = files.short_hash("rss-friends", server_name, length=32)
+        # Since 2026-03 plex.tv hands out no server token for invited (shared) users; a test
+        # that models the earlier plex.tv sets this (the legacy shape).
+        self.shared_tokens = False
+        # Discover's feed URL may redirect; tests of the plain answer turn this off.
+        self.rss_redirects = True
         # Who hears `/:/websockets/notifications` pushes: each gets a notice, or None to hang up.
         self._listeners: list[Callable[[dict[str, Any] | None], None]] = []
         self._user_ids = itertools.count(1001)
@@ -109,16 +114,34 @@ class World(MediaLibrary):
         return user
 
     def add_user(
-        self, name: str, kind: UserKind = "shared", *, libraries: Iterable[str] | None = None
+        self,
+        name: str,
+        kind: UserKind = "shared",
+        *,
+        libraries: Iterable[str] | None = None,
+        shares_server: bool = True,
     ) -> User:
-        """Add a Plex Home (managed) member or a shared friend; ``libraries`` limits access."""
+        """Add a Plex Home (managed) member or a shared friend; ``libraries`` limits access.
+
+        ``shares_server=False`` is a plex.tv friend who has no access to this server (plex.tv
+        still lists them in ``/api/users``).
+        """
         if kind == "owner":
             raise ValueError("the world already has its owner")
         with self.lock:
             user = self._new_user(next(self._user_ids), name, kind)
+            user.shares_server = shares_server
             if libraries is not None:
                 user.library_ids = {self.library(t).id for t in libraries}
+            elif not shares_server:
+                user.library_ids = set()
             return user
+
+    def server_token_of(self, user: User) -> str | None:
+        """The ``accessToken`` plex.tv's ``shared_servers`` gives for ``user`` (None: withheld)."""
+        if user.kind == "shared" and (not self.shared_tokens or user.shared_token_withdrawn):
+            return None
+        return user.token
 
     # ------------------------------------------------------------ notifications
     def listen(self, listener: Callable[[dict[str, Any] | None], None]) -> Callable[[], None]:

@@ -70,6 +70,7 @@ class PlexGateway:
         probe_min_s: float = 1.0,
         probe_max_s: float = 60.0,
         recover_after: int = 3,
+        client_id: str | None = None,
     ) -> None:
         self._config = config
         self.status = status
@@ -79,7 +80,7 @@ class PlexGateway:
         self._probe_max_s = probe_max_s
         self._recover_after = recover_after
         self.transport = PlexTransport(
-            config, self._outcome_from_thread, backoff_base_s=backoff_base_s
+            config, self._outcome_from_thread, backoff_base_s=backoff_base_s, client_id=client_id
         )
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -184,13 +185,18 @@ class PlexGateway:
         return await self.run_plextv(query)
 
     async def fetch_text(self, url: str) -> str:
-        """GET a plex.tv-hosted document without a token (the watchlist RSS feeds)."""
+        """GET a plex.tv-hosted document without a token (the watchlist RSS feeds).
+
+        Redirects are followed; 401 and 404 (a feed plex.tv no longer serves there, such
+        as the retired rss.plex.tv URLs) raise `PlexNotFound`.
+        """
 
         def get() -> str:
             with self.transport.lane("plextv"):
-                response = self.transport.get(url)
-            if response.status_code == 404:
-                raise PlexNotFound("plex.tv does not know this feed", lane="plextv")
+                response = self.transport.get(url, allow_redirects=True)
+            if response.status_code in (401, 404):
+                code = response.status_code
+                raise PlexNotFound(f"plex.tv does not serve this feed ({code})", lane="plextv")
             if response.status_code >= 400:
                 raise PlexBadAnswer(f"plex.tv answered {response.status_code}", lane="plextv")
             return response.text
@@ -244,9 +250,15 @@ class PlexGateway:
                 else:
                     delay = min(self._probe_max_s, delay * 2)
             elif "pms" in self._trouble:
-                # Degraded: a cheap unauthenticated probe counts towards recovery.
-                with contextlib.suppress(PlexError):
+                # Degraded: a cheap unauthenticated probe counts towards recovery; when even
+                # that gets no answer, Plex is down (one slow endpoint alone is not).
+                try:
                     await self._hop(functools.partial(self._probe_identity), "pms")
+                except PlexUnavailable as exc:
+                    self._down = exc.message
+                    self._update()
+                except PlexError:
+                    pass
             self._wake.clear()
             idle = self._server is not None and self._down is None and not self._trouble
             timeout = None if idle or not self.configured else delay * random.uniform(0.8, 1.2)

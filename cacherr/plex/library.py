@@ -1,6 +1,8 @@
 """Resolution: a ratingKey becomes plain `ItemRef`s with their files; shows become episodes.
 
-The planner never touches plexapi: everything here comes back as typed dataclasses. A show's
+The planner never touches plexapi: everything here comes back as typed dataclasses. Library
+listings are asked in pages of 100 (as plexapi does), so a big section is never one huge
+answer. A show's
 episodes come from ONE `allLeaves` call and are kept for a short while (`ttl_s`), and
 concurrent asks for the same show share that one call, so a burst of playback events
 costs one Plex call per show. `invalidate()` (on `library.new`) forgets what was kept.
@@ -20,7 +22,10 @@ from cacherr.config.models import PlexConfig, Settings
 from cacherr.plex.errors import PlexNotFound
 from cacherr.plex.gateway import PlexGateway
 
-ItemType = Literal["movie", "episode", "show", "season"]
+# "other": what Cacherr never caches (trailers and extras are `clip`, music is `track`).
+ItemType = Literal["movie", "episode", "show", "season", "other"]
+_KNOWN_TYPES = ("movie", "episode", "show", "season")
+PAGE_SIZE = 100  # as plexapi (X_PLEX_CONTAINER_SIZE): a big section comes in pages
 # A ratingKey goes into the path of an owner-token request, so only plain ASCII digits pass:
 # `102/../../:/scrobble?key=5` would otherwise reach another Plex endpoint (and `\d` would
 # take other scripts' digits, which Plex reads as a different key than Cacherr stores).
@@ -86,8 +91,8 @@ def _chosen_media(elem: Element, cfg: PlexConfig) -> list[Element]:
 def item_from_xml(elem: Element, cfg: PlexConfig) -> ItemRef:
     """An `ItemRef` from one `Video`/`Directory` element of a Plex answer."""
     a = elem.attrib
-    raw = a.get("type", "movie")
-    kind: ItemType = raw if raw in ("movie", "episode", "show", "season") else "movie"  # type: ignore[assignment]
+    raw = a.get("type", "")
+    kind: ItemType = raw if raw in _KNOWN_TYPES else "other"  # type: ignore[assignment]
     files = [
         part.get("file", "")
         for media in _chosen_media(elem, cfg)
@@ -116,16 +121,24 @@ def item_from_xml(elem: Element, cfg: PlexConfig) -> ItemRef:
     )
 
 
-def items_from_xml(container: Element, cfg: PlexConfig) -> list[ItemRef]:
-    """Every item of a `MediaContainer`."""
+def items_from_xml(
+    container: Element, cfg: PlexConfig, *, keep_other: bool = False
+) -> list[ItemRef]:
+    """Every movie, episode, show and season of a `MediaContainer`.
+
+    Clips (trailers, extras), music tracks and anything else are left out, unless
+    `keep_other` (then they come back as type "other", for the caller to ignore by name).
+    """
     section = container.get("librarySectionID")
     out = []
     for elem in container:
-        if elem.tag not in ("Video", "Directory") or not elem.get("ratingKey"):
+        if elem.tag not in ("Video", "Directory", "Track") or not elem.get("ratingKey"):
             continue
         if section and not elem.get("librarySectionID"):
             elem.set("librarySectionID", section)
-        out.append(item_from_xml(elem, cfg))
+        item = item_from_xml(elem, cfg)
+        if item.type != "other" or keep_other:
+            out.append(item)
     return out
 
 
@@ -207,6 +220,23 @@ class Library:
         future.set_result(value)
         return value
 
+    async def listing(
+        self, key: str, *, token: str | None = None, params: dict[str, Any] | None = None
+    ) -> list[ItemRef]:
+        """Every item of a library listing (`/all`, `allLeaves`), asked in pages of 100."""
+        cfg = self._settings().plex
+        out: list[ItemRef] = []
+        start = 0
+        while True:
+            window = {"X-Plex-Container-Start": start, "X-Plex-Container-Size": PAGE_SIZE}
+            data = await self._gateway.query(key, token=token, params={**(params or {}), **window})
+            page = [e for e in data if e.get("ratingKey")]
+            out += items_from_xml(data, cfg)
+            start += len(page)
+            total = _int(data.get("totalSize"), start)
+            if len(page) < PAGE_SIZE or start >= total:
+                return out
+
     async def sections(self) -> list[Section]:
         """The owner's movie and show sections, filtered by `plex.sections` when set."""
 
@@ -226,9 +256,12 @@ class Library:
         ]  # fmt: skip
 
     async def item(self, rating_key: str, *, token: str | None = None) -> ItemRef:
-        """One item with its files (`/library/metadata/{rk}`), as `token`'s user if given."""
+        """One item with its files (`/library/metadata/{rk}`), as `token`'s user if given.
+
+        A trailer, extra or music track comes back as type "other" (never cached).
+        """
         data = await self._gateway.query(f"/library/metadata/{plain_key(rating_key)}", token=token)
-        items = items_from_xml(data, self._settings().plex)
+        items = items_from_xml(data, self._settings().plex, keep_other=True)
         if not items:
             raise PlexNotFound(f"Plex has no item {rating_key}")
         return items[0]
@@ -244,8 +277,7 @@ class Library:
         plain_key(show_key)
 
         async def load() -> list[ItemRef]:
-            data = await self._gateway.query(f"/library/metadata/{show_key}/allLeaves", token=token)
-            return items_from_xml(data, cfg)
+            return await self.listing(f"/library/metadata/{show_key}/allLeaves", token=token)
 
         if token is None:
             leaves: list[ItemRef] = await self._cached("leaves", show_key, load)

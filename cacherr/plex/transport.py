@@ -7,10 +7,13 @@ event loop), so waiting here is a plain blocking wait that `close()` interrupts.
 * plexapi's hard-wired `https://plex.tv` / discover / metadata URLs are rewritten to the
   configured ones, so tests and the demo point Cacherr at a fake through its settings.
 * Two lanes: the Plex server (`min_interval_ms`, `max_per_minute`) and plex.tv and its
-  services (`plextv_min_interval_ms`), each spaced separately.
+  services, kept within a token bucket (`plextv_burst` at once, `plextv_per_second`
+  sustained; plex.tv answers 429 past about 10 a second). A Retry-After from plex.tv holds
+  the whole lane until then, not only the request that got it.
 * Timeouts, 429 (Retry-After honoured) and 5xx are retried with exponential backoff and
   jitter; what is left is raised as a `PlexError` (401/404 go back to plexapi untouched).
 * Each final outcome is reported to a callback, which drives the connection state.
+* Every request names the install's own `X-Plex-Client-Identifier` (see `identity`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,39 @@ class LaneLimiter:
             return at
 
 
+class TokenBucket:
+    """Short bursts, then a sustained rate; a 429's Retry-After holds it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: float | None = None
+        self._at = 0.0
+        self._last = float("-inf")
+        self.held_until = 0.0
+
+    def reserve(self, now: float, burst: int, per_second: float, min_interval_s: float) -> float:
+        """Book the next free slot; returns the monotonic time at which the caller may go."""
+        with self._lock:
+            if self._tokens is None:
+                self._tokens, self._at = float(burst), now
+            # Refill up to `now`, then take one token (going negative books a future slot).
+            self._tokens = min(float(burst), self._tokens + (now - self._at) * per_second)
+            self._at = now
+            self._tokens -= 1.0
+            at = now if self._tokens >= 0 else now - self._tokens / per_second
+            at = max(at, self.held_until, self._last + min_interval_s)
+            self._last = at
+            return at
+
+    def hold(self, until: float) -> None:
+        """Nobody goes before `until` (monotonic): plex.tv asked for that pause."""
+        with self._lock:
+            if until > self.held_until:
+                self.held_until = until
+                self._tokens = 0.0
+                self._at = until
+
+
 class PlexTransport(requests.Session):
     """The `requests.Session` handed to every plexapi object Cacherr builds."""
 
@@ -84,14 +120,17 @@ class PlexTransport(requests.Session):
         on_outcome: Callable[[Outcome], None],
         *,
         backoff_base_s: float = 0.5,
+        client_id: str | None = None,
     ) -> None:
         super().__init__()
         self._config = config
+        self.client_id = client_id
         self._on_outcome = on_outcome
         self._backoff_base_s = backoff_base_s
         self._local = threading.local()
         self.closed = threading.Event()
-        self.limiters: dict[Lane, LaneLimiter] = {"pms": LaneLimiter(), "plextv": LaneLimiter()}
+        self.limiters: dict[Lane, LaneLimiter] = {"pms": LaneLimiter()}
+        self.plextv_budget = TokenBucket()
         self.calls: collections.Counter[Lane] = collections.Counter()
         # (lane, endpoint template, HTTP status or "error") -> answers, for /metrics.
         self.answers: collections.Counter[tuple[Lane, str, str]] = collections.Counter()
@@ -137,8 +176,11 @@ class PlexTransport(requests.Session):
                 time.monotonic(), cfg.min_interval_ms / 1000, cfg.max_per_minute
             )
         else:
-            at = self.limiters[lane].reserve(
-                time.monotonic(), cfg.plextv_min_interval_ms / 1000, None
+            at = self.plextv_budget.reserve(
+                time.monotonic(),
+                cfg.plextv_burst,
+                cfg.plextv_per_second,
+                cfg.plextv_min_interval_ms / 1000,
             )
         self._sleep(at - time.monotonic(), lane)
 
@@ -157,6 +199,10 @@ class PlexTransport(requests.Session):
         cfg = self._config()
         target, lane = self.rewrite(url.decode() if isinstance(url, bytes) else url)
         kwargs["timeout"] = cfg.timeout_s  # live: a reload applies to existing plexapi objects
+        if self.client_id:  # the install's own device id, not plexapi's MAC-derived one
+            kwargs["headers"] = {**(kwargs.get("headers") or {}),
+                                 "X-Plex-Client-Identifier": self.client_id,
+                                 "X-Plex-Product": "Cacherr"}  # fmt: skip
         kwargs.setdefault("verify", cfg.verify_tls)
         attempts = 1 if getattr(self._local, "single", False) else 1 + cfg.retries
         for attempt in range(attempts):
@@ -171,7 +217,9 @@ class PlexTransport(requests.Session):
                 self._count(lane, target, "error")
                 problem = f"no answer ({type(exc).__name__})"
                 if last:
-                    self._report(lane, True, attempt, problem, reachable=False)
+                    # Connected but slow (one big section, say) is unwell, not down.
+                    slow = isinstance(exc, requests.ReadTimeout)
+                    self._report(lane, True, attempt, problem, reachable=slow)
                     raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane) from None
                 log.debug("%s: %s, retry %d", _name(lane), problem, attempt + 1)
                 self._sleep(self._backoff(attempt), lane)
@@ -187,6 +235,9 @@ class PlexTransport(requests.Session):
                 asked = retry_after_s(response.headers.get("Retry-After"))
                 if asked is not None:
                     wait = asked
+                if lane == "plextv":  # remembered for every caller, not only this one
+                    self.plextv_budget.hold(time.monotonic() + min(wait, MAX_RETRY_AFTER_S))
+                    log.warning("plex.tv asked Cacherr to wait %.0f s (429)", wait)
                 if last or wait > MAX_RETRY_AFTER_S:
                     self._report(lane, True, attempt, "rate limited (429)")
                     raise PlexRateLimited(

@@ -6,6 +6,10 @@
 * Tokens are kept in the `users` table for `plex.token_ttl_hours`; a 401 drops the token
   and it is fetched again once. A shared user whose token Plex withheld has none (their
   on-deck may still come from Plex's database). Tokens never reach a log line.
+* plex.tv's `/api/users` lists every friend, also those without access to this server;
+  only friends with a share of this server (its machineIdentifier) are kept.
+* Where each user's on-deck comes from (their token, Plex's database, nowhere) is
+  remembered per user with the reason and the fix, for the Users page.
 * Settings: the defaults of the user's type, then their override by username.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,13 +27,14 @@ from plexapi.myplex import MyPlexAccount
 
 from cacherr.config.models import CacheConfig, Settings, UsersConfig
 from cacherr.db import Database
-from cacherr.plex.errors import PlexUnauthorized
+from cacherr.plex.errors import PlexError, PlexUnauthorized
 from cacherr.plex.gateway import PlexGateway
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 UserKind = Literal["main", "home", "shared"]
+DeckKind = Literal["token", "database", "none"]
 MAIN_ID = "1"
 DAY_S = 86_400.0
 
@@ -48,6 +54,47 @@ class PlexUser:
     def name(self) -> str:
         """The name overrides are keyed by: the username, or the title of a managed user."""
         return self.username or self.title
+
+    @property
+    def uuid(self) -> str | None:
+        """The plex.tv UUID: the hex id in the avatar URL (`/users/<uuid>/avatar`)."""
+        found = _AVATAR_UUID.search(self.thumb or "")
+        return found.group(1).lower() if found else None
+
+
+_AVATAR_UUID = re.compile(r"/users/([0-9a-fA-F]{8,})/avatar")
+
+
+@dataclass(frozen=True)
+class DeckSource:
+    """Where a user's on-deck comes from, why, and what the user can do about it."""
+
+    source: DeckKind
+    reason: str
+    fix: str = ""
+
+
+NO_DATABASE_FIX = (
+    "mount Plex's database folder read-only into Cacherr's container and set"
+    " plex.database_path to its com.plexapp.plugins.library.db"
+)
+
+
+def expected_deck_source(user: PlexUser, database_path: str | None) -> DeckSource:
+    """Where `user`'s on-deck will come from under these settings (before a sweep says)."""
+    if user.kind == "main":
+        return DeckSource("token", "read from Plex with the owner's token")
+    if user.kind == "home":
+        return DeckSource("token", "read from Plex with the Home user's token (admin switch)")
+    if database_path:
+        return DeckSource(
+            "database",
+            "Plex gives no server token for invited users; read from Plex's database (read-only)",
+        )
+    return DeckSource(
+        "none", "Plex gives no server token for invited users, and plex.database_path is unset",
+        NO_DATABASE_FIX,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,15 +149,29 @@ class UserDirectory:
         self._clock = clock
         self._shared_lock = asyncio.Lock()
         self._home_locks: dict[str, asyncio.Lock] = {}
+        self._deck_sources: dict[str, DeckSource] = {}
 
     async def refresh(self) -> list[PlexUser]:
-        """Ask plex.tv who uses the server (one hop, two calls) and update the table."""
+        """Ask plex.tv who uses the server (one hop, two calls) and update the table.
+
+        A friend without a share of this server is left out; when the server's identity is
+        unknown (Plex down) every friend is kept rather than dropped on a guess.
+        """
+        try:
+            machine: str | None = await self._gateway.machine_identifier()
+        except PlexError:
+            machine = None
+        elsewhere: list[str] = []
 
         def discover(account: Any) -> list[PlexUser]:
             found = [PlexUser(MAIN_ID, account.username or "", account.title or "", "main",
                               account.thumb)]  # fmt: skip
             for u in account.users():
                 kind: UserKind = "home" if u.home else "shared"
+                name = u.username or u.title or str(u.id)
+                if kind == "shared" and machine and not _shares(u, machine):
+                    elsewhere.append(name)
+                    continue
                 found.append(PlexUser(str(u.id), u.username or "", u.title or "", kind, u.thumb))
             return found
 
@@ -136,7 +197,22 @@ class UserDirectory:
         for u in found:
             if u.id not in known:
                 log.info("New Plex user %s (%s): %s defaults apply", u.name, u.id, u.kind)
+        if elsewhere:
+            log.debug("Friends without access to this server, left out: %d", len(elsewhere))
         return await self.all()
+
+    def deck_source(self, user: PlexUser) -> DeckSource:
+        """Where `user`'s on-deck came from at the last read (else where it will come from)."""
+        noted = self._deck_sources.get(user.id)
+        if noted is not None:
+            return noted
+        return expected_deck_source(user, self._settings().plex.database_path)
+
+    def note_deck_source(self, user_id: str, source: DeckSource) -> None:
+        """Remember where a user's on-deck came from this time (logged when it changes)."""
+        if self._deck_sources.get(user_id) != source:
+            log.info("On-deck of user %s: %s (%s)", user_id, source.source, source.reason)
+        self._deck_sources[user_id] = source
 
     async def all(self) -> list[PlexUser]:
         """Every known user, main first."""
@@ -204,6 +280,26 @@ class UserDirectory:
             await self._store_tokens({uid: tokens.get(uid) for uid in shared})
             return tokens.get(user.id)
 
+    async def renew_tokens(self, *, margin: float = 0.1) -> int:
+        """Fetch ahead the Home users' tokens that are missing or within `margin` of their
+        TTL, so a sweep never waits on plex.tv for them (run in the background)."""
+        ttl_s = self._settings().plex.token_ttl_hours * 3600
+
+        async def due(user_id: str | None = None) -> list[str]:
+            sql = "SELECT id, token_fetched_at FROM users WHERE kind = 'home'"
+            rows = await self._db.fetchall(sql + (" AND id = ?" if user_id else ""),
+                                           (user_id,) if user_id else ())  # fmt: skip
+            late = self._clock() - ttl_s * (1 - margin)
+            return [str(r[0]) for r in rows if r[1] is None or r[1] < late]
+
+        renewed = 0
+        for user_id in await due():
+            async with self._home_locks.setdefault(user_id, asyncio.Lock()):
+                if await due(user_id):  # a sweep may have fetched it meanwhile
+                    await self._store_tokens({user_id: await self._switch_home_user(user_id)})
+                    renewed += 1
+        return renewed
+
     async def drop_token(self, user_id: str) -> None:
         """Forget a token Plex refused, so the next use fetches it again."""
         await self._db.execute(
@@ -262,3 +358,8 @@ class UserDirectory:
             if user_id:
                 tokens[str(user_id)] = elem.attrib.get("accessToken") or None
         return tokens
+
+
+def _shares(user: Any, machine: str) -> bool:
+    """Whether plex.tv lists a share of the server `machine` for this friend."""
+    return any(s.machineIdentifier == machine for s in user.servers)

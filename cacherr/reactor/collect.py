@@ -2,11 +2,21 @@
 
 A user whose deck or watchlist could not be read gets no replacement (their claims stay as
 they were); a user no longer active, or with the source turned off, gets an empty one.
+
+plex.tv is slow and rate limited, so the sweep never waits on it: users, Home users'
+tokens and watchlists are refreshed in the background (one refresh at a time, within the
+plex.tv budget), and the sweep plans from the latest known watchlists. When a refresh
+finds the watchlists changed, `on_fresh` asks for a sweep. On-deck is read from the Plex
+server itself on every sweep. A dry run (the plan route) uses the latest known state of
+both, unless asked to gather afresh.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +29,8 @@ from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import DAY_S, EffectivePolicy, PlexUser, UserDirectory
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.window import describe
-from cacherr.sources.ondeck import OnDeck
-from cacherr.sources.watchlist import Watchlists
+from cacherr.sources.ondeck import OnDeck, OnDeckResult
+from cacherr.sources.watchlist import WatchlistResult, Watchlists
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +46,9 @@ class Replacement:
 
 # (item, distance, reason, expires_at) per item a user's source wants.
 Wanted = list[tuple[ItemRef, int | None, str, float | None]]
+
+# A background refresh of plex.tv starts at most this often (a sweep it triggers reuses it).
+REFRESH_MIN_AGE_S = 60.0
 
 
 class Collector:
@@ -56,23 +69,83 @@ class Collector:
         self._settings = settings
         self._ondeck = OnDeck(gateway, users, library, settings, clock=engine.clock)
         self._watchlists = Watchlists(gateway, users, library, settings)
+        self._known_ondeck: OnDeckResult | None = None
+        self._known_watchlists: WatchlistResult | None = None
+        self._refresh: asyncio.Task[None] | None = None
+        self._refreshed_at = float("-inf")
+        self.on_fresh: Callable[[], object] | None = None
+        # The replacements last built from each known result, reused until it changes.
+        self._built: dict[str, tuple[object, list[Replacement]]] = {}
 
     def plex_ready(self) -> bool:
         """Whether Plex is configured at all (without it the Plex steps are skipped)."""
         return self._gateway.configured
 
-    async def refresh_users(self, failed: dict[str, str]) -> None:
-        """Bring the users table up to date with plex.tv (failures are noted, not fatal)."""
+    async def close(self) -> None:
+        """Stop a background refresh of plex.tv."""
+        if self._refresh is not None:
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh
+            self._refresh = None
+
+    async def refresh_users(self, failed: dict[str, str], *, background: bool = True) -> None:
+        """Know the users: from plex.tv now when none is known yet; with `background`, a
+        refresh of users, tokens and watchlists is started too."""
+        if not await self._users.all():
+            try:
+                await self._users.refresh()
+            except PlexError as exc:
+                failed["users"] = exc.message
+                log.warning("Sweep: Plex users not refreshed: %s", exc.message)
+        if background:
+            self.start_refresh()
+
+    def start_refresh(self) -> bool:
+        """Refresh users, tokens and watchlists from plex.tv in the background (unless one
+        runs or one finished less than a minute ago); False when none was started."""
+        running = self._refresh is not None and not self._refresh.done()
+        if running or time.monotonic() - self._refreshed_at < REFRESH_MIN_AGE_S:
+            return False
+        self._refresh = asyncio.create_task(self._refresh_plextv(), name="plextv-refresh")
+        return True
+
+    async def wait_refreshed(self) -> None:
+        """Return once no background refresh runs (tests and the bench wait on this)."""
+        while self._refresh is not None and not self._refresh.done():
+            await asyncio.wait([self._refresh])
+
+    async def _refresh_plextv(self) -> None:
         try:
             await self._users.refresh()
+            await self._users.renew_tokens()
         except PlexError as exc:
-            failed["users"] = exc.message
-            log.warning("Sweep: Plex users not refreshed: %s", exc.message)
-
-    async def ondeck(self, failed: dict[str, str]) -> list[Replacement]:
-        """Every active user's on-deck items and the episodes after them."""
+            log.warning("Plex users or tokens not refreshed: %s", exc.message)
         try:
-            result = await self._ondeck.collect()
+            result = await self._watchlists.collect()
+        except PlexError as exc:
+            log.warning("Watchlists not refreshed: %s", exc.message)
+            return
+        finally:
+            self._refreshed_at = time.monotonic()
+        before, self._known_watchlists = self._known_watchlists, result
+        if _titles(before) != _titles(result) and self.on_fresh is not None:
+            self.on_fresh()
+
+    async def ondeck(
+        self, failed: dict[str, str], *, fresh: bool = True, reuse: bool = False
+    ) -> list[Replacement]:
+        """Every active user's on-deck items and the episodes after them (read from Plex, or
+        the latest known decks when not `fresh` and some are known). `reuse` (a dry run)
+        takes the replacements last built from those decks as they are."""
+        known = self._built.get("ondeck")
+        if reuse and known is not None and known[0] is self._known_ondeck:
+            return known[1]
+        try:
+            result = self._known_ondeck
+            if fresh or result is None:
+                result = await self._ondeck.collect()
+                self._known_ondeck = result
         except PlexError as exc:
             failed["ondeck"] = exc.message
             return []
@@ -101,14 +174,28 @@ class Collector:
                     wanted[user.id].append((ep, distance, reason, None))
         for name, why in result.failed.items():
             failed[f"ondeck {name}"] = why
-        return await self._replacements("ondeck", wanted, active, broken, "ondeck")
+        built = await self._replacements("ondeck", wanted, active, broken, "ondeck")
+        self._built["ondeck"] = (result, built)
+        return built
 
-    async def watchlists(self, failed: dict[str, str]) -> list[Replacement]:
-        """Every active user's watchlisted titles matched to local items."""
-        try:
-            result = await self._watchlists.collect()
-        except PlexError as exc:
-            failed["watchlists"] = exc.message
+    async def watchlists(
+        self, failed: dict[str, str], *, fresh: bool = False, reuse: bool = False
+    ) -> list[Replacement]:
+        """Every active user's watchlisted titles matched to local items: the latest known
+        (refreshed in the background), or gathered now when `fresh`; `reuse` as `ondeck`."""
+        known = self._built.get("watchlist")
+        if reuse and known is not None and known[0] is self._known_watchlists:
+            return known[1]
+        result = self._known_watchlists
+        if fresh:
+            try:
+                result = await self._watchlists.collect()
+            except PlexError as exc:
+                failed["watchlists"] = exc.message
+                return []
+            self._known_watchlists = result
+        if result is None:
+            log.info("Sweep: watchlists not known yet (read from plex.tv in the background)")
             return []
         active = await self._users.active()
         policies = {u.id: p for u, p in active}
@@ -130,7 +217,9 @@ class Collector:
         for name, why in result.failed.items():
             failed[f"watchlist {name}"] = why
         broken = set(result.failed)
-        return await self._replacements("watchlist", wanted, active, broken, "watchlist")
+        built = await self._replacements("watchlist", wanted, active, broken, "watchlist")
+        self._built["watchlist"] = (result, built)
+        return built
 
     async def _replacements(
         self,
@@ -140,7 +229,10 @@ class Collector:
         broken: set[str],
         switch: str,
     ) -> list[Replacement]:
-        media = [f for items in wanted.values() for item, *_ in items for f in item.files]
+        # Many users share the same next episodes: each file is looked at once.
+        media = dict.fromkeys(
+            f for items in wanted.values() for item, *_ in items for f in item.files
+        )
         found = await self._engine.survey(media)
         holders = {c.user_id for c in await self._engine.store.for_source(source)}
         out = []
@@ -165,3 +257,9 @@ class Collector:
         # Holders no longer active (or gone from Plex) lose this source's claims.
         out += [Replacement(source, holder, []) for holder in sorted(holders)]
         return out
+
+
+def _titles(result: WatchlistResult | None) -> set[tuple[str, str, float | None]]:
+    if result is None:
+        return set()
+    return {(e.user_id, e.title.title, e.title.watchlisted_at) for e in result.entries}

@@ -15,7 +15,7 @@ from cacherr.claims import Change, Claim, Pin, claim_priority, pin_holder
 from cacherr.config.models import Settings
 from cacherr.errors import BadRequest, NotFound
 from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.library import ItemRef, Library, items_from_xml, show_order
+from cacherr.plex.library import ItemRef, Library, show_order
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.window import describe
 
@@ -45,9 +45,8 @@ class Pins:
             return [item]
         if item.type == "show":
             return await self._library.episodes(item.rating_key)
-        cfg = self._settings().plex
-        data = await self._gateway.query(f"/library/metadata/{item.rating_key}/allLeaves")
-        return show_order(items_from_xml(data, cfg), include_specials=True)
+        leaves = await self._library.listing(f"/library/metadata/{item.rating_key}/allLeaves")
+        return show_order(leaves, include_specials=True)
 
     async def resolve(self, rating_key: str) -> tuple[ItemRef, list[Claim]]:
         """The item and the `pinned` claims of its files (sidecars included)."""
@@ -78,6 +77,8 @@ class Pins:
         """Pin an item, claim its files and start copying them."""
         item, claims = await self.resolve(rating_key)
         store, now = self._engine.store, self._engine.clock()
+        if item.type == "other":  # refused by resolve() already; this narrows the type
+            raise BadRequest(f"item {rating_key} cannot be pinned")
         pin = await store.pin(rating_key, item.type, _title(item), now=now)
         change = await store.set_pin_files(rating_key, claims, now=now)
         _, submitted = await self._engine.commit(change, [c.plex_path for c in claims])

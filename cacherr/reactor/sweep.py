@@ -87,8 +87,16 @@ class Sweeper:
         self._bad_cron: str | None = None
         self.last: SweepResult | None = None
         self.last_finished_at: float | None = None
+        self._again = False
+        if collector is not None:
+            collector.on_fresh = self._fresh_state
 
     # --- lifetime ------------------------------------------------------------------------
+
+    @property
+    def collector(self) -> Collector | None:
+        """What reads Plex and plex.tv for the sweep (None without Plex)."""
+        return self._collector
 
     @property
     def running(self) -> bool:
@@ -100,8 +108,16 @@ class Sweeper:
         self._stop.clear()
         self._task = asyncio.create_task(self._timer(), name="sweep-timer")
 
+    def _fresh_state(self) -> None:
+        # plex.tv's background refresh found the watchlists changed: sweep with them (after
+        # the running sweep when there is one).
+        if not self.trigger():
+            self._again = True
+
     async def close(self) -> None:
-        """Stop the timer and any sweep in progress."""
+        """Stop the timer, any sweep in progress and plex.tv's background refresh."""
+        if self._collector is not None:
+            await self._collector.close()
         self._stop.set()
         for task in (self._task, self._current):
             if task is not None:
@@ -172,17 +188,24 @@ class Sweeper:
             log.warning("The sweep stopped: %s", exc.message)
         except Exception:
             log.exception("The sweep failed")
+        if self._again and not self._stop.is_set():
+            self._again = False
+            asyncio.get_running_loop().call_soon(self.trigger)
 
     # --- the sweep ----------------------------------------------------------------------
 
-    async def sweep(self, *, dry_run: bool = False) -> SweepResult:
-        """Run one sweep now (a dry run may overlap a real one: it writes nothing)."""
-        if dry_run:
-            return await self._sweep(dry_run=True)
-        async with self._lock:
-            return await self._sweep(dry_run=False)
+    async def sweep(self, *, dry_run: bool = False, fresh: bool = False) -> SweepResult:
+        """Run one sweep now (a dry run may overlap a real one: it writes nothing).
 
-    async def _sweep(self, *, dry_run: bool) -> SweepResult:
+        A dry run plans from the latest known on-deck and watchlists unless `fresh`, which
+        gathers both from Plex and plex.tv first.
+        """
+        if dry_run:
+            return await self._sweep(dry_run=True, fresh=fresh)
+        async with self._lock:
+            return await self._sweep(dry_run=False, fresh=fresh)
+
+    async def _sweep(self, *, dry_run: bool, fresh: bool = False) -> SweepResult:
         started = time.monotonic()
         result = SweepResult(dry_run=dry_run)
         engine, store = self._engine, self._engine.store
@@ -199,11 +222,16 @@ class Sweeper:
         replacements: list[Replacement] = []
         collector = self._collector
         if collector is not None and collector.plex_ready():
-            await collector.refresh_users(result.failed)
-            replacements += await collector.ondeck(result.failed)
+            await collector.refresh_users(result.failed, background=False)
+            reuse = dry_run and not fresh  # the plan route: the latest known state as it is
+            replacements += await collector.ondeck(
+                result.failed, fresh=fresh or not dry_run, reuse=reuse
+            )
+            if not dry_run:  # after on-deck, so its token fetches get plex.tv's budget first
+                collector.start_refresh()
         progress("ondeck")
         if collector is not None and collector.plex_ready():
-            replacements += await collector.watchlists(result.failed)
+            replacements += await collector.watchlists(result.failed, fresh=fresh, reuse=reuse)
         progress("watchlists")
         if self._lists is not None:
             try:
@@ -217,9 +245,12 @@ class Sweeper:
         now = engine.clock()
         if dry_run:
             replaced = {(r.source, r.user_id) for r in replacements}
-            claims = [c for c in await store.all() if (c.source, c.user_id) not in replaced]
+            # The engine's index mirrors the store (every commit updates it): no database read.
+            current = engine.index
+            claims = [c for path in current.claimed_paths for c in current.claims(path)
+                      if (c.source, c.user_id) not in replaced]  # fmt: skip
             claims += [c for r in replacements for c in r.claims]
-            index = Index.build(claims, await store.managed())
+            index = Index.build(claims, current.managed_files.values())
             progress("retention")
             plan, submitted = await engine.plan(None, index=index, dry_run=True)
             result.plan = dry_run_rows(plan)

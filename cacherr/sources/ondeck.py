@@ -4,7 +4,7 @@ Plex's on-deck is per token, and `/library/onDeck` silently drops libraries hidd
 Home, so each user's deck is asked section by section (`/library/sections/{id}/onDeck`),
 limited to `plex.sections` when set. Items untouched for longer than the user's
 `days_to_monitor` are left out. Users without a token are read from Plex's own database
-(read-only) when `plex.database_path` is set.
+(read-only) when `plex.database_path` is set; for shared users that is the normal path.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from cacherr.plex.errors import PlexBadAnswer, PlexError, PlexNotFound, PlexUnau
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import ItemRef, Library, Section, items_from_xml
 from cacherr.plex.plexdb import PlexDatabase
-from cacherr.plex.users import DAY_S, EffectivePolicy, PlexUser, UserDirectory
+from cacherr.plex.users import (
+    DAY_S,
+    DeckSource,
+    EffectivePolicy,
+    PlexUser,
+    UserDirectory,
+    expected_deck_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +111,24 @@ class OnDeck:
     async def for_user(
         self, user: PlexUser, policy: EffectivePolicy, sections: list[Section] | None = None
     ) -> list[OnDeckEntry]:
-        """One user's deck across the sections (hidden-from-Home ones included)."""
+        """One user's deck across the sections (hidden-from-Home ones included).
+
+        Shared users are read from Plex's database when it is set (plex.tv gives no server
+        token for invited users since 2026-03), the others with their own token; a user
+        whose token Plex withholds falls back to the database too. The path taken is noted
+        on the user directory for the Users page.
+        """
         sections = await self._library.sections() if sections is None else sections
-        try:
+        database = self._settings().plex.database_path
+        token: str | None = None
+        if not (user.kind == "shared" and database):
+            token = await self._users.token(user)
+        source: Literal["plex", "plex_database"]
+        if token is not None:
             items = await self._users.call_as(user, lambda tok: self._ask(tok, sections))
-            source: Literal["plex", "plex_database"] = "plex"
-        except PlexUnauthorized:
-            if await self._users.token(user) is not None:
-                raise
+            source = "plex"
+            self._users.note_deck_source(user.id, expected_deck_source(user, database))
+        else:
             items = await self._from_database(user, sections)
             source = "plex_database"
         now = self._clock()
@@ -121,33 +138,50 @@ class OnDeck:
             if within_days(item.last_viewed_at, policy.days_to_monitor, now)
         ]
         latest = max((e.last_viewed_at or 0 for e in entries), default=0)
-        if latest:
+        if latest > (user.last_active_at or 0):  # a write only when there is news
             await self._users.note_activity(user.id, latest)
         return entries
 
     async def _ask(self, token: str, sections: list[Section]) -> list[ItemRef]:
         cfg = self._settings().plex
+        refused = 0
 
         async def section(s: Section) -> list[ItemRef]:
+            nonlocal refused
             try:
                 data = await self._gateway.query(f"/library/sections/{s.id}/onDeck", token=token)
             except PlexNotFound:
                 return []  # a section this user is not given
+            except PlexUnauthorized:
+                refused += 1  # a restricted Home user may be refused one section (401)
+                return []
             return items_from_xml(data, cfg)
 
         found = await asyncio.gather(*(section(s) for s in sections))
+        if sections and refused == len(sections):
+            raise PlexUnauthorized("Plex refused the token for every section")
         return [item for items in found for item in items]
 
     async def _from_database(self, user: PlexUser, sections: list[Section]) -> list[ItemRef]:
         cfg = self._settings().plex
         if not cfg.database_path:
-            raise _NoToken("Plex gives no token for this user and plex.database_path is unset")
+            why = expected_deck_source(user, None)
+            self._users.note_deck_source(user.id, why)
+            raise _NoToken(why.reason)
         db = PlexDatabase(cfg.database_path)
         ids = {s.id for s in sections}
         try:
-            return await asyncio.to_thread(db.on_deck, int(user.id), cfg, ids)
+            items = await asyncio.to_thread(db.on_deck, int(user.id), cfg, ids)
         except sqlite3.Error as exc:
-            raise PlexBadAnswer(f"cannot read Plex's database: {exc}") from exc
+            reason = f"cannot read Plex's database: {exc}"
+            fix = "check plex.database_path and that the file is mounted readable"
+            self._users.note_deck_source(user.id, DeckSource("none", reason, fix))
+            raise PlexBadAnswer(reason) from exc
+        self._users.note_deck_source(user.id, DeckSource("database", _DATABASE_REASON))
+        return items
+
+
+_DATABASE_REASON = "no server token from Plex; read from Plex's database (read-only)"
 
 
 class _NoToken(PlexError):

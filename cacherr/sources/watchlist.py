@@ -1,5 +1,9 @@
 """Watchlists: main and home users' from plex.tv, friends' from the owner's RSS feed.
 
+The friends' feed names each friend by plex.tv UUID in `<author>` (the hex id of their
+avatar URL); older feeds gave the numeric id, so both are matched. A feed URL plex.tv no
+longer serves (the retired rss.plex.tv ones answer 401/404) is reported in plain words.
+
 Titles are matched to local items by guid only (`plex://`, `imdb://`, `tmdb://`,
 `tvdb://`), never by title; what does not match is reported. A watchlisted movie
 contributes its files, a watchlisted show its first `watchlist.episodes` episodes the user
@@ -10,33 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from xml.etree import ElementTree as ET
 
-from plexapi.myplex import MyPlexAccount
-
 from cacherr.config.models import Settings
-from cacherr.plex.errors import PlexBadAnswer, PlexError
+from cacherr.plex.errors import PlexBadAnswer, PlexError, PlexNotFound
 from cacherr.plex.gateway import PlexGateway
-from cacherr.plex.library import ItemRef, Library, items_from_xml
+from cacherr.plex.library import ItemRef, Library, Section
 from cacherr.plex.users import EffectivePolicy, PlexUser, UserDirectory
+from cacherr.sources.discover import Discover, WatchlistTitle
+
+__all__ = ["GuidIndex", "WatchlistEntry", "WatchlistResult", "WatchlistTitle", "Watchlists"]
 
 log = logging.getLogger(__name__)
 
 GUID_SCHEMES = ("plex://", "imdb://", "tmdb://", "tvdb://")
-PAGE_SIZE = 100
-
-
-@dataclass(frozen=True)
-class WatchlistTitle:
-    """A title as a watchlist lists it."""
-
-    title: str
-    type: str
-    guids: list[str]
-    watchlisted_at: float | None = None
+RETIRED_RSS_HOST = "rss.plex.tv"
 
 
 @dataclass(frozen=True)
@@ -81,6 +77,17 @@ class GuidIndex:
         return None
 
 
+def retired_feed_message(url: str, why: str) -> str:
+    """What to tell the user when plex.tv no longer serves the saved friends' feed URL."""
+    old = urllib.parse.urlsplit(url).hostname == RETIRED_RSS_HOST
+    where = "is the retired rss.plex.tv address" if old else "is no longer served"
+    return (
+        f"the saved friends' watchlist RSS URL {where} ({why}): since 2026-07 Plex serves"
+        " these feeds from discover.provider.plex.tv; copy the friends' watchlist RSS URL"
+        " again from Plex Web (Watchlist → RSS) into plex.friends_watchlist_rss"
+    )
+
+
 def parse_rss(text: str) -> list[tuple[str, WatchlistTitle]]:
     """The friends' watchlist feed: (author id, title) per item."""
     try:
@@ -121,18 +128,24 @@ class Watchlists:
         self._library = library
         self._settings = settings
         self._concurrency = concurrency
+        self.discover = Discover(gateway)
 
     async def index(self) -> GuidIndex:
-        """Local movies and shows of the watched sections (one call per section)."""
-        cfg = self._settings().plex
+        """Local movies and shows of the watched sections (paged listings, one per section).
 
-        async def section(section_id: int) -> list[ItemRef]:
-            data = await self._gateway.query(
-                f"/library/sections/{section_id}/all", params={"includeGuids": 1}
-            )
-            return items_from_xml(data, cfg)
+        A section that does not answer is left out of this index (its titles stay unmatched
+        this time) rather than failing everyone's watchlist.
+        """
 
-        found = await asyncio.gather(*(section(s.id) for s in await self._library.sections()))
+        async def section(s: Section) -> list[ItemRef]:
+            key = f"/library/sections/{s.id}/all"
+            try:
+                return await self._library.listing(key, params={"includeGuids": 1})
+            except PlexError as exc:
+                log.warning("Watchlists: section %s not read: %s", s.title, exc.message)
+                return []
+
+        found = await asyncio.gather(*(section(s) for s in await self._library.sections()))
         return GuidIndex([item for items in found for item in items])
 
     async def collect(self) -> WatchlistResult:
@@ -148,19 +161,26 @@ class Watchlists:
         async def plextv(user: PlexUser, policy: EffectivePolicy) -> None:
             async with limit:
                 try:
-                    for t in await self._users.call_as(user, self._plextv_watchlist):
-                        titles.append((user, policy, t, "plextv"))
+                    listed = await self._users.call_as(
+                        user, lambda tok: self._listed(user, policy, tok)
+                    )
                 except PlexError as exc:
                     result.failed[user.name] = exc.message
+                    return
+                titles.extend((user, policy, t, "plextv") for t in listed)
 
         await asyncio.gather(*(plextv(u, p) for u, p in wanted if u.kind != "shared"))
         friends = {u.id: (u, p) for u, p in wanted if u.kind == "shared"}
+        by_author = {**friends, **{u.uuid: (u, p) for u, p in friends.values() if u.uuid}}
         rss = self._settings().plex.friends_watchlist_rss
         if friends and rss is not None:
+            url = rss.get_secret_value()
             try:
-                for author, t in parse_rss(await self._gateway.fetch_text(rss.get_secret_value())):
-                    if author in friends:
-                        titles.append((*friends[author], t, "rss"))
+                for author, t in parse_rss(await self._gateway.fetch_text(url)):
+                    if author.lower() in by_author:
+                        titles.append((*by_author[author.lower()], t, "rss"))
+            except PlexNotFound as exc:
+                result.failed["friends' watchlist RSS"] = retired_feed_message(url, exc.message)
             except PlexError as exc:
                 result.failed["friends' watchlist RSS"] = exc.message
         elif friends:
@@ -169,6 +189,14 @@ class Watchlists:
 
         async def resolve(user: PlexUser, t: WatchlistTitle, source: str) -> None:
             local = index.match(t.guids)
+            if local is None and t.plex_guid and len(t.guids) == 1:
+                # Discover gave the plex guid alone and no local item carries it: match by
+                # the title's external ids (asked once per title, ever).
+                try:
+                    local = index.match([*t.guids, *await self.discover.external_ids(t.plex_guid)])
+                except PlexError as exc:
+                    result.failed[user.name] = exc.message
+                    return
             if local is None:
                 result.unmatched.append((user.name, t))
                 return
@@ -183,28 +211,21 @@ class Watchlists:
         await asyncio.gather(*(resolve(u, t, src) for u, _p, t, src in titles))
         return result
 
-    async def _plextv_watchlist(self, token: str) -> list[WatchlistTitle]:
-        url = f"{MyPlexAccount.DISCOVER}/library/sections/watchlist/all"
-        out: list[WatchlistTitle] = []
-        start = 0
-        while True:
-            data = await self._gateway.query_plextv(
-                url,
-                token=token,
-                headers={"X-Plex-Container-Start": str(start),
-                         "X-Plex-Container-Size": str(PAGE_SIZE)},
-                params={"includeGuids": 1},
-            )  # fmt: skip
-            page = [e for e in data if e.get("guid")]
-            for e in page:
-                guids = [e.get("guid", "")] + [g.get("id", "") for g in e.findall("Guid")]
-                at = e.get("watchlistedAt")
-                out.append(WatchlistTitle(e.get("title", ""), e.get("type", ""), guids,
-                                          float(at) if at else None))  # fmt: skip
-            start += len(page)
-            total = int(data.get("totalSize") or start)
-            if not page or start >= total:
-                return out
+    async def _listed(
+        self, user: PlexUser, policy: EffectivePolicy, token: str
+    ) -> list[WatchlistTitle]:
+        """The user's discover watchlist; with a retention, each title's added-at date."""
+        titles = await self.discover.watchlist(token)
+        self.discover.keep_only(user.id, {t.plex_guid for t in titles if t.plex_guid})
+        if policy.watchlist_retention_days <= 0:
+            return titles
+        out = []
+        for t in titles:
+            if t.watchlisted_at is None and t.plex_guid:
+                at = await self.discover.added_at(user.id, token, t.plex_guid)
+                t = replace(t, watchlisted_at=at)
+            out.append(t)
+        return out
 
     async def _items_for(self, user: PlexUser, local: ItemRef) -> list[ItemRef]:
         if local.type != "show":

@@ -50,6 +50,18 @@ async def test_first_visit_then_every_view(page: Any, served: Served) -> None:
     await page.screenshot(path=screenshot_path("phone"))
 
 
+async def test_the_users_view_says_where_each_on_deck_comes_from(page: Any, served: Served) -> None:
+    # Invited users get no server token since 2026-03 (JellyPlex-Watched #341): without
+    # plex.database_path a shared user's on-deck has no source, and the page says the fix.
+    await seed(served)
+    await log_in(page, served)
+    await page.click('#nav a[data-view="users"]')
+    carol = page.locator('#users-body tr[data-user="carol"]')
+    await expect(carol).to_contain_text("none")
+    await expect(carol).to_contain_text("plex.database_path")
+    await expect(page.locator('#users-body tr[data-user="bob"]')).to_contain_text("Plex (token)")
+
+
 async def test_a_saved_setting_lands_in_cacherr_json(
     page: Any, served: Served, expected_statuses: set[int]
 ) -> None:

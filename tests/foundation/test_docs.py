@@ -37,3 +37,12 @@ def test_the_readme_carries_the_current_reference() -> None:
     assert render() in README.read_text(encoding="utf-8"), (
         "README.md is out of date: run `python -m cacherr.config.reference README.md`"
     )
+
+
+def test_a_sections_own_defaults_are_shown() -> None:
+    # users.shared is built with watchlist and lists off (DESIGN.md: "watchlists and lists
+    # default off for shared users"); the table once showed UserPolicy's plain `true`.
+    found = {key: default for key, _t, default, _d in rows()}
+    assert found["users.shared.watchlist"] == "`false`"
+    assert found["users.shared.lists"] == "`false`"
+    assert found["users.home.watchlist"] == "`true`"

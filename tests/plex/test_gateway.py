@@ -127,16 +127,32 @@ async def test_down_fails_fast_and_recovers_by_itself(
     await gateway.query("/library/sections/1/onDeck")
 
 
-async def test_timeout_counts_as_down(
+async def test_one_slow_endpoint_is_degraded_not_down(
     gateway: PlexGateway, fake: FakePlexServer, box: Any, states: Subscription
 ) -> None:
+    """A big section can take longer than the timeout while Plex itself answers (plexapi pages
+    listings by 100 for that reason): one slow endpoint must not mark Plex down."""
     await next_state(states)
     box.patch("plex", timeout_s=0.2, retries=0)
     fake.faults.rule(route=ON_DECK).latency_ms = 1000
     with pytest.raises(PlexUnavailable):
         await gateway.query("/library/sections/1/onDeck")
-    assert (await next_state(states)).data["state"] == "down"
+    assert (await next_state(states)).data["state"] == "degraded"
     assert (await next_state(states)).data["state"] == "connected"  # /identity answers quickly
+
+
+async def test_a_server_that_answers_nothing_in_time_is_down(
+    gateway: PlexGateway, fake: FakePlexServer, box: Any, states: Subscription
+) -> None:
+    await next_state(states)
+    box.patch("plex", timeout_s=0.2, retries=0)
+    fake.faults.rule().latency_ms = 1000
+    with pytest.raises(PlexUnavailable):
+        await gateway.query("/library/sections/1/onDeck")
+    assert (await next_state(states)).data["state"] == "degraded"
+    assert (await next_state(states)).data["state"] == "down"  # not even /identity answers
+    fake.faults.clear()
+    assert (await next_state(states)).data["state"] == "connected"
 
 
 async def test_min_interval_spaces_calls(gateway: PlexGateway, box: Any) -> None:
@@ -193,3 +209,42 @@ async def test_plextv_is_spaced_on_its_own_lane(gateway: PlexGateway, box: Any) 
     started = time.monotonic()
     await asyncio.gather(*(gateway.query("/identity") for _ in range(5)))
     assert time.monotonic() - started < 0.2  # the server's lane is not held up
+
+
+ACCOUNT = "/api/v2/user"
+
+
+async def test_plextv_budget_stays_under_plextvs_rate_limit(
+    gateway: PlexGateway, fake: FakePlexServer, box: Any
+) -> None:
+    """plex.tv answers 429 to bursts (watchstate #325, Maintainerr #1250; "10 requests per
+    second ... will also block you", PlexAniSync #51): the simulated plex.tv enforces 10 a
+    second, and a burst of callers at the default budget never crosses it."""
+    url = f"{box().plex.plextv_url}{ACCOUNT}"
+    await asyncio.gather(*(gateway.query_plextv(url) for _ in range(16)))
+    assert fake.faults.plextv_limited == 0
+    assert not [k for k in gateway.transport.answers if k[2] == "429"]
+    # The same burst without the budget is refused by plex.tv (what fixed spacing at 0 did).
+    box.patch("plex", plextv_burst=100, plextv_per_second=100)
+    await asyncio.gather(*(gateway.query_plextv(url) for _ in range(16)))
+    assert fake.faults.plextv_limited > 0
+
+
+async def test_retry_after_holds_every_plextv_caller(
+    gateway: PlexGateway, fake: FakePlexServer, box: Any
+) -> None:
+    """A 429's Retry-After is honoured by the whole plex.tv lane, not only by the request
+    that got it (RFC 9110 Retry-After; watchstate #325 shows plex.tv's 429s)."""
+    url = f"{box().plex.plextv_url}{ACCOUNT}"
+    await gateway.query_plextv(url)  # the owner's account is built (its own first call)
+    fake.counter.reset()
+    rule = fake.faults.rule(kind="plextv", route=ACCOUNT)
+    rule.too_many_requests, rule.retry_after_s = True, 1
+    first = asyncio.create_task(gateway.query_plextv(url))
+    await until(lambda: fake.counter.count(ACCOUNT) == 1)
+    rule.too_many_requests = False
+    await until(lambda: gateway.transport.plextv_budget.held_until > 0)
+    held = gateway.transport.plextv_budget.held_until
+    assert held > time.monotonic()  # the whole lane waits for plex.tv's second
+    await first
+    assert fake.counter.count(ACCOUNT) == 2  # asked again once, after the wait

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from xml.etree import ElementTree as ET
 
 from cacherr.fakeplex import FakePlexServer, Movie, Show, World
-from cacherr.plex.library import Library
+from cacherr.plex.library import Library, items_from_xml
 
 LEAVES = "/library/metadata/{rk}/allLeaves"
 METADATA = "/library/metadata/{rk}"
@@ -105,3 +106,20 @@ async def test_sections_filtered_by_setting(library: Library, box: Any) -> None:
     ]  # fmt: skip
     box.patch("plex", sections=["Kids", "2"])
     assert [s.title for s in await library.sections()] == ["Movies", "Kids"]
+
+
+async def test_trailers_and_music_tracks_are_never_movies(
+    library: Library, world: World, box: Any
+) -> None:
+    """Plex's extras are `type="clip"` (plexapi's Clip, TYPE "clip", with `extraType`) and
+    music is `<Track>` (plexapi audio.Track); neither is a movie to cache."""
+    trailer = world.add_trailer(movie(world, "Heat"))
+    track = world.add_track("Song 2")
+    clip = await library.item(str(trailer.rating_key))
+    assert clip.type == "other" and clip.files  # known, with a file, and still not a movie
+    assert (await library.item(str(track.rating_key))).type == "other"
+    mixed = ET.Element("MediaContainer")
+    mixed.append(ET.Element("Video", ratingKey="9", type="clip", title="Trailer"))
+    mixed.append(ET.Element("Track", ratingKey="8", type="track", title="Song"))
+    mixed.append(ET.Element("Video", ratingKey="7", type="movie", title="Heat"))
+    assert [i.title for i in items_from_xml(mixed, box().plex)] == ["Heat"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cacherr.fakeplex import Episode, FakePlexServer, Movie, Show, World
+from cacherr.fakeplex import FakePlexServer, Movie, Show, World
+from cacherr.fakeplex.plexdb import write_plex_database
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import Library
 from cacherr.plex.users import UserDirectory
@@ -15,29 +15,6 @@ from cacherr.sources.ondeck import OnDeck
 DAY = 86_400
 SECTION_DECK = "/library/sections/{id}/onDeck"
 
-PLEX_SCHEMA = """
-CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, hashed_password TEXT, salt TEXT,
-    created_at INTEGER, updated_at INTEGER, default_audio_language TEXT,
-    default_subtitle_language TEXT, auto_select_subtitle INTEGER, auto_select_audio INTEGER);
-CREATE TABLE metadata_items (id INTEGER PRIMARY KEY, library_section_id INTEGER,
-    parent_id INTEGER, metadata_type INTEGER, guid TEXT, media_item_count INTEGER,
-    title TEXT, title_sort TEXT, original_title TEXT, studio TEXT, rating FLOAT,
-    "index" INTEGER, duration INTEGER, year INTEGER, added_at INTEGER, updated_at INTEGER,
-    deleted_at INTEGER);
-CREATE TABLE metadata_item_settings (id INTEGER PRIMARY KEY, account_id INTEGER, guid TEXT,
-    rating FLOAT, view_offset INTEGER, view_count INTEGER, last_viewed_at INTEGER,
-    created_at INTEGER, updated_at INTEGER, skip_count INTEGER, last_skipped_at INTEGER,
-    changed_at INTEGER);
-CREATE TABLE media_items (id INTEGER PRIMARY KEY, library_section_id INTEGER,
-    section_location_id INTEGER, metadata_item_id INTEGER, type_id INTEGER, width INTEGER,
-    height INTEGER, size INTEGER, duration INTEGER, bitrate INTEGER, container TEXT,
-    video_codec TEXT, audio_codec TEXT, created_at INTEGER, updated_at INTEGER,
-    deleted_at INTEGER);
-CREATE TABLE media_parts (id INTEGER PRIMARY KEY, media_item_id INTEGER, directory_id INTEGER,
-    hash TEXT, open_subtitle_hash TEXT, file TEXT, "index" INTEGER, size INTEGER,
-    duration INTEGER, created_at INTEGER, updated_at INTEGER, deleted_at INTEGER);
-"""
-
 
 def show(world: World, title: str) -> Show:
     return next(i for i in world.items.values() if isinstance(i, Show) and i.title == title)
@@ -45,60 +22,6 @@ def show(world: World, title: str) -> Show:
 
 def movie(world: World, title: str) -> Movie:
     return next(i for i in world.items.values() if isinstance(i, Movie) and i.title == title)
-
-
-def write_plex_database(world: World, path: Path) -> None:
-    """Plex's library database for the world, with the columns Plex really has."""
-    conn = sqlite3.connect(path)
-    conn.executescript(PLEX_SCHEMA)
-    conn.executemany("INSERT INTO accounts (id, name) VALUES (?, ?)",
-                     [(u.id, u.title) for u in world.users])  # fmt: skip
-    media_id = 0
-
-    def item(row: tuple[Any, ...], playable: Movie | Episode | None) -> None:
-        nonlocal media_id
-        conn.execute(
-            "INSERT INTO metadata_items (id, library_section_id, parent_id, metadata_type,"
-            ' guid, title, "index", duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            row,
-        )
-        for media in playable.media if playable else []:
-            media_id += 1
-            width = 3840 if media.video_resolution == "4k" else 1920
-            conn.execute(
-                "INSERT INTO media_items (id, library_section_id, metadata_item_id, width)"
-                " VALUES (?, ?, ?, ?)",
-                (media_id, row[1], row[0], width),
-            )
-            for i, part in enumerate(media.parts):
-                conn.execute(
-                    'INSERT INTO media_parts (media_item_id, file, "index", size)'
-                    " VALUES (?, ?, ?, ?)",
-                    (media_id, part.file, i, part.size),
-                )
-
-    for it in list(world.items.values()):
-        if isinstance(it, Movie):
-            item((it.rating_key, it.library.id, None, 1, it.plex_guid, it.title, None,
-                  it.duration_ms), it)  # fmt: skip
-        elif isinstance(it, Show):
-            item((it.rating_key, it.library.id, None, 2, it.plex_guid, it.title, None, None), None)
-            for season in it.seasons:
-                item((season.rating_key, it.library.id, it.rating_key, 3, season.plex_guid,
-                      season.title, season.index, None), None)  # fmt: skip
-                for ep in season.episodes:
-                    item((ep.rating_key, it.library.id, season.rating_key, 4, ep.plex_guid,
-                          ep.title, ep.index, ep.duration_ms), ep)  # fmt: skip
-    for user in world.users:
-        for rk, st in user.states.items():
-            guid = world.items[rk].plex_guid
-            conn.execute(
-                "INSERT INTO metadata_item_settings (account_id, guid, view_offset, view_count,"
-                " last_viewed_at) VALUES (?, ?, ?, ?, ?)",
-                (user.id, guid, st.view_offset_ms, st.view_count, st.last_viewed_at),
-            )
-    conn.commit()
-    conn.close()
 
 
 def make_ondeck(gateway: PlexGateway, users: UserDirectory, library: Library, box: Any,
@@ -110,6 +33,8 @@ async def test_ondeck_per_user_includes_hidden_libraries(
     gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
     fake: FakePlexServer, box: Any, clock: Any,
 ) -> None:  # fmt: skip
+    """Legacy plex.tv (before 2026-03, shared_servers with accessTokens) so bob reads his own."""
+    world.shared_tokens = True
     world.clock = lambda: clock.now - 60
     alice, bob = world.user("alice"), world.user("bob")
     expanse, bluey = show(world, "The Expanse"), show(world, "Bluey")
@@ -177,3 +102,65 @@ async def test_tokenless_user_read_from_plex_database(
     assert mine[1].item.files == [expanse.seasons[2].episodes[0].media[0].parts[0].file]
     assert mine[0].item.view_offset_ms == 5_000
     assert path.read_bytes() == before  # opened read-only, never written
+
+
+SHARED = "/api/servers/{machine_id}/shared_servers"
+SWITCH = "/api/home/users/{id}/switch"
+
+
+async def test_shared_users_come_from_plex_database_without_asking_plextv(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any, clock: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Since 2026-03 plex.tv gives invited users no server token (JellyPlex-Watched #341,
+    DOMAIN.md "Plex as it is in 2026"): with Plex's database mounted, that is their path."""
+    world.clock = lambda: clock.now - 60
+    world.set_progress(world.user("bob"), movie(world, "Heat"), 60_000)
+    path = tmp_path / "com.plexapp.plugins.library.db"
+    write_plex_database(world, path)
+    box.patch("plex", database_path=str(path))
+    ondeck = make_ondeck(gateway, users, library, box, clock)
+    for _ in range(2):
+        result = await ondeck.collect()
+        assert not result.failed and not result.skipped
+        bob = [(e.item.title, e.source) for e in result.entries if e.username == "bob"]
+        assert bob == [("Heat", "plex_database")]
+    assert fake.counter.count(SHARED) == 0  # never asked for a token Plex does not give
+    by = {u.name: users.deck_source(u) for u in await users.all()}
+    assert {n: d.source for n, d in by.items()} == {
+        "owner": "token", "alice": "token", "bob": "database", "carol": "database",
+        "dave": "database",
+    }  # fmt: skip
+
+
+async def test_shared_users_without_database_are_skipped_with_the_fix(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any, clock: Any,
+) -> None:  # fmt: skip
+    """No token from plex.tv (2026 shape) and no database: skipped, not failed; the answer is
+    remembered (one shared_servers call for two sweeps) and the Users page gets the fix."""
+    ondeck = make_ondeck(gateway, users, library, box, clock)
+    for _ in range(2):
+        result = await ondeck.collect()
+        assert set(result.skipped) == {"bob", "carol", "dave"} and not result.failed
+    assert fake.counter.count(SHARED) == 1
+    bob = next(u for u in await users.all() if u.name == "bob")
+    source = users.deck_source(bob)
+    assert source.source == "none" and "plex.database_path" in source.fix
+
+
+async def test_a_section_refused_to_a_home_user_keeps_the_token(
+    gateway: PlexGateway, users: UserDirectory, library: Library, world: World,
+    fake: FakePlexServer, box: Any, clock: Any,
+) -> None:  # fmt: skip
+    """A restricted Home user can get 401 rather than 404 for a section they are not given
+    (DOMAIN.md, 2026): that section is skipped; the token is neither dropped nor switched again."""
+    kid = world.add_user("kid", kind="home", libraries=["Kids"])
+    world.set_progress(kid, show(world, "Bluey").seasons[0].episodes[1], 1000)
+    await users.refresh()
+    ondeck = make_ondeck(gateway, users, library, box, clock)
+    for _ in range(2):
+        result = await ondeck.collect()
+        assert not result.failed
+        assert [e.item.title for e in result.entries if e.username == "kid"] == ["Episode 2"]
+    assert fake.counter.count(SWITCH) == 2  # alice and kid, once each

@@ -39,9 +39,10 @@ async def test_tokens_by_kind_cached_and_withheld(
     assert await users.token(found["owner"]) == world.owner.token
     assert await users.token(found["alice"]) == world.user("alice").token
     assert fake.counter.count(SWITCH) == 1
-    assert await users.token(found["bob"]) == world.user("bob").token
-    assert await users.token(found["carol"]) == world.user("carol").token
-    assert await users.token(found["dave"]) is None  # Plex withdrew it
+    # Since 2026-03 plex.tv gives no server token for invited users (JellyPlex-Watched #341):
+    # the answer "none" is remembered like a token, so plex.tv is not asked every sweep.
+    for name in ("bob", "carol", "dave"):
+        assert await users.token(found[name]) is None
     assert fake.counter.count(SHARED) == 1  # one call serves every shared user
     for name in ("alice", "bob", "carol", "dave"):
         await users.token(found[name])
@@ -64,6 +65,8 @@ async def test_tokens_expire_after_the_ttl(
 async def test_a_refused_token_is_dropped_and_fetched_again(
     users: UserDirectory, gateway: PlexGateway, world: World, fake: FakePlexServer
 ) -> None:
+    """Legacy plex.tv (before 2026-03): shared_servers still carries the friend's token."""
+    world.shared_tokens = True
     bob = by_name(await users.all())["bob"]
     old = await users.token(bob)
     world.user("bob").token = "tok-rotated"  # Plex rotated bob's token
@@ -81,6 +84,17 @@ async def test_a_refused_token_is_dropped_and_fetched_again(
     await users.drop_token(bob.id)
     with pytest.raises(PlexUnauthorized):
         await users.call_as(bob, on_deck)
+
+
+async def test_friends_without_access_to_this_server_are_left_out(
+    users: UserDirectory, world: World
+) -> None:
+    """plex.tv's /api/users lists every friend, also those without a share of this server
+    (adamgot/python-plexlibrary#92 checks the machine identifier in the friend's servers)."""
+    world.add_user("zoe", kind="shared", shares_server=False)
+    world.add_user("yann", kind="shared", libraries=["Movies"])
+    names = set(by_name(await users.refresh()))
+    assert "yann" in names and "zoe" not in names
 
 
 async def test_new_users_get_their_type_defaults(users: UserDirectory, world: World) -> None:
@@ -133,3 +147,13 @@ async def test_tokens_never_reach_the_log(
     assert "frank" in text
     for user in world.users:
         assert user.token not in text
+
+
+async def test_home_tokens_are_renewed_ahead_of_their_ttl(
+    users: UserDirectory, fake: FakePlexServer, clock: Any, box: Any
+) -> None:
+    assert await users.renew_tokens() == 1  # alice had none yet
+    assert await users.renew_tokens() == 0
+    clock.now += box().plex.token_ttl_hours * 3600 * 0.95  # within 10 % of the TTL
+    assert await users.renew_tokens() == 1
+    assert fake.counter.count(SWITCH) == 2

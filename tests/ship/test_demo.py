@@ -52,6 +52,21 @@ def test_the_demo_caches_within_a_minute_and_stops_cleanly(tmp_path: Path) -> No
             with urllib.request.urlopen(activity, timeout=5) as resp:
                 seen = json.dumps(json.load(resp)["data"])
         assert "Playing" in seen
+        # Shared users' on-deck comes from Plex's database, as on a real 2026 server where
+        # plex.tv gives no token for invited users (DOMAIN.md; Plex's forum and PlexCache-R).
+        users_url = f"http://127.0.0.1:{port}/api/users"
+        deadline = time.monotonic() + 30
+        sources: dict[str, str] = {}
+        while time.monotonic() < deadline and (
+            not sources or set(sources.values()) != {"database"}
+        ):
+            time.sleep(0.5)
+            with urllib.request.urlopen(users_url, timeout=5) as resp:
+                listed = json.load(resp)["data"]
+            sources = {
+                u["name"]: u["ondeck_source"]["source"] for u in listed if u["kind"] == "shared"
+            }
+        assert sources and set(sources.values()) == {"database"}, sources
     finally:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)

@@ -11,6 +11,15 @@ const NUMBERS = [
 
 function yesNo(value) { return value ? pill("on", "ok") : pill("off"); }
 
+const DECK = { token: ["Plex (token)", "ok"], database: ["Plex database", "ok"], none: ["none", "warn"] };
+
+function deckSource(src) {
+  if (!src) return "—";
+  const [label, tone] = DECK[src.source] || [src.source, ""];
+  return el("span.deck-source", { title: src.reason }, pill(label, tone),
+    src.source === "none" ? el("div.muted.small", {}, src.reason, src.fix ? ` — fix: ${src.fix}` : "") : null);
+}
+
 async function editUser(user, reload) {
   const o = user.override;
   const fields = [
@@ -44,11 +53,12 @@ export async function enter(main) {
       el("td", {}, yesNo(u.policy.enabled), u.active ? null : pill("inactive")),
       el("td.num", {}, String(u.policy.episodes_ahead)),
       el("td", {}, ...["ondeck", "watchlist", "lists"].filter((k) => u.policy[k]).map((k) => pill(k))),
+      el("td", {}, deckSource(u.ondeck_source)),
       el("td.num", {}, `${u.cached_files} · ${bytes(u.cached_bytes)}`),
       el("td.muted", {}, u.last_active_at ? ago(u.last_active_at) : "—"),
       el("td.actions", {}, Object.keys(u.override).length ? pill("custom", "ok") : null,
         el("button.small", { type: "button", on: { click: () => editUser(u, load) } }, "Settings")))));
-    if (!users.length) body.append(emptyRow(8, "No user known yet: connect Plex, then refresh."));
+    if (!users.length) body.append(emptyRow(9, "No user known yet: connect Plex, then refresh."));
   }
   main.replaceChildren(el("section.card", {},
     el("div.row", {}, el("h2", {}, "Users"), el("span.spacer"),
@@ -57,7 +67,7 @@ export async function enter(main) {
         if (found) await load();
       } } }, "Refresh from Plex")),
     el("div.scroll", {}, el("table.table", {},
-      el("thead", {}, el("tr", {}, ...["User", "Type", "Enabled", "Episodes ahead", "Sources", "Cached", "Last played", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ...["User", "Type", "Enabled", "Episodes ahead", "Sources", "On-deck from", "Cached", "Last played", ""].map((h) => el("th", {}, h)))),
       body))));
   try { await load(); } catch (err) { toast(err.message, "error"); }
 }
