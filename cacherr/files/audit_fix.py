@@ -24,6 +24,7 @@ from cacherr.errors import PathRefused
 from cacherr.files import names
 from cacherr.files.audit import Finding, FixAction, temp_final
 from cacherr.files.paths import Location, PathResolver
+from cacherr.files.queries import media_under
 from cacherr.files.sidecars import belongs_to, is_media
 
 SAMPLE_BLOCKS = 16
@@ -246,19 +247,12 @@ async def _parent_id(db: Database, loc: Location) -> int | None:
     if is_media(Path(loc.rel)):
         return None
     folder = posixpath.dirname(loc.rel)
-    low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
-    rows = await db.fetchall(
-        "SELECT id, rel_path FROM managed_files WHERE mapping = ? AND parent_id IS NULL"
-        " AND rel_path >= ? AND rel_path < ? ORDER BY length(rel_path) DESC",
-        (loc.mapping_name, low, high),
-    )
     name = Path(posixpath.basename(loc.rel))
-    for row in rows:
-        media = str(row[1])
+    for row_id, media in await media_under(db, loc.mapping_name, folder):
         if (
             posixpath.dirname(media) == folder
             and is_media(Path(media))
             and belongs_to(Path(posixpath.basename(media)), name, "all")
         ):
-            return int(row[0])
+            return row_id
     return None

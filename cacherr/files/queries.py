@@ -84,3 +84,15 @@ async def cached_media_paths(db: Database) -> set[str]:
         f"SELECT DISTINCT m.plex_path FROM managed_files m WHERE {MEDIA_ROW} AND m.state = 'cached'"
     )
     return {str(r[0]) for r in rows}
+
+
+async def media_under(db: Database, mapping: str, folder: str) -> list[tuple[int, str]]:
+    """`(id, rel_path)` of the media rows of one mapping under `folder` ("" for all of it),
+    the longest path first."""
+    low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
+    rows = await db.fetchall(
+        f"SELECT m.id, m.rel_path FROM managed_files m WHERE m.mapping = ? AND {MEDIA_ROW}"
+        " AND m.rel_path >= ? AND m.rel_path < ? ORDER BY length(m.rel_path) DESC",
+        (mapping, low, high),
+    )
+    return [(int(r[0]), str(r[1])) for r in rows]
