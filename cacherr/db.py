@@ -168,6 +168,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE lists ADD COLUMN attempted_at REAL;
     UPDATE lists SET attempted_at = fetched_at;
     """,
+    # 4: a media file's sidecars found by their parent (its size with sidecars, and the
+    # cascade when the media row goes) without reading the whole table.
+    """
+    CREATE INDEX managed_files_parent ON managed_files (parent_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,7 +27,7 @@ from cacherr.claims.model import (
     pin_holder,
 )
 from cacherr.db import Database
-from cacherr.files.queries import FROM_MEDIA, MEDIA_ROW, SIZE_WITH_SIDECARS
+from cacherr.files.queries import MEDIA_ROW, SIZE_WITH_SIDECARS
 
 _COLUMNS: Final = (
     "plex_path, rating_key, show_key, source, user_id, priority, reason, created_at, expires_at"
@@ -292,7 +292,7 @@ class ClaimStore:
         rows = await self.db.fetchall(
             "SELECT m.plex_path, m.rating_key, m.state, m.cached_at, m.released_at, "
             f"{SIZE_WITH_SIDECARS} AS size, p.plex_path IS NOT NULL AS pinned "
-            f"FROM {FROM_MEDIA} "
+            "FROM managed_files m "
             "LEFT JOIN (SELECT DISTINCT plex_path FROM claims WHERE source = 'pinned') p "
             "  ON p.plex_path = m.plex_path "
             f"WHERE {MEDIA_ROW} ORDER BY m.plex_path"

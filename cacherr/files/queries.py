@@ -3,8 +3,8 @@
 A managed row is either a media file (a movie or an episode part) or a sidecar of one (a
 subtitle, artwork) whose `parent_id` names its media row. Two definitions live here and only
 here: a *media row* (`MEDIA_ROW`, no parent) and a media file's *size with sidecars*
-(`SIZE_WITH_SIDECARS`, over `FROM_MEDIA`'s join). Writes belong to the journal
-(`files.journal`) and the claim store; the queries that join claims sit in `claims.queries`.
+(`SIZE_WITH_SIDECARS`). Writes belong to the journal (`files.journal`) and the claim store;
+the queries that join claims sit in `claims.queries`.
 """
 
 from __future__ import annotations
@@ -18,19 +18,16 @@ from cacherr.db import Database
 
 # A media row of `managed_files m`: not a sidecar.
 MEDIA_ROW: Final = "m.parent_id IS NULL"
-# `managed_files m` with `k.bytes` and `k.n`: the bytes and count of each media row's sidecars.
-FROM_MEDIA: Final = (
-    "managed_files m"
-    " LEFT JOIN (SELECT parent_id, SUM(size_bytes) AS bytes, COUNT(*) AS n"
-    "   FROM managed_files WHERE parent_id IS NOT NULL GROUP BY parent_id) k"
-    "   ON k.parent_id = m.id"
+# A media file's bytes on the cache, its own and its sidecars' (`managed_files_parent` makes
+# the lookup an index search, for one row or for all of them).
+SIZE_WITH_SIDECARS: Final = (
+    "m.size_bytes + COALESCE("
+    "(SELECT SUM(k.size_bytes) FROM managed_files k WHERE k.parent_id = m.id), 0)"
 )
-# A media file's bytes on the cache: its own and its sidecars' (needs `FROM_MEDIA`).
-SIZE_WITH_SIDECARS: Final = "m.size_bytes + COALESCE(k.bytes, 0)"
-
+_SIDECAR_COUNT: Final = "(SELECT COUNT(*) FROM managed_files k WHERE k.parent_id = m.id)"
 _MEDIA_COLUMNS: Final = (
     "m.id, m.mapping, m.rel_path, m.plex_path, m.rating_key, m.state, m.cached_at,"
-    f" m.released_at, m.adopted, {SIZE_WITH_SIDECARS} AS size, COALESCE(k.n, 0) AS sidecars"
+    f" m.released_at, m.adopted, {SIZE_WITH_SIDECARS} AS size, {_SIDECAR_COUNT} AS sidecars"
 )
 
 
@@ -58,13 +55,13 @@ async def footprint(db: Database) -> Footprint:
 
 async def media_files(db: Database) -> list[aiosqlite.Row]:
     """Every media row with its size with sidecars (`size`) and sidecar count (`sidecars`)."""
-    return await db.fetchall(f"SELECT {_MEDIA_COLUMNS} FROM {FROM_MEDIA} WHERE {MEDIA_ROW}")
+    return await db.fetchall(f"SELECT {_MEDIA_COLUMNS} FROM managed_files m WHERE {MEDIA_ROW}")
 
 
 async def media_file(db: Database, plex_path: str) -> aiosqlite.Row | None:
     """The media row of one Plex path, as `media_files` gives it, if managed."""
     return await db.fetchone(
-        f"SELECT {_MEDIA_COLUMNS} FROM {FROM_MEDIA} WHERE m.plex_path = ? AND {MEDIA_ROW}",
+        f"SELECT {_MEDIA_COLUMNS} FROM managed_files m WHERE m.plex_path = ? AND {MEDIA_ROW}",
         (plex_path,),
     )
 
