@@ -16,12 +16,12 @@ from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
-from cacherr.checks import check_paths, fatal
+from cacherr.checks import check_paths, fatal, refused_mapping_change
 from cacherr.claims import ClaimStore
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
-from cacherr.db import DB_NAME, Database
+from cacherr.db import DB_NAME, Database, DatabaseError
 from cacherr.errors import Unavailable
 from cacherr.events import EventBus
 from cacherr.files.paths import check_mappings, create_share_folders
@@ -34,7 +34,6 @@ from cacherr.plex.identity import client_identifier
 from cacherr.plex.library import Library
 from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
-from cacherr.reactor.wiring import files_context, reactor_context, sweep_context
 from cacherr.realtime import REALTIME, Realtime
 from cacherr.security import setup_code
 from cacherr.security.ratelimit import FailureLimiter
@@ -52,6 +51,7 @@ from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
 from cacherr.sources.snapshots import provider_from_gateway
 from cacherr.usage import UsageSampler, measure
+from cacherr.wiring import files_context, reactor_context, sweep_context
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,15 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
             "refusing to start, this set-up would lose data:\n"
             + "\n".join(r.line() for r in refused)
         )
+    app[keys.CONFIG].add_check(refused_mapping_change)  # saves and reloads: the same refusals
     yield
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    db = await Database.open(app[keys.CONFIG].config_dir / DB_NAME)
+    try:
+        db = await Database.open_or_replace(app[keys.CONFIG].config_dir / DB_NAME)
+    except DatabaseError as exc:
+        raise Unavailable(str(exc)) from None
     app[keys.DB] = db
     app[keys.SESSIONS] = SessionStore(db)
     yield
@@ -109,9 +113,11 @@ async def _setup_code(app: web.Application) -> AsyncIterator[None]:
 
 async def _config_watcher(app: web.Application) -> AsyncIterator[None]:
     watcher = ConfigWatcher(app[keys.CONFIG], app[keys.BUS])
+    app[keys.CONFIG].listen_on(asyncio.get_running_loop())  # settings listeners run here
     await watcher.start()
     yield
     await watcher.close()
+    app[keys.CONFIG].listen_on(None)
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:

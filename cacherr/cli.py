@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -16,6 +17,12 @@ from cacherr.config.store import CONFIG_NAME, ConfigStore
 from cacherr.errors import CacherrError, ConfigError
 
 log = logging.getLogger("cacherr")
+
+# At stop, requests still open get this long to finish, and as long again once cancelled.
+# API calls are short and the pages' sockets are closed first (a page's socket is the request
+# that stays open); Docker kills the container 10 s after SIGTERM, and the queue's copies
+# need that time to stop where their journal says.
+HTTP_STOP_GRACE_S = 0.5
 
 
 def _config_dir_default() -> str:
@@ -118,6 +125,9 @@ def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> 
     except ConfigError as exc:
         print(f"Cacherr cannot start: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the first-run file or a migration cannot be written
+        print(f"Cacherr cannot start: {_os_problem(exc)}", file=sys.stderr)
+        return 1
     settings = store.current
     logging.getLogger().setLevel(settings.general.log_level)
     app = create_app(store)
@@ -143,7 +153,7 @@ def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> 
             port=port,
             print=listening,
             access_log=None,
-            shutdown_timeout=10.0,
+            shutdown_timeout=HTTP_STOP_GRACE_S,
             # Also the deadline of a request's headers (see cacherr.api.deadline).
             keepalive_timeout=settings.web.header_timeout_s,
         )
@@ -151,10 +161,17 @@ def _run(config_dir: Path, host: str | None = None, port: int | None = None) -> 
         print(f"Cacherr cannot start: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"Cacherr cannot start: {exc}", file=sys.stderr)
+        print(f"Cacherr cannot start: {_os_problem(exc)}", file=sys.stderr)
         return 1
     log.info("Cacherr stopped")
     return 0
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+        return (f"{exc.filename or 'the config folder'}: {exc.strerror}; the config folder "
+                "must be writable by Cacherr's user (PUID/PGID) and have free space")  # fmt: skip
+    return str(exc)
 
 
 def _check(config_dir: Path) -> int:

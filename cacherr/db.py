@@ -17,6 +17,7 @@ import contextvars
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,15 @@ MIGRATIONS: list[str] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# The two definitions every read of `managed_files m` shares (`files.queries`,
+# `claims.queries`, `claims.store`): a media row is one that is not a sidecar, and a media
+# file's bytes on the cache are its own and its sidecars' (an index search, migration 4).
+MEDIA_ROW = "m.parent_id IS NULL"
+SIZE_WITH_SIDECARS = (
+    "m.size_bytes + COALESCE("
+    "(SELECT SUM(k.size_bytes) FROM managed_files k WHERE k.parent_id = m.id), 0)"
+)
+
 
 # SQLite's primary result codes that mean "the disk or another process", not a bug of ours:
 # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
@@ -190,6 +200,16 @@ class DatabaseError(Exception):
     """The database cannot be opened or is newer than this Cacherr."""
 
 
+class DatabaseCorrupt(DatabaseError):
+    """The file is not an SQLite database, or SQLite finds it damaged."""
+
+
+# What SQLite says of a damaged file (SQLITE_NOTADB, SQLITE_CORRUPT).
+_CORRUPT_WORDS = ("not a database", "malformed", "corrupt")
+# What SQLite says when the folder or disk is at fault (not the SQL).
+_FOLDER_WORDS = ("readonly", "unable to open", "disk i/o", "disk is full", "locked", "access")
+
+
 class Database:
     """An open state database; every call runs on aiosqlite's threads."""
 
@@ -201,10 +221,45 @@ class Database:
         # Why the last write failed (a full disk, an I/O error, a lock held too long), until
         # a write succeeds again. Nothing moves meanwhile: the journal cannot be written.
         self.write_problem: str | None = None
+        # Where a damaged database found at start-up was moved (this one started empty).
+        self.replaced: Path | None = None
+
+    @classmethod
+    async def open_or_replace(cls, path: Path) -> Database:
+        """`open`, except that a damaged file is moved aside (timestamped name, its WAL
+        beside it) and an empty database started; `replaced` says where it went."""
+        try:
+            return await cls.open(path)
+        except DatabaseCorrupt as exc:
+            moved = await asyncio.to_thread(_move_aside, path)
+            log.error("%s; moved it to %s and started an empty database: run Maintenance → "
+                      "Audit to adopt the files already on the cache", exc, moved.name)  # fmt: skip
+        db = await cls.open(path)
+        db.replaced = moved
+        return db
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> Database:
-        """Open (creating if needed) and bring the schema up to date."""
+        """Open (creating if needed), check and bring the schema up to date.
+
+        Raises `DatabaseCorrupt` for a damaged file and `DatabaseError` with the reason when
+        SQLite cannot open or write it (a read-only or full config folder, permissions).
+        """
+        try:
+            return await cls._open(path, migrations)
+        except sqlite3.DatabaseError as exc:
+            text = str(exc)
+            if any(w in text.lower() for w in _CORRUPT_WORDS):
+                raise DatabaseCorrupt(f"{path} is damaged ({text})") from exc
+            if not any(w in text.lower() for w in _FOLDER_WORDS):
+                raise  # a bug in the SQL: as it is
+            raise DatabaseError(
+                f"cannot open {path} ({text}); the config folder must be writable by "
+                "Cacherr's user (PUID/PGID) and have free space"
+            ) from exc
+
+    @classmethod
+    async def _open(cls, path: Path, migrations: Sequence[str]) -> Database:
         await asyncio.to_thread(_private_files, path)
         conn = await _connect(path)
         db = cls(conn, path)
@@ -212,6 +267,10 @@ class Database:
             await conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a journal row that was committed survives a power cut.
             await conn.execute("PRAGMA synchronous = FULL")
+            checked = await conn.execute_fetchall("PRAGMA quick_check")
+            verdict = [str(row[0]) for row in checked]
+            if verdict != ["ok"]:
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict[0]}")
             await db.migrate(migrations)
             db._reader = await _connect(path)
             await db._reader.execute("PRAGMA query_only = ON")
@@ -337,6 +396,20 @@ class Database:
             await self._reader.close()
             self._reader = None
         await self.conn.close()
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            os.rename(part, target.with_name(target.name + suffix))
+    return target
 
 
 # Owner-only: the database holds other Plex users' tokens and the login sessions. SQLite gives

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger(__name__)
+
+# Deeper than any document Cacherr reads (settings are ~5 levels): a body nested deeper is
+# refused before anything walks it (Python's parser and validators recurse).
+MAX_JSON_DEPTH = 64
 
 
 class CacherrError(Exception):
@@ -43,12 +50,43 @@ def invalid(exc: ValidationError, what: str) -> BadRequest:
     return BadRequest(f"{what} is invalid: {text}", details=details)
 
 
-def parse_json_object(raw: bytes, model: type[M], what: str) -> M:
-    """`raw` as a JSON object validated by `model`; BadRequest naming `what` otherwise."""
+def load_json(raw: bytes | str, what: str) -> Any:
+    """`raw` parsed as JSON; BadRequest naming `what` when it is not JSON or is nested
+    deeper than `MAX_JSON_DEPTH` (logged once: that is no client's honest mistake)."""
     try:
         document = json.loads(raw)
+    except RecursionError:
+        document = None
+        too_deep = True
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc}") from exc
+    else:
+        too_deep = _nested_deeper(document, MAX_JSON_DEPTH)
+    if too_deep:
+        log.warning("Refused %s: JSON nested deeper than %d levels", what, MAX_JSON_DEPTH)
+        raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return document
+
+
+def _nested_deeper(document: Any, limit: int) -> bool:
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json_object(raw: bytes, model: type[M], what: str) -> M:
+    """`raw` as a JSON object validated by `model`; BadRequest naming `what` otherwise."""
+    document = load_json(raw, what)
     if not isinstance(document, dict):
         raise BadRequest(f"{what} must be a JSON object")
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -55,10 +55,12 @@ USAGE = web.AppKey("usage", UsageSampler)
 # audit) and its sweep state for `GET /api/status`; the API reads them only when set.
 EXECUTOR = web.AppKey("executor", Executor)
 SWEEP_STATE = web.AppKey[Callable[[], dict[str, Any]]]("sweep_state")
-# The reactor (cacherr.reactor.wiring): the cache engine between claims, planner and executor,
+# The reactor (wired by cacherr.wiring): the cache engine between claims, planner and executor,
 # the playback reaction worker, the sweep and pins. CLOCK, when a test sets it before start-up,
 # is the wall clock the reactor and planner read (retention, expiry).
 CLOCK = web.AppKey[Callable[[], float]]("clock")
+# With CLOCK, how the reactor waits for a time on that clock (retention's returns).
+SLEEP = web.AppKey[Callable[[float], Awaitable[None]]]("sleep")
 CACHE_ENGINE = web.AppKey("cache_engine", CacheEngine)
 REACTOR = web.AppKey("reactor", Reactor)
 SWEEPER = web.AppKey("sweeper", Sweeper)

@@ -3,6 +3,10 @@
 Each event is emitted under its own name with the body `{type, timestamp, data}`. A client
 that connects (or reconnects) first receives a `status` snapshot built from the registered
 snapshot providers, then the deltas. Connecting needs the login session or the API key.
+
+On stop the pages are disconnected in `on_shutdown`, before aiohttp waits for open requests:
+a connected page would otherwise hold the stop for aiohttp's whole shutdown timeout, and
+Docker kills the container 10 s after asking it to stop.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Realtime:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
         self.sio.attach(app)
         self.sio.on("connect", self._on_connect)
+        app.on_shutdown.append(self._disconnect_all)
         self._providers: dict[str, SnapshotProvider] = {}
         self._task: asyncio.Task[None] | None = None
         self.add_snapshot("health", self._health)
@@ -100,12 +105,22 @@ class Realtime:
             subscription.close()
 
     async def close(self) -> None:
-        """Stop forwarding and disconnect the clients."""
+        """Stop forwarding (the clients were disconnected at shutdown)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def _disconnect_all(self, _app: web.Application) -> None:
         await self.sio.shutdown()
+        # Each page is sent a CLOSE packet without waiting for it to be read: engine.io's own
+        # disconnect waits for that, for ever if a polling client has stopped polling.
+        sockets, self.sio.eio.sockets = list(self.sio.eio.sockets.values()), {}
+        for sock in sockets:
+            try:
+                await sock.close(wait=False)
+            except Exception:
+                log.debug("A page's connection could not be closed cleanly", exc_info=True)
 
 
 REALTIME = web.AppKey("realtime", Realtime)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cacherr.errors import BadRequest, UnsupportedMediaType, invalid
+from cacherr.errors import BadRequest, UnsupportedMediaType, invalid, load_json
 
 M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Any])
@@ -34,10 +33,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.content.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
         raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
-    try:
-        return json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    return load_json(raw or b"null", "the body")
 
 
 def _is_json(content_type: str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.api.plex_words import address_problem, reach_problem
 from cacherr.config.models import Mapping, PlexConfig
-from cacherr.errors import BadRequest, PathRefused
+from cacherr.errors import BadRequest, PathRefused, load_json
 from cacherr.files.paths import Location, PathResolver
 
 _MAPPINGS = TypeAdapter(list[Mapping])
@@ -29,8 +28,9 @@ def _mappings(request: web.Request) -> list[Mapping]:
     raw = request.query.get("mappings")
     if not raw:
         return list(request.app[keys.CONFIG].current.paths.mappings)
+    document = load_json(raw, "mappings")
     try:
-        return _MAPPINGS.validate_python(json.loads(raw))
+        return _MAPPINGS.validate_python(document)
     except (ValueError, ValidationError) as exc:
         raise BadRequest(f"mappings is not a valid list of mappings: {exc}") from None
 

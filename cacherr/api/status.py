@@ -62,6 +62,12 @@ def _warnings(app: web.Application) -> list[dict[str, str]]:
         found.append(("database_unwritable",
                       f"Cacherr cannot write its database ({unwritable}), so nothing is cached "
                       "or restored. Free some space in the config folder (appdata)."))  # fmt: skip
+    replaced = app[keys.DB].replaced
+    if replaced is not None:
+        found.append(("database_replaced",
+                      f"cacherr.db was damaged and is kept as {replaced.name}; Cacherr started "
+                      "an empty database. Run Maintenance → Audit to adopt the files already on "
+                      "the cache."))  # fmt: skip
     engine = app.get(keys.CACHE_ENGINE)
     if engine is not None and engine.mover_problem is not None:
         found.append(("mover_exclusion_unwritable",

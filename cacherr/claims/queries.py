@@ -1,7 +1,7 @@
 """Reads of `claims` (and `pins`) for the page: what is cached for whom, and what for no one.
 
 A file counts once per holder however many of its claims that holder has; only media rows
-count (`files.queries.MEDIA_ROW`), each by its own bytes. The claim store (`claims.store`)
+count (`db.MEDIA_ROW`), each by its own bytes. The claim store (`claims.store`)
 keeps the writes and the reads the planner and the reactor make.
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from cacherr.db import Database
-from cacherr.files.queries import MEDIA_ROW
+from cacherr.db import MEDIA_ROW, Database
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ from cacherr.claims.model import (
     Source,
     pin_holder,
 )
-from cacherr.db import Database
-from cacherr.files.queries import MEDIA_ROW, SIZE_WITH_SIDECARS
+from cacherr.db import MEDIA_ROW, SIZE_WITH_SIDECARS, Database
 
 _COLUMNS: Final = (
     "plex_path, rating_key, show_key, source, user_id, priority, reason, created_at, expires_at"

@@ -3,14 +3,21 @@
 Layers, lowest first: the models' defaults, the file, `CACHERR_<SECTION>__<KEY>`
 environment variables. Changes from the page are written into the file's layer and saved
 atomically; environment values are never written to the file.
+
+Saves and reloads run one at a time (read, merge, check, write, swap under one lock), so
+concurrent saves from the page lose no update. Checks added by the app (e.g. start-up's
+mapping refusals) run on every save and reload: what start-up would refuse is never saved
+nor put in force. Listeners run on the event loop once the app has named it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, get_args
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "cacherr.json"
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
+# A check of settings about to be saved or reloaded: (in force, new) -> what is wrong.
+SettingsCheck = Callable[[Settings, Settings], list[Problem]]
+Listener = Callable[[Settings, Settings], None]
 # schema version N -> function turning a version-N document into version N+1.
 MIGRATIONS: dict[int, Migration] = {}
 
@@ -186,7 +196,10 @@ class ConfigStore:
         self.path = config_dir / CONFIG_NAME
         self._file_data = file_data
         self._settings = settings
-        self._listeners: list[Callable[[Settings, Settings], None]] = []
+        self._listeners: list[Listener] = []
+        self._checks: list[SettingsCheck] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Why the last edit of the file was not applied (None once a reload or save works).
         self.problem: str | None = None
 
@@ -200,9 +213,18 @@ class ConfigStore:
         """Dotted field paths set by environment variables (the page cannot change them)."""
         return _flatten(read_environment())
 
-    def on_change(self, listener: Callable[[Settings, Settings], None]) -> None:
+    def on_change(self, listener: Listener) -> None:
         """Call `listener(old, new)` after every successful swap."""
         self._listeners.append(listener)
+
+    def add_check(self, check: SettingsCheck) -> None:
+        """Refuse saves and reloads for which `check(in_force, new)` finds problems."""
+        if check not in self._checks:  # the same store may serve a restarted app
+            self._checks.append(check)
+
+    def listen_on(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Run listeners on `loop` (saves and reloads run on worker threads); None: inline."""
+        self._loop = loop
 
     @classmethod
     def open(
@@ -259,23 +281,38 @@ class ConfigStore:
             self.save(patch)
 
     def reload(self) -> Settings:
-        """Re-read the file; on success swap and notify, on failure keep the old settings."""
-        try:
-            data, _ = migrate(self._read(self.path))
-            settings = validate(data, read_environment(), str(self.path))
-        except ConfigError as exc:
-            self.problem = "; ".join(str(p) for p in exc.problems) or str(exc)
-            raise
-        self._swap(data, settings)
+        """Re-read the file; on success swap and notify, on failure keep the old settings.
+
+        Blocking (reads the file, runs the checks): call it through `asyncio.to_thread`.
+        """
+        with self._lock:
+            try:
+                data, _ = migrate(self._read(self.path))
+                settings = validate(data, read_environment(), str(self.path))
+                self._check(settings)
+            except ConfigError as exc:
+                self.problem = "; ".join(str(p) for p in exc.problems) or str(exc)
+                raise
+            self._swap(data, settings)
         return settings
 
     def save(self, patch: Mapping[str, Any]) -> Settings:
-        """Lay `patch` over the file's layer, validate, write atomically, swap.
+        """Lay `patch` over the file's layer, validate, check, write atomically, swap.
 
         Blocking (small file, fsync): call it through `asyncio.to_thread` from the loop.
         """
+        with self._lock:
+            return self._save(patch)
+
+    def _check(self, settings: Settings) -> None:
+        problems = [p for check in self._checks for p in check(self._settings, settings)]
+        if problems:
+            raise ConfigError(problems, source=str(self.path))
+
+    def _save(self, patch: Mapping[str, Any]) -> Settings:
         data = deep_merge(self._file_data, patch)
         settings = validate(data, read_environment(), str(self.path))
+        self._check(settings)
         try:
             atomic_write_text(self.path, _dumps(data), new_file_mode=0o600)
         except OSError as exc:  # the file as it was stays; so do the settings in force
@@ -289,8 +326,25 @@ class ConfigStore:
     def _swap(self, data: dict[str, Any], settings: Settings) -> None:
         self.problem = None
         old, self._file_data, self._settings = self._settings, data, settings
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            self._notify(old, settings)
+        else:  # on a worker thread: the loop runs them, in the order of the swaps
+            loop.call_soon_threadsafe(self._notify, old, settings)
+
+    def _notify(self, old: Settings, new: Settings) -> None:
         for listener in self._listeners:
-            listener(old, settings)
+            try:
+                listener(old, new)
+            except Exception:
+                log.exception("A listener of settings changes failed")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _dumps(data: Mapping[str, Any]) -> str:

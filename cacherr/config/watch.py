@@ -2,6 +2,8 @@
 
 Editors replace files on save, so the folder is watched and changes are filtered by name.
 Docker bind mounts sometimes deliver no inotify events: `general.config_force_polling`.
+The file is compared as bytes: an edit that is not UTF-8 is reported like any broken edit
+(the store's reload says why) and the next good edit is applied.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ class ConfigWatcher:
         self._bus = bus
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_text: str | None = None
+        self._last_bytes: bytes | None = None
 
     async def start(self) -> None:
         """Begin watching."""
-        self._last_text = await asyncio.to_thread(self._read_text)
+        self._last_bytes = await asyncio.to_thread(self._read_bytes)
         self._task = asyncio.create_task(self._run(), name="config-watcher")
 
     async def close(self) -> None:
@@ -44,9 +46,9 @@ class ConfigWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _read_text(self) -> str | None:
+    def _read_bytes(self) -> bytes | None:
         try:
-            return self._store.path.read_text(encoding="utf-8")
+            return self._store.path.read_bytes()
         except OSError:
             return None
 
@@ -72,10 +74,10 @@ class ConfigWatcher:
 
     async def check_now(self) -> None:
         """Reload if the file's content changed (a mere touch is skipped)."""
-        text = await asyncio.to_thread(self._read_text)
-        if text is None or text == self._last_text:
+        raw = await asyncio.to_thread(self._read_bytes)
+        if raw is None or raw == self._last_bytes:
             return
-        self._last_text = text
+        self._last_bytes = raw
         try:
             await asyncio.to_thread(self._store.reload)
         except ConfigError as exc:
@@ -85,6 +87,9 @@ class ConfigWatcher:
                 message="The edit to cacherr.json was not applied",
                 problems=[str(p) for p in exc.problems],
             )
+            return
+        except Exception:  # whatever it was, the watcher keeps watching
+            log.exception("Configuration change ignored: reloading it failed")
             return
         log.info("Configuration reloaded from %s", self._store.path)
         self._bus.publish(events.CONFIG_RELOADED, path=str(self._store.path))

@@ -1,10 +1,10 @@
 """Reads of `managed_files`: what the page, the metrics and the planner count and list.
 
 A managed row is either a media file (a movie or an episode part) or a sidecar of one (a
-subtitle, artwork) whose `parent_id` names its media row. Two definitions live here and only
-here: a *media row* (`MEDIA_ROW`, no parent) and a media file's *size with sidecars*
-(`SIZE_WITH_SIDECARS`). Writes belong to the journal (`files.journal`) and the claim store;
-the queries that join claims sit in `claims.queries`.
+subtitle, artwork) whose `parent_id` names its media row; what a *media row* is and a media
+file's *size with sidecars* are defined once, beside the schema (`db.MEDIA_ROW`,
+`db.SIZE_WITH_SIDECARS`). Writes belong to the journal (`files.journal`) and the claim
+store; the queries that join claims sit in `claims.queries`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,8 @@ from typing import Final
 
 import aiosqlite
 
-from cacherr.db import Database
+from cacherr.db import MEDIA_ROW, SIZE_WITH_SIDECARS, Database
 
-# A media row of `managed_files m`: not a sidecar.
-MEDIA_ROW: Final = "m.parent_id IS NULL"
-# A media file's bytes on the cache, its own and its sidecars' (`managed_files_parent` makes
-# the lookup an index search, for one row or for all of them).
-SIZE_WITH_SIDECARS: Final = (
-    "m.size_bytes + COALESCE("
-    "(SELECT SUM(k.size_bytes) FROM managed_files k WHERE k.parent_id = m.id), 0)"
-)
 _SIDECAR_COUNT: Final = "(SELECT COUNT(*) FROM managed_files k WHERE k.parent_id = m.id)"
 _MEDIA_COLUMNS: Final = (
     "m.id, m.mapping, m.rel_path, m.plex_path, m.rating_key, m.state, m.cached_at,"
@@ -81,15 +73,3 @@ async def cached_media_paths(db: Database) -> set[str]:
         f"SELECT DISTINCT m.plex_path FROM managed_files m WHERE {MEDIA_ROW} AND m.state = 'cached'"
     )
     return {str(r[0]) for r in rows}
-
-
-async def media_under(db: Database, mapping: str, folder: str) -> list[tuple[int, str]]:
-    """`(id, rel_path)` of the media rows of one mapping under `folder` ("" for all of it),
-    the longest path first."""
-    low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
-    rows = await db.fetchall(
-        f"SELECT m.id, m.rel_path FROM managed_files m WHERE m.mapping = ? AND {MEDIA_ROW}"
-        " AND m.rel_path >= ? AND m.rel_path < ? ORDER BY length(m.rel_path) DESC",
-        (mapping, low, high),
-    )
-    return [(int(r[0]), str(r[1])) for r in rows]

@@ -68,7 +68,8 @@ class Index:
         """Replace the claims of each path (an empty iterable: the path has none left).
 
         Mirrors the store: a managed file losing its last claim is released at `now`, one
-        claimed again is no longer released.
+        claimed again is no longer released. From here on the claims say whether the file is
+        pinned (the `pinned` flag read with the managed files at `build` may be stale).
         """
         for path, claims in by_path.items():
             group = tuple(claims)
@@ -78,10 +79,14 @@ class Index:
                 self._claims.pop(path, None)
             managed = self._managed.get(path)
             if managed is not None:
-                if group and managed.released_at is not None:
-                    self._managed[path] = replace(managed, released_at=None)
-                elif not group and managed.released_at is None:
-                    self._managed[path] = replace(managed, released_at=now)
+                released_at = managed.released_at
+                if group and released_at is not None:
+                    released_at = None
+                elif not group and released_at is None:
+                    released_at = now
+                pinned = any(c.source == "pinned" for c in group)
+                if (released_at, pinned) != (managed.released_at, managed.pinned):
+                    self._managed[path] = replace(managed, released_at=released_at, pinned=pinned)
             self._reorder(path)
 
     def put_managed(self, file: ManagedFile) -> None:
@@ -168,3 +173,16 @@ class Index:
         while waiting:
             value, done = heapq.heappop(waiting)
             yield Candidate(self._managed[done], value)
+
+    def returns_due(self, retention_s: float) -> Iterator[tuple[float, str]]:
+        """(time it goes back, path) of each file that goes back once its retention is over,
+        by the planner's rule: no claim without an end holds it, it is neither pinned nor
+        being copied; its retention starts at its release or its claims' last expiry."""
+        for path, managed in self._managed.items():
+            if managed.in_flight or self.pinned(path):
+                continue
+            claims = self._claims.get(path, ())
+            expiries = [c.expires_at for c in claims if c.expires_at is not None]
+            if len(expiries) < len(claims):
+                continue  # a claim without an end holds it
+            yield max([managed.released_since, *expiries]) + retention_s, path

@@ -32,10 +32,12 @@ from cacherr.db import Database
 from cacherr.errors import PathRefused
 from cacherr.events import EventBus
 from cacherr.executor import Executor, Operation
-from cacherr.files.model import Outcome
+from cacherr.files.journal import Journal
+from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
 from cacherr.files.paths import Location, PathResolver
 from cacherr.files.queries import media_file
+from cacherr.files.sidecars import is_media
 from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
 from cacherr.reactor.survey import Survey, survey
 from cacherr.sources.sessions import SessionPoller
@@ -98,6 +100,8 @@ class CacheEngine:
         self._mover_retry: asyncio.TimerHandle | None = None
         # Why the mover's ignore list could not be written last time (None: it was).
         self.mover_problem: str | None = None
+        # Set after every plan submitted: the retention timer looks again at the return times.
+        self.planned = asyncio.Event()
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -111,9 +115,21 @@ class CacheEngine:
         return self._executor
 
     async def load(self) -> None:
-        """Build the index from the store (start-up, and the sweep's fresh look)."""
-        claims, managed = await self.store.all(), await self.store.managed()
-        self.index = Index.build(claims, managed)
+        """Build the index from the store (start-up, and the sweep's fresh look).
+
+        Under the engine lock, like every other change to the index: a reaction's claims
+        written meanwhile are applied to the new index once it is in place, never to the old
+        one the swap throws away.
+        """
+        async with self._lock:
+            claims, managed = await self.store.all(), await self.store.managed()
+            self.index = Index.build(claims, managed)
+
+    async def refresh_claims(self, paths: Iterable[str]) -> None:
+        """Bring the index's claims of `paths` up to date with the store."""
+        async with self._lock:
+            by_path = await self.store.for_paths(list(dict.fromkeys(paths)))
+            self.index.update_claims(by_path, now=self.clock())
 
     @property
     def resolver(self) -> PathResolver:
@@ -147,8 +163,7 @@ class CacheEngine:
         """After a claims write: bring the index up to date, plan `paths` (and what the
         write touched), submit. `found` is a survey of those paths taken just before."""
         wanted = list(dict.fromkeys([*paths, *change.touched]))
-        by_path = await self.store.for_paths(wanted)
-        self.index.update_claims(by_path, now=self.clock())
+        await self.refresh_claims(wanted)
         return await self.plan(wanted, found=found)
 
     async def plan(
@@ -190,6 +205,7 @@ class CacheEngine:
             if dry_run:
                 return result, Submitted()
             submitted = self._submit(result, now)
+        self.planned.set()
         if result.dropped:
             await self._drop(result, found)
         return result, submitted
@@ -252,7 +268,7 @@ class CacheEngine:
             p: found.problems.get(p, d.reason) for p, d in zip(paths, result.dropped, strict=True)
         }
         change = await self.store.release(paths, now=self.clock())
-        self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        await self.refresh_claims(change.removed)
         for path, reason in reasons.items():
             log.warning("Claims on %s dropped: %s", path, reason)
         self._bus.publish(
@@ -266,15 +282,55 @@ class CacheEngine:
         if op.kind == "cache":  # done: now cached; otherwise: no longer in flight
             await self._reload_managed(outcome.path)
         elif outcome.result == "done":
-            self.index.drop_managed(outcome.path)
+            async with self._lock:
+                self.index.drop_managed(outcome.path)
+            await self._sidecars_follow(outcome.path)
         if outcome.result == "done":
             self.refresh_mover()
 
-    async def _reload_managed(self, plex_path: str) -> None:
-        row = await media_file(self._db, plex_path)
-        if row is None:
-            self.index.drop_managed(plex_path)
+    async def _sidecars_follow(self, media_path: str) -> None:
+        """A media file went back: its sidecars on the cache go back too, their claims
+        released so a plan does not copy them again without it (a new claim brings both)."""
+        executor = self._executor
+        try:
+            media = self.resolver.from_plex(media_path)
+        except PathRefused:
             return
+        if executor is None or not is_media(media.array_path):
+            return
+        sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
+        paths = [m.plex_path for m in sidecars if m.state == CACHED]
+        if not paths:
+            return
+        change = await self.store.release(paths, now=self.clock())
+        async with self._lock:
+            self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        # Asked again after the awaits above, and submitted with none in between, so a
+        # restore a plan already made for a sidecar is not made twice.
+        sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
+        busy = executor.busy()
+        paths = [
+            m.plex_path
+            for m in sidecars
+            if m.state == CACHED and (m.mapping, m.rel_path) not in busy
+        ]
+        for path in paths:
+            if self.is_active(path):
+                log.warning("The sidecar %s stays on the cache: it is being played", path)
+                continue
+            executor.submit(
+                "restore", self.resolver.from_plex(path), reason=f"sidecar of {media_path}"
+            )
+
+    async def _reload_managed(self, plex_path: str) -> None:
+        async with self._lock:
+            row = await media_file(self._db, plex_path)
+            if row is None:
+                self.index.drop_managed(plex_path)
+                return
+            self._put_row(row)
+
+    def _put_row(self, row: Any) -> None:
         self.index.put_managed(
             ManagedFile(
                 plex_path=row["plex_path"],

@@ -29,5 +29,5 @@ async def evict_now(engine: CacheEngine, plex_path: str) -> Operation:
     location = engine.resolver.from_plex(plex_path)
     now = engine.clock()
     change = await engine.store.release([plex_path], now=now)
-    engine.index.update_claims(await engine.store.for_paths([plex_path, *change.touched]), now=now)
+    await engine.refresh_claims([plex_path, *change.touched])
     return executor.submit("restore", location, reason="evict: asked for on the page")

@@ -78,17 +78,37 @@ async def _next(sub: events.Subscription, timeout_s: float = 3.0) -> events.Even
     return await asyncio.wait_for(sub.get(), timeout_s)
 
 
-@pytest.mark.parametrize("force_polling", [False, True])
-async def test_an_edit_is_live_within_two_seconds_and_a_broken_one_keeps_the_old_config(
-    aiohttp_client: ClientFactory, config_dir: Path, force_polling: bool
-) -> None:
-    path = config_dir / CONFIG_NAME
+Watched = tuple[TestClient[Any, Any], ConfigStore, events.Subscription]
+POLLING = {"general": {"config_force_polling": True, "config_poll_interval_ms": 100}}
+
+
+async def _watched(
+    aiohttp_client: ClientFactory, config_dir: Path, patch: dict[str, Any] | None
+) -> Watched:
+    """The app on `config_dir` (with `patch` saved first), its watcher started, and a
+    subscription to the reload outcomes."""
     store = ConfigStore.open(config_dir)
-    if force_polling:
-        store.save({"general": {"config_force_polling": True, "config_poll_interval_ms": 100}})
+    if patch:
+        store.save(patch)
     client = await aiohttp_client(create_app(store))
     sub = client.app[keys.BUS].subscribe({events.CONFIG_RELOADED, events.CONFIG_ERROR})
     await asyncio.sleep(0.3)  # the watcher's first scan
+    return client, store, sub
+
+
+@pytest.fixture(params=[False, True], ids=["inotify", "polling"])
+async def watched(
+    request: pytest.FixtureRequest, aiohttp_client: ClientFactory, config_dir: Path
+) -> Watched:
+    """`_watched` with the watcher on inotify, then on forced polling."""
+    return await _watched(aiohttp_client, config_dir, POLLING if request.param else None)
+
+
+async def test_an_edit_is_live_within_two_seconds_and_a_broken_one_keeps_the_old_config(
+    watched: Watched,
+) -> None:
+    client, store, sub = watched
+    path = store.path
 
     data = json.loads(path.read_text())
     data["cache"]["next_episodes"] = 8
@@ -112,3 +132,56 @@ async def test_an_edit_is_live_within_two_seconds_and_a_broken_one_keeps_the_old
     assert event.type == events.CONFIG_ERROR
     assert any(p.startswith("cache.nxt_episodes") for p in event.data["problems"])
     assert store.current.cache.next_episodes == 8
+
+
+async def _config_health(client: TestClient[Any, Any]) -> dict[str, Any]:
+    health: dict[str, Any] = (await (await client.get("/api/health")).json())["data"]
+    return health
+
+
+async def test_a_non_utf8_edit_is_reported_and_the_next_edit_still_applies(
+    watched: Watched,
+) -> None:
+    client, store, sub = watched
+    path = store.path
+
+    data = json.loads(path.read_text())
+    data["cache"]["next_episodes"] = 8
+    path.write_bytes(json.dumps(data).encode().replace(b"{", b"{\xff", 1))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any("utf-8" in p for p in event.data["problems"]), event.data
+    health = await _config_health(client)
+    assert (health["status"], health["config"]["ok"]) == ("degraded", False)
+    assert "utf-8" in health["config"]["message"]
+    assert store.current.cache.next_episodes == 5
+
+    path.write_text(json.dumps(data))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_RELOADED
+    assert store.current.cache.next_episodes == 8
+    assert (await _config_health(client))["config"] == {
+        "ok": True,
+        "message": "cacherr.json in force",
+    }
+
+
+async def test_an_edit_with_a_mapping_start_up_would_refuse_keeps_the_old_config(
+    aiohttp_client: ClientFactory, config_dir: Path, tmp_path: Path
+) -> None:
+    array, cache = tmp_path / "array", tmp_path / "cache"
+    array.mkdir(), cache.mkdir()
+    path = config_dir / CONFIG_NAME
+    mapping = {"name": "tv", "plex": "/data", "array": str(array), "cache": str(cache)}
+    client, store, sub = await _watched(
+        aiohttp_client, config_dir, {"paths": {"mappings": [mapping]}}
+    )
+
+    data = json.loads(path.read_text())
+    data["paths"]["mappings"][0]["cache"] = str(array)
+    path.write_text(json.dumps(data))
+    event = await _next(sub)
+    assert event.type == events.CONFIG_ERROR
+    assert any("same folder" in p for p in event.data["problems"]), event.data
+    assert store.current.paths.mappings[0].cache == str(cache)
+    assert not (await _config_health(client))["config"]["ok"]

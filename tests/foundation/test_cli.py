@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import socketio
 
 from cacherr import __version__
 
@@ -134,3 +136,40 @@ def test_version() -> None:
     out, _err = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert out.strip() == f"cacherr {__version__}"
+
+
+# Docker sends SIGKILL 10 s after SIGTERM (mid-copy, if one runs): stop well inside that.
+STOP_DEADLINE_S = 5.0
+
+
+def _stalled_session(port: int) -> None:
+    # An engine.io session opened over HTTP long-polling by a page that then stopped polling
+    # (a laptop put to sleep): its CLOSE packet will never be read.
+    url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert b'"sid"' in r.read()
+
+
+@pytest.mark.parametrize("page", ["websocket", "stalled_polling"])
+async def test_sigterm_with_the_page_connected_stops_at_once(
+    daemon: tuple[subprocess.Popen[str], int, Path], page: str
+) -> None:
+    proc, port, config = daemon
+    await asyncio.to_thread(wait_healthy, port, 30)
+    client = socketio.AsyncClient(reconnection=False)
+    if page == "websocket":
+        key = json.loads((config / "cacherr.json").read_text())["web"]["api_key"]
+        status = asyncio.Event()
+        client.on("status", lambda _body: status.set())
+        url = f"http://127.0.0.1:{port}"
+        await client.connect(url, transports=["websocket"], auth={"apikey": key})
+        await asyncio.wait_for(status.wait(), 10)  # connected and served
+    else:
+        await asyncio.to_thread(_stalled_session, port)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, STOP_DEADLINE_S)
+    finally:
+        await client.disconnect()
+    assert code == 0
+    assert "Cacherr stopped" in proc.communicate()[1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +175,60 @@ async def test_list_urls_keep_their_tokens_hidden(api: Client, api_store: Config
     assert "list-token-4242" not in await echo.text()
     assert api_store.current.lists.definitions[0].source == url
     assert api_store.current.lists.definitions[0].max_items == 10
+
+
+@pytest.mark.parametrize("nested", ["same", "cache_above", "array_above"])
+async def test_patch_refuses_mappings_start_up_would_refuse(
+    api: Client, api_store: ConfigStore, media: dict[str, Path], nested: str
+) -> None:
+    # Saved, they would keep the next start from starting (or lose data until then).
+    array, cache = media["array"], media["cache"]
+    mapping = {
+        "same": {"array": str(array), "cache": str(array)},
+        "cache_above": {"array": str(array), "cache": str(array.parent)},
+        "array_above": {"array": str(cache.parent), "cache": str(cache)},
+    }[nested]
+    before = api_store.path.read_bytes()
+    resp = await api.patch(
+        "/api/settings",
+        json={"paths": {"mappings": [{"name": "tv", "plex": "/data/tv", **mapping}]}},
+    )
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["error"]["details"][0]["path"].startswith("paths.mappings")
+    assert "folder" in body["message"]
+    assert api_store.path.read_bytes() == before
+    assert api_store.current.paths.mappings[0].cache == str(cache)
+    ok = await api.patch("/api/settings", json={"cache": {"next_episodes": 3}})
+    assert ok.status == 200, await ok.text()
+
+
+# (section, field, base value) each PATCH below changes alone; round r writes base + r.
+FIELDS = [
+    ("plex", "retries", 5), ("plex", "min_interval_ms", 60), ("plex", "max_per_minute", 60),
+    ("cache", "next_episodes", 60), ("cache", "prefetch_minutes", 60),
+    ("cache", "copy_concurrency", 10), ("cache", "restore_concurrency", 10),
+    ("watchlist", "episodes", 60), ("sweep", "interval_s", 60),
+    ("sessions", "scrobble_percent", 60), ("users", "inactive_days", 60),
+    ("plex", "plextv_min_interval_ms", 60),
+]  # fmt: skip
+
+
+async def test_concurrent_patches_lose_no_update_and_listeners_run_on_the_loop(
+    api: Client, api_store: ConfigStore
+) -> None:
+    threads: list[int] = []
+    api_store.on_change(lambda _old, _new: threads.append(threading.get_ident()))
+    for round_ in range(1, 4):
+        answers = await asyncio.gather(
+            *(
+                api.patch("/api/settings", json={section: {name: base + round_}})
+                for section, name, base in FIELDS
+            )
+        )
+        assert [a.status for a in answers] == [200] * len(FIELDS)
+        on_file = saved(api_store)
+        for section, name, base in FIELDS:
+            assert getattr(getattr(api_store.current, section), name) == base + round_
+            assert on_file[section][name] == base + round_, (section, name)
+    assert set(threads) == {threading.get_ident()} and len(threads) >= 3 * len(FIELDS)

@@ -85,6 +85,7 @@ def start_app(
             write_config(config_dir, fake, world, cache_root, **sections)
         app = create_app(ConfigStore.open(config_dir))
         app[keys.CLOCK] = clock
+        app[keys.SLEEP] = clock.sleep
         client: Client = await aiohttp_client(app)
         assert await app[keys.PLEX].wait_settled(5) == "connected"
         return client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,16 +18,29 @@ AppFactory = Callable[..., Awaitable[Client]]
 
 
 class Clock:
-    """The wall clock the reactor and the planner read; a test moves it by hand."""
+    """The wall clock the reactor and the planner read; a test moves it by hand (and with it
+    whatever waits for a time on it: `sleep` is the app's `keys.SLEEP`)."""
 
     def __init__(self) -> None:
         self.now = time.time()
+        self._moved: asyncio.Event | None = None
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, hours: float) -> None:
         self.now += hours * 3600
+        if self._moved is not None:
+            self._moved.set()
+            self._moved = None
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once the clock has been moved `seconds` on."""
+        until = self.now + seconds
+        while self.now < until:
+            if self._moved is None:
+                self._moved = asyncio.Event()
+            await self._moved.wait()
 
 
 async def settle(client: Client) -> None:

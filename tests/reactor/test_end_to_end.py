@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from cacherr import events, keys
 from cacherr.claims import Claim, ClaimStore
 from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import Episode, Movie, World
 from cacherr.files.names import backup_path
+from tests.hardening.test_faults import until
 
 from .flow import AppFactory, Client, Clock, Events, api_key, send, settle
 
@@ -191,10 +194,10 @@ async def test_retention_and_the_active_session_guard(
     await settle(client)
     assert is_cached(world, cache_root, heat)  # retention not over yet
 
-    clock.advance(2)
     session = world.start_session(world.user("bob"), heat)
     poller = client.app[keys.SESSION_POLLER]
     assert await poller.poll_once()
+    clock.advance(2)  # retention over while bob plays it: it stays
     await settle(client)
     result = await client.app[keys.SWEEPER].sweep()
     await settle(client)
@@ -282,3 +285,30 @@ async def test_a_restart_copies_nothing_again_and_resumes_unfinished_work(
     assert row is not None and tuple(row) == (7, 1)  # six before the restart, one after
     for season, number in ((1, 1), (1, 2), (1, 3), (2, 2)):
         assert is_cached(world, cache_root, episode(world, "The Expanse", season, number))
+
+
+async def test_a_file_goes_back_when_its_retention_is_over_not_at_the_next_sweep(
+    start_app: AppFactory, world: World, cache_root: Path, clock: Clock
+) -> None:
+    client = await start_app(
+        retention={"hours": 24}, sweep={"on_start": False, "interval_s": 86400}
+    )
+    heat = movie(world, "Heat")
+    await send(client, "media.play", heat, world.owner)
+    await send(client, "media.scrobble", heat, world.owner)  # watched: its claims end
+    assert is_cached(world, cache_root, heat)
+    files = (await (await client.get("/api/files", headers=api_key(client))).json())["data"]
+    returns_at = files["items"][0]["returns_at"]
+    assert returns_at == pytest.approx(clock() + 24 * 3600, abs=1)
+
+    clock.advance(23.9)
+    await settle(client)
+    assert is_cached(world, cache_root, heat)
+    clock.advance(0.1)  # returns_at, as the page showed it
+
+    async def back() -> bool:
+        await settle(client)
+        return is_on_array(world, cache_root, heat)
+
+    await until(back, timeout_s=20)
+    assert client.app[keys.SWEEPER].last is None  # no sweep did it

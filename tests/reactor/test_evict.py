@@ -74,3 +74,29 @@ async def test_a_file_being_played_is_not_evicted(
     status, message = await evict(client, heat.media[0].parts[0].file)
     assert status == 409 and "being played" in message
     assert is_cached(world, cache_root, heat)
+
+
+async def test_a_file_unpinned_after_a_sweep_can_be_evicted(
+    start_app: AppFactory, world: World, cache_root: Path
+) -> None:
+    # The sweep re-reads the index while the pin holds the file; unpinning afterwards must
+    # free it at once (no stale `pinned` flag until the next sweep), in the eviction order too.
+    client = await start_app()
+    heat = movie(world, "Heat")
+    pin = {"rating_key": str(heat.rating_key)}
+    assert (await client.post("/api/pins", json=pin, headers=api_key(client))).status == 201
+    await settle(client)
+    await client.app[keys.SWEEPER].sweep()
+    await settle(client)
+    plex_path = heat.media[0].parts[0].file
+    engine = client.app[keys.CACHE_ENGINE]
+    assert engine.index.pinned(plex_path)
+    resp = await client.delete(f"/api/pins/{heat.rating_key}", headers=api_key(client))
+    assert resp.status == 200, await resp.text()
+    assert not engine.index.pinned(plex_path)
+    order = [c.file.plex_path for c in engine.index.eviction_order(engine.clock())]
+    assert plex_path in order
+    status, message = await evict(client, plex_path)
+    assert status == 202, message
+    await settle(client)
+    assert is_on_array(world, cache_root, heat)

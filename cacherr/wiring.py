@@ -5,11 +5,13 @@
    engine with the index of what is claimed and cached, and the executor;
 2. `reactor_context`: the playback reaction worker, then a re-plan of everything, so work a
    restart interrupted resumes and nothing already cached is copied again;
-3. `sweep_context`: pins and the reconcile sweep (its timer, and the start-up sweep).
+3. `sweep_context`: pins and the reconcile sweep (its timer, and the start-up sweep), and
+   the retention timer (files go back when their retention is over, between sweeps).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -25,6 +27,7 @@ from cacherr.reactor.collect import Collector, Replacement
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.pins import Pins
 from cacherr.reactor.reaction import Reactor
+from cacherr.reactor.returns import ReturnTimer
 from cacherr.reactor.sweep import Sweeper
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,9 @@ async def sweep_context(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.SWEEPER] = sweeper
     app[keys.SWEEP_STATE] = sweeper.state
+    returns = ReturnTimer(engine, lambda: store.current, sleep=app.get(keys.SLEEP, asyncio.sleep))
     await sweeper.start()
+    await returns.start()
     yield
+    await returns.close()
     await sweeper.close()
