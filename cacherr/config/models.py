@@ -349,7 +349,9 @@ class NotificationEvents(StrictModel):
     errors: bool = Field(
         True, description="Failed operations, damaged cache copies and configuration errors."
     )
-    low_space: bool = Field(True, description="The pool runs short of space.")
+    low_space: bool = Field(
+        True, description="The pool's free space falls under cache.min_free (once each time)."
+    )
     plex_status: bool = Field(True, description="Plex goes down or comes back.")
     sweep_summary: bool = Field(False, description="The result of each sweep.")
 
