@@ -3,6 +3,7 @@ in step; the README links to it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cacherr.config.reference import render, rows, undocumented
@@ -53,3 +54,11 @@ def test_a_sections_own_defaults_are_shown() -> None:
     assert found["users.shared.watchlist"] == "`false`"
     assert found["users.shared.lists"] == "`false`"
     assert found["users.home.watchlist"] == "`true`"
+
+
+def test_the_docs_links_lead_somewhere() -> None:
+    # The README keeps what a user needs first and links to docs/ for the rest: a moved or
+    # renamed page must not leave a dead link behind.
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
