@@ -9,12 +9,13 @@ and stopped with SIGTERM, and the sandbox is checked against the hash manifest m
 the library was built:
 
 - every media file's bytes equal the original's, visible exactly once under its own name
-  (the union of array and cache, as users see it), and every backup equals it too;
+  (union mode: the union of array and cache, as users see it; symlink mode: the array name,
+  a symlink to the cache copy while cached), and every backup equals it too;
 - no temp file anywhere; no journal row left `running`;
 - database and disk agree: each `managed_files` row has its cache copy (and its backup),
   and each cache copy and backup has its row.
 
-    python -m bench.crash_campaign [--kills 200] [--seed 1] [--dir DIR]
+    python -m bench.crash_campaign [--kills 200] [--seed 1] [--mode union|symlink] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def settings(root: Path, plex: Any, world: World, port: int) -> dict[str, Any]:
+def settings(root: Path, plex: Any, world: World, port: int, mode: str) -> dict[str, Any]:
     return {
         "plex": {
             "url": plex.url,
@@ -118,6 +119,7 @@ def settings(root: Path, plex: Any, world: World, port: int) -> dict[str, Any]:
             "timeout_s": 3,
         },
         "paths": {
+            "mode": mode,
             "mappings": [
                 {
                     "name": "media",
@@ -125,7 +127,7 @@ def settings(root: Path, plex: Any, world: World, port: int) -> dict[str, Any]:
                     "array": str(root / "array"),
                     "cache": str(root / "cache"),
                 }
-            ]
+            ],
         },
         "cache": {
             "next_episodes": 3,
@@ -267,7 +269,23 @@ def running_rows(db_path: Path) -> int:
         return int(row[0])
 
 
-def check(root: Path, originals: dict[str, str], db_path: Path, report: Report) -> None:
+def _visible(on_array: Path, on_cache: Path, mode: str) -> tuple[list[Path], str | None]:
+    """The names a user sees the file under, and what is wrong with them (None: nothing)."""
+    if mode == "union":
+        return [p for p in (on_array, on_cache) if p.exists()], None
+    if on_array.is_symlink():
+        if os.readlink(on_array) != str(on_cache):
+            return [on_array], f"{on_array} links to {os.readlink(on_array)}"
+        if not on_cache.exists():
+            return [], f"{on_array} links to a missing cache copy"
+    elif on_cache.exists():
+        return [on_array], f"{on_array} is no symlink, yet the file is on the cache"
+    return [on_array] if on_array.exists() else [], None
+
+
+def check(
+    root: Path, originals: dict[str, str], db_path: Path, report: Report, mode: str = "union"
+) -> None:
     """The end state against the manifest and the database (see the module docstring)."""
     array, cache = root / "array", root / "cache"
     problems = report.problems
@@ -286,7 +304,9 @@ def check(root: Path, originals: dict[str, str], db_path: Path, report: Report) 
         report.files += 1
         on_array, on_cache = array / rel, cache / rel
         backup = names.backup_path(on_array)
-        visible = [p for p in (on_array, on_cache) if p.exists()]
+        visible, wrong = _visible(on_array, on_cache, mode)
+        if wrong is not None:
+            problems.append(wrong)
         if len(visible) != 1:
             problems.append(f"{rel} visible {len(visible)} times")
         for path in (*visible, *([backup] if backup.exists() else [])):
@@ -307,7 +327,9 @@ def check(root: Path, originals: dict[str, str], db_path: Path, report: Report) 
             problems.append(f"managed_files row for an unknown file {rel}")
 
 
-def campaign(kills: int, root: Path, *, seed: int = 1, log: Any = print) -> Report:
+def campaign(
+    kills: int, root: Path, *, seed: int = 1, mode: str = "union", log: Any = print
+) -> Report:
     """Run the campaign in `root` (made if missing); returns the report."""
     rng = random.Random(seed)
     (root / "cache").mkdir(parents=True, exist_ok=True)
@@ -319,7 +341,7 @@ def campaign(kills: int, root: Path, *, seed: int = 1, log: Any = print) -> Repo
     port = free_port()
     config_dir = root / "config"
     store = ConfigStore.open(config_dir)
-    store.save(settings(root, plex, world, port))
+    store.save(settings(root, plex, world, port, mode))
     del store
     daemon = Daemon(config_dir, port, root / "daemon.log")
     viewers = Viewers(world, f"http://127.0.0.1:{port}/api/webhooks/plex?secret={SECRET}", seed)
@@ -350,7 +372,7 @@ def campaign(kills: int, root: Path, *, seed: int = 1, log: Any = print) -> Repo
             daemon.kill()
         plex_thread.stop()
     report.webhooks_sent = viewers.sent
-    check(root, originals, config_dir / "cacherr.db", report)
+    check(root, originals, config_dir / "cacherr.db", report, mode)
     return report
 
 
@@ -358,12 +380,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mode", choices=("union", "symlink"), default="union")
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="cacherr-crash-"))
     started = time.monotonic()
-    report = campaign(args.kills, root, seed=args.seed)
-    print(f"crash campaign in {root}, {time.monotonic() - started:.0f} s:")
+    report = campaign(args.kills, root, seed=args.seed, mode=args.mode)
+    print(f"crash campaign ({args.mode} mode) in {root}, {time.monotonic() - started:.0f} s:")
     for line in report.lines():
         print("  " + line)
     return 1 if report.problems else 0

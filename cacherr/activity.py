@@ -56,7 +56,9 @@ def describe(event: Event) -> tuple[str, str] | None:
         return None
     if event.type == events.OPERATION_COMPLETE:
         path, result = data.get("path", "?"), data.get("result")
-        verb = "Cached" if data.get("kind") == "cache" else "Returned to the array"
+        verb = {"cache": "Cached", "compare": "Compared both copies of"}.get(
+            str(data.get("kind")), "Returned to the array"
+        )
         if result == "done":
             return "info", f"{verb}: {path}"
         if result == "failed":

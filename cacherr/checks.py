@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cacherr.config.models import Mapping, Settings, parse_size
+from cacherr.db import DB_NAME
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import access, audit
@@ -317,12 +319,32 @@ def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
     return results
 
 
-def check_audit(settings: Settings) -> list[Check]:
-    """Duplicates, orphaned backups and stray temp files already on disk. Blocking."""
+def check_audit(settings: Settings, db_path: Path | None = None) -> list[Check]:
+    """Duplicates, orphaned backups and stray temp files already on disk. Blocking.
+
+    The files the database at `db_path` records (managed, or in an unfinished operation)
+    are Cacherr's own and left out, as the API's audit leaves them out.
+    """
     mappings = [m for m in settings.paths.mappings if m.cacheable]
     if not mappings:
         return []
-    report = audit.scan(PathResolver(mappings))
+    try:
+        recorded = audit.read_recorded(db_path) if db_path is not None else audit.Recorded()
+    except sqlite3.Error as exc:
+        return [
+            Check(
+                "audit",
+                False,
+                f"cannot read {db_path}: {exc}",
+                "check the config folder's permissions; the daemon reports a damaged database",
+            )
+        ]
+    report = audit.scan(
+        PathResolver(mappings),
+        managed=recorded.managed,
+        busy=recorded.busy,
+        active_temps=recorded.temps,
+    )
     counts = {k: v for k, v in report.counts().items() if v}
     if not counts:
         return [Check("audit", True, f"{report.files_scanned} files, nothing out of place")]
@@ -408,7 +430,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results = await asyncio.to_thread(check_paths, settings)
     results += check_mover(settings, config_dir)
     results += check_mover_pid(settings)
-    results += await asyncio.to_thread(check_audit, settings)
+    results += await asyncio.to_thread(check_audit, settings, config_dir / DB_NAME)
     if plex:
         results += await check_plex(settings)
     results += await asyncio.to_thread(check_login, settings, config_dir)

@@ -5,6 +5,8 @@ and the safe fixes for it.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from pathlib import Path
 from typing import Literal
 
@@ -16,9 +18,11 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.db import Database
 from cacherr.errors import BadRequest, NotFound
+from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED
+from cacherr.executor.progress import ProgressReporter
 from cacherr.files.audit import AuditReport, Finding, audit
-from cacherr.files.audit_fix import apply_fixes
-from cacherr.files.paths import PathResolver
+from cacherr.files.audit_fix import Progress, apply_fixes
+from cacherr.files.paths import Location, PathResolver
 
 
 class FindingRef(BaseModel):
@@ -59,6 +63,32 @@ async def maintenance_audit(request: web.Request) -> web.Response:
     return ok(report.to_dict(), message=f"{len(report.findings)} findings")
 
 
+class _CompareProgress:
+    """Adopting a duplicate compares every byte of both copies; the page shows it like a
+    copy: `operation_started`, `operation_progress` and `operation_complete` with kind
+    `compare` and a negative id of its own."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._loop, self._bus = asyncio.get_running_loop(), app[keys.BUS]
+        self._ids = itertools.count(1)
+        self._started: list[tuple[int, str]] = []
+
+    def __call__(self, loc: Location) -> Progress:
+        op_id = -next(self._ids)
+        self._started.append((op_id, loc.plex_path))
+        self._bus.publish(OPERATION_STARTED, id=op_id, kind="compare", path=loc.plex_path)
+        return ProgressReporter(self._loop, self._bus, op_id=op_id, kind="compare",
+                                path=loc.plex_path)  # fmt: skip
+
+    def finish(self) -> None:
+        """Every compare has ended (the fixes' answers say how)."""
+        for op_id, path in self._started:
+            self._bus.publish(
+                OPERATION_COMPLETE, id=op_id, kind="compare", path=path, result="done",
+                error=None, duration_s=0.0, size_bytes=0,
+            )  # fmt: skip
+
+
 def _ref(finding: Finding) -> tuple[str, str, str, str | None]:
     return (finding.kind.value, finding.mapping, finding.rel, finding.side)
 
@@ -85,13 +115,16 @@ async def maintenance_fix(request: web.Request) -> web.Response:
     rows = await db.fetchall(
         "SELECT temp_path FROM operations WHERE state = 'running' AND temp_path IS NOT NULL"
     )
+    compares = _CompareProgress(request.app)
     results = await apply_fixes(
         wanted,
         resolver=resolver,
         db=db,
         mode=mode,
         active_temps=[Path(str(r[0])) for r in rows],
+        progress=compares,
     )
+    compares.finish()
     done = sum(r.ok for r in results)
     return ok(
         {

@@ -346,7 +346,9 @@ class WebConfig(StrictModel):
 class NotificationEvents(StrictModel):
     caching_summary: bool = Field(True, description="A summary of what was cached.")
     restores: bool = Field(False, description="A summary of what went back to the array.")
-    errors: bool = Field(True, description="Failed operations and configuration errors.")
+    errors: bool = Field(
+        True, description="Failed operations, damaged cache copies and configuration errors."
+    )
     low_space: bool = Field(True, description="The pool runs short of space.")
     plex_status: bool = Field(True, description="Plex goes down or comes back.")
     sweep_summary: bool = Field(False, description="The result of each sweep.")

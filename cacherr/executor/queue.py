@@ -386,6 +386,7 @@ class Executor:
             error=outcome.error,
             duration_s=round(duration_s, 3),
             size_bytes=outcome.size_bytes,
+            warning=(outcome.detail or {}).get("warning"),
         )
         self._finishing += 1
         self._pump()  # the next operation need not wait for this one's bookkeeping

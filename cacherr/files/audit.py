@@ -10,10 +10,11 @@ The fixes live in `cacherr.files.audit_fix`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import re
+import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,9 +27,6 @@ from cacherr.files.paths import PathResolver
 
 Side = Literal["array", "cache"]
 Role = Literal["array", "cache", "backup", "temp"]
-
-# `.{final}.{op_id}.cacherr-tmp`, see names.temp_path.
-_TEMP_RE = re.compile(r"^\.(?P<final>.+)\.\d+" + re.escape(names.TEMP_SUFFIX) + "$")
 
 
 class FindingKind(StrEnum):
@@ -139,13 +137,29 @@ def _walk(root: str) -> _Tree:
     return tree
 
 
-def temp_final(rel: str) -> str | None:
-    """The file a temp file was going to become (relative path), or None."""
+def temp_final(rel: str, siblings: Iterable[str] = ()) -> str | None:
+    """The file a temp file was going to become (relative path), or None.
+
+    `siblings` are the names beside the temp file (a shortened temp name is found among
+    them; see `names.temp_final_name`).
+    """
     head, _, name = rel.rpartition("/")
-    match = _TEMP_RE.match(name)
-    if match is None:
+    final = names.temp_final_name(name, siblings)
+    if final is None:
         return None
-    return f"{head}/{match['final']}" if head else match["final"]
+    return f"{head}/{final}" if head else final
+
+
+def _siblings(rel: str, *trees: _Tree) -> list[str]:
+    """Names in the folder of `rel` on either side (backups under their media's name)."""
+    folder = rel.rpartition("/")[0]
+    found = []
+    for tree in trees:
+        for other in (*tree.files, *tree.links):
+            head, _, name = other.rpartition("/")
+            if head == folder:
+                found.append(name.removesuffix(names.BACKUP_SUFFIX))
+    return found
 
 
 def _size(path: Path) -> int:
@@ -283,7 +297,7 @@ def _backup_finding(
 def _temp_finding(
     name: str, rel: str, side: Side, root: Path, array: _Tree, cache: _Tree
 ) -> Finding:
-    final = temp_final(rel)
+    final = temp_final(rel, _siblings(rel, array, cache))
     twin = final is not None and (
         final in array.files
         or final in array.links
@@ -308,6 +322,46 @@ def _temp_finding(
         explanation=explanation,
         fix=FixAction.REMOVE_TEMP if twin else FixAction.NONE,
         side=side,
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a database file says Cacherr holds: the files it manages, the files of operations
+    not finished yet (running now, or left to start-up recovery) and those operations' temps."""
+
+    managed: frozenset[tuple[str, str]] = frozenset()
+    busy: frozenset[tuple[str, str]] = frozenset()
+    temps: tuple[Path, ...] = ()
+
+
+def read_recorded(db_path: Path) -> Recorded:
+    """Read `db_path` read-only, whether the daemon runs or not (blocking).
+
+    A missing database records nothing; one that cannot be read raises `sqlite3.Error`.
+    """
+    if not db_path.exists():
+        return Recorded()
+    uri = f"{db_path.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if not {"managed_files", "operations"} <= tables:
+            return Recorded()
+        managed = conn.execute("SELECT mapping, rel_path FROM managed_files").fetchall()
+        running = conn.execute(
+            "SELECT id, kind, mapping, rel_path, array_path, temp_path FROM operations"
+            " WHERE state = 'running'"
+        ).fetchall()
+    temps: list[Path] = []
+    for op_id, kind, _, _, array_path, temp_path in running:
+        if temp_path:
+            temps.append(Path(temp_path))
+        if kind == "cache":  # symlink mode's link is made under the array name's temp name
+            temps.append(names.temp_path(Path(array_path), int(op_id)))
+    return Recorded(
+        managed=frozenset((str(m), str(r)) for m, r in managed),
+        busy=frozenset((str(r[2]), str(r[3])) for r in running),
+        temps=tuple(temps),
     )
 
 

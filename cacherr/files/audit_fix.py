@@ -13,21 +13,24 @@ import os
 import posixpath
 import stat
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from cacherr.atomic import fsync_dir
 from cacherr.db import Database
-from cacherr.errors import PathRefused
+from cacherr.errors import Conflict, PathRefused
 from cacherr.files import names
 from cacherr.files.audit import Finding, FixAction, temp_final
+from cacherr.files.journal import Journal
+from cacherr.files.ondisk import back_up_by_link, hide, link_over, put_back
 from cacherr.files.paths import Location, PathResolver
 from cacherr.files.sidecars import belongs_to, is_media
 
-SAMPLE_BLOCKS = 16
-SAMPLE_BLOCK_BYTES = 64 * 2**10
+COMPARE_BLOCK_BYTES = 4 * 2**20
+# Told how far a compare got: (bytes compared, bytes in all); called from a worker thread.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,16 @@ async def apply_fix(
     db: Database,
     mode: Literal["union", "symlink"] = "union",
     active_temps: Collection[Path] = (),
+    progress: Callable[[Location], Progress] | None = None,
 ) -> FixResult:
     """Perform the fix the finding names; file work runs off the event loop.
 
     The caller keeps operations on the same file from running meanwhile (the executor's
     lock); `active_temps` are the temp paths running operations write, never removed.
+    `progress` gives, for a file, what to tell how far comparing its two copies got.
     """
     try:
-        message = await _dispatch(finding, resolver, db, mode, active_temps)
+        message = await _dispatch(finding, resolver, db, mode, active_temps, progress)
     except (_Unchanged, PathRefused) as exc:
         return FixResult(finding, False, str(exc))
     return FixResult(finding, True, message)
@@ -70,6 +75,7 @@ async def apply_fixes(
     db: Database,
     mode: Literal["union", "symlink"] = "union",
     active_temps: Collection[Path] = (),
+    progress: Callable[[Location], Progress] | None = None,
 ) -> list[FixResult]:
     """Fix several findings one after another, media files before the others.
 
@@ -77,7 +83,9 @@ async def apply_fixes(
     """
     ordered = sorted(findings, key=lambda f: not is_media(Path(f.rel)))
     return [
-        await apply_fix(f, resolver=resolver, db=db, mode=mode, active_temps=active_temps)
+        await apply_fix(
+            f, resolver=resolver, db=db, mode=mode, active_temps=active_temps, progress=progress
+        )
         for f in ordered
     ]
 
@@ -88,6 +96,7 @@ async def _dispatch(
     db: Database,
     mode: Literal["union", "symlink"],
     active_temps: Collection[Path],
+    progress: Callable[[Location], Progress] | None,
 ) -> str:
     loc = resolver.from_rel(finding.mapping, finding.rel)
     if finding.fix is FixAction.ADOPT:
@@ -97,7 +106,8 @@ async def _dispatch(
         return f"{loc.plex_path} is now managed by Cacherr"
     if finding.fix is FixAction.ADOPT_DUPLICATE:
         loc.require_cacheable()
-        await asyncio.to_thread(_set_duplicate_aside, loc, mode)
+        report = progress(loc) if progress is not None else None
+        await asyncio.to_thread(_set_duplicate_aside, loc, mode, report)
         await _record(db, loc)
         return f"the array copy of {loc.plex_path} is now its backup; Cacherr manages the file"
     if finding.fix is FixAction.RESTORE_BACKUP:
@@ -142,47 +152,52 @@ def _check_adoptable(loc: Location) -> None:
         raise _Unchanged(f"{loc.array_path} exists beside its backup: run the audit again")
 
 
-def same_bytes(a: Path, b: Path) -> bool:
-    """Whether two files have the same size and the same sampled blocks (first and last too)."""
+def same_bytes(a: Path, b: Path, progress: Progress | None = None) -> bool:
+    """Whether two files hold the same bytes, every one of them (blocking).
+
+    Reads both side by side and stops at the first difference; `progress(bytes_done, size)`
+    is called after each block. Adopting a duplicate is rare and deletes nothing, but the
+    next restore drops the array version, so a sample of blocks is not enough.
+    """
     size = os.stat(a).st_size
     if os.stat(b).st_size != size:
         return False
-    if size <= SAMPLE_BLOCKS * SAMPLE_BLOCK_BYTES:
-        offsets = list(range(0, size, SAMPLE_BLOCK_BYTES))
-    else:
-        span = size - SAMPLE_BLOCK_BYTES
-        offsets = [span * i // (SAMPLE_BLOCKS - 1) for i in range(SAMPLE_BLOCKS)]
+    done = 0
     with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
-        for offset in offsets:
-            block_a = os.pread(fa.fileno(), SAMPLE_BLOCK_BYTES, offset)
-            if block_a != os.pread(fb.fileno(), SAMPLE_BLOCK_BYTES, offset):
+        while True:
+            block = fa.read(COMPARE_BLOCK_BYTES)
+            if block != fb.read(COMPARE_BLOCK_BYTES):
                 return False
-    return True
+            if not block:
+                return done == size
+            done += len(block)
+            if progress is not None:
+                progress(done, size)
 
 
-def _set_duplicate_aside(loc: Location, mode: Literal["union", "symlink"]) -> None:
+def _set_duplicate_aside(
+    loc: Location, mode: Literal["union", "symlink"], progress: Progress | None = None
+) -> None:
     if not (_is_regular(_lstat(loc.array_path)) and _is_regular(_lstat(loc.cache_path))):
         raise _Unchanged(f"{loc.plex_path} changed since the audit: run it again")
     if _lstat(loc.backup_path) is not None:
         raise _Unchanged(f"{loc.backup_path} already exists: run the audit again")
-    if not same_bytes(loc.array_path, loc.cache_path):
+    if not same_bytes(loc.array_path, loc.cache_path, progress):
         raise _Unchanged(
             f"the cache and array copies of {loc.plex_path} differ, so neither is touched; "
             "keep the one you want and delete the other"
         )
-    if mode == "union":
-        # The union share serves the cache copy from now on; rename keeps Plex's descriptors.
-        os.rename(loc.array_path, loc.backup_path)
-    else:
-        # The original's name must never disappear: the backup starts as a second hard link,
-        # then a symlink to the cache copy replaces the name atomically.
-        os.link(loc.array_path, loc.backup_path)
-        link = names.temp_path(loc.array_path, 0)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(link)
-        os.symlink(loc.cache_path, link)
-        os.replace(link, loc.array_path)
-    fsync_dir(loc.array_path.parent)
+    try:
+        if mode == "union":
+            # The union share serves the cache copy from now on; rename keeps descriptors.
+            hide(loc.array_path, loc.backup_path)
+        else:
+            # The original's name must never disappear: the backup starts as a second hard
+            # link, then a symlink to the cache copy takes the name in one step.
+            back_up_by_link(loc.array_path, loc.backup_path)
+            link_over(loc.array_path, loc.cache_path, names.temp_path(loc.array_path, 0))
+    except Conflict as exc:
+        raise _Unchanged(f"{exc.message}: run the audit again") from None
 
 
 def _restore_backup(loc: Location) -> None:
@@ -191,9 +206,12 @@ def _restore_backup(loc: Location) -> None:
     current = _lstat(loc.array_path)
     if current is not None and not stat.S_ISLNK(current.st_mode):
         raise _Unchanged(f"{loc.array_path} exists again: run the audit again")
-    # A symlink (symlink mode) to the vanished cache copy is replaced in one step.
-    os.replace(loc.backup_path, loc.array_path)
-    fsync_dir(loc.array_path.parent)
+    # A symlink (symlink mode) to the vanished cache copy is replaced in one step; anything
+    # else that lands under the name meanwhile is kept.
+    try:
+        put_back(loc)
+    except Conflict as exc:
+        raise _Unchanged(f"{exc.message}: run the audit again") from None
 
 
 def _remove_temp(
@@ -210,11 +228,21 @@ def _remove_temp(
     st = _lstat(path)
     if st is None or stat.S_ISDIR(st.st_mode):
         raise _Unchanged(f"{path} changed since the audit: run it again")
-    final = temp_final(rel)
+    final = temp_final(rel, _names_beside(resolver, mapping, rel))
     if final is None or not _has_a_copy(resolver.from_rel(mapping, final)):
         raise _Unchanged(f"no other copy of {path}'s file exists, so it is kept")
     os.unlink(path)
     fsync_dir(path.parent)
+
+
+def _names_beside(resolver: PathResolver, mapping: str, rel: str) -> list[str]:
+    """The names in the folder of `rel` on both sides (backups under their media's name)."""
+    roots = resolver.mapping(mapping)
+    found: list[str] = []
+    for root in (roots.array, roots.cache):
+        with contextlib.suppress(OSError):
+            found += os.listdir(Path(root) / posixpath.dirname(rel))
+    return [name.removesuffix(names.BACKUP_SUFFIX) for name in found]
 
 
 def _has_a_copy(loc: Location) -> bool:
@@ -246,19 +274,10 @@ async def _parent_id(db: Database, loc: Location) -> int | None:
     if is_media(Path(loc.rel)):
         return None
     folder = posixpath.dirname(loc.rel)
-    low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
-    rows = await db.fetchall(
-        "SELECT id, rel_path FROM managed_files WHERE mapping = ? AND parent_id IS NULL"
-        " AND rel_path >= ? AND rel_path < ? ORDER BY length(rel_path) DESC",
-        (loc.mapping_name, low, high),
-    )
+    candidates = await Journal(db).in_folder(loc.mapping_name, folder)
     name = Path(posixpath.basename(loc.rel))
-    for row in rows:
-        media = str(row[1])
-        if (
-            posixpath.dirname(media) == folder
-            and is_media(Path(media))
-            and belongs_to(Path(posixpath.basename(media)), name, "all")
-        ):
-            return int(row[0])
+    for media in sorted(candidates, key=lambda m: len(m.rel_path), reverse=True):
+        media_name = Path(posixpath.basename(media.rel_path))
+        if media.parent_id is None and is_media(media_name) and belongs_to(media_name, name, "all"):
+            return media.id
     return None

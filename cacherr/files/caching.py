@@ -71,7 +71,7 @@ def hardlink_skip_reason(st: os.stat_result, options: ProtocolOptions) -> str | 
 
 def space_admission(loc: FileLocation, size: int, options: ProtocolOptions, budget: Budget) -> None:
     """Blocking: raise `InsufficientSpace` unless `size` more bytes fit on the pool."""
-    written = sum(st.st_size for p in budget.temp_paths if (st := lstat_or_none(p)) is not None)
+    written = sum(_written(p) for p in budget.temp_paths)
     check_space(
         size,
         pool_space(Path(loc.mapping.cache)),
@@ -80,6 +80,16 @@ def space_admission(loc: FileLocation, size: int, options: ProtocolOptions, budg
         managed_bytes=budget.managed_bytes,
         pending_bytes=max(0, budget.caching_bytes - written),
     )
+
+
+def _written(temp: Path) -> int:
+    """Bytes a running copy has written so far; 0 when its temp cannot be read (that copy's
+    own problem, which must not refuse every other file)."""
+    try:
+        st = lstat_or_none(temp)
+    except OSError:
+        return 0
+    return st.st_size if st is not None else 0
 
 
 class _CacheRun(OperationRun):

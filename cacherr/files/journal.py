@@ -13,6 +13,7 @@ the space budget; it becomes `cached` in the same transaction that marks the jou
 from __future__ import annotations
 
 import json
+import posixpath
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import aiosqlite
 
 from cacherr.db import Database
 from cacherr.files.model import CACHED, CACHING, FileLocation, Kind
+from cacherr.files.sidecars import belongs_to
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class ManagedFile:
     has_backup: bool
     created_dirs: list[str]
     adopted: bool
+    parent_id: int | None = None  # the media file a sidecar was adopted with
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> ManagedFile:
@@ -94,6 +97,7 @@ class ManagedFile:
             has_backup=bool(row["has_backup"]),
             created_dirs=list(json.loads(row["created_dirs"])),
             adopted=bool(row["adopted"]),
+            parent_id=row["parent_id"],
         )
 
 
@@ -168,6 +172,25 @@ class Journal:
             "SELECT * FROM managed_files WHERE mapping = ? AND rel_path = ?", (mapping, rel)
         )
         return ManagedFile.from_row(row) if row is not None else None
+
+    async def in_folder(self, mapping: str, folder: str) -> list[ManagedFile]:
+        """The managed files directly in `folder` (relative to the mapping's roots)."""
+        low, high = (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff")
+        rows = await self.db.fetchall(
+            "SELECT * FROM managed_files WHERE mapping = ? AND rel_path >= ? AND rel_path < ?",
+            (mapping, low, high),
+        )
+        found = [ManagedFile.from_row(r) for r in rows]
+        return [m for m in found if posixpath.dirname(m.rel_path) == folder]
+
+    async def sidecars_of(self, mapping: str, rel: str) -> list[ManagedFile]:
+        """The managed files that travel with the media file `rel` (its sidecars, by name)."""
+        media = Path(posixpath.basename(rel))
+        return [
+            m
+            for m in await self.in_folder(mapping, posixpath.dirname(rel))
+            if belongs_to(media, Path(posixpath.basename(m.rel_path)), "all")
+        ]
 
     async def budget(self, tx: Database | None = None) -> Budget:
         """What Cacherr holds on the pool and what its running copies still have to write."""

@@ -12,12 +12,15 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cacherr.atomic import fsync_dir
 from cacherr.errors import CacherrError, Conflict, NotFound, PathRefused
-from cacherr.files.model import HIDING, LINKING, FileLocation
+from cacherr.files import names
+from cacherr.files.model import HIDING, LINKING, PUBLISHING, FileLocation
+from cacherr.files.rename import is_same_file, is_symlink_to, rename_noreplace, replace_expected
 from cacherr.files.verify import fingerprint
 
 
@@ -34,6 +37,10 @@ def lstat_or_none(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
+            return None
+        raise
 
 
 def is_regular(st: os.stat_result | None) -> bool:
@@ -49,6 +56,10 @@ def unlink_quiet(path: Path | None) -> bool:
         os.unlink(path)
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
+            return False
+        raise
     fsync_dir(path.parent)
     return True
 
@@ -71,6 +82,13 @@ def inspect_source(loc: FileLocation) -> os.stat_result:
         raise NotFound(f"{loc.array_path} does not exist")
     if not stat.S_ISREG(st.st_mode):
         raise PathRefused(f"{loc.array_path} is not a regular file (a symlink or a folder)")
+    backup_bytes = len(os.fsencode(loc.backup_path.name))
+    if backup_bytes > names.NAME_MAX_BYTES:
+        raise PathRefused(
+            f"{loc.array_path.name!r} is too long to cache: its backup name (with "
+            f"{names.BACKUP_SUFFIX}) would be {backup_bytes} bytes, more than file systems "
+            f"allow ({names.NAME_MAX_BYTES})"
+        )
     for other in (loc.cache_path, loc.backup_path):
         if os.path.lexists(other):
             raise Conflict(f"{other} already exists; the audit can adopt or clean it")
@@ -141,19 +159,26 @@ def remove_empty_dirs(dirs: list[str]) -> list[str]:
 # --- caching ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _refused(message: str) -> Iterator[None]:
+    """Turn a rename that refused to replace a file into a `Conflict` saying what was kept."""
+    try:
+        yield
+    except FileExistsError:
+        raise Conflict(message) from None
+
+
 def publish(temp: Path, final: Path) -> None:
-    """Give the verified temp copy its final name on the cache."""
-    if os.path.lexists(final):
-        raise Conflict(f"{final} appeared while it was being copied")
-    os.rename(temp, final)
+    """Give the verified temp copy its final name on the cache (never over another file)."""
+    with _refused(f"{final} appeared while it was being copied; it was kept, the copy dropped"):
+        rename_noreplace(temp, final)
     fsync_dir(final.parent)
 
 
 def hide(array: Path, backup: Path) -> None:
     """Union mode: rename the array original aside, so the union serves the cache copy."""
-    if os.path.lexists(backup):
-        raise Conflict(f"{backup} already exists")
-    os.rename(array, backup)
+    with _refused(f"{backup} already exists; it was kept"):
+        rename_noreplace(array, backup)
     fsync_dir(array.parent)
 
 
@@ -167,7 +192,12 @@ def link_over(array: Path, cache: Path, symlink_temp: Path) -> None:
     """Symlink mode: a symlink to the cache copy takes the array name in one rename."""
     unlink_quiet(symlink_temp)
     os.symlink(cache, symlink_temp)
-    os.replace(symlink_temp, array)
+    # Only the original (a second name of its backup) may give way to the symlink.
+    try:
+        replace_expected(symlink_temp, array, is_same_file(names.backup_path(array)))
+    except FileExistsError:
+        unlink_quiet(symlink_temp)  # still our symlink: the names were swapped back
+        raise Conflict(f"{array} was replaced while it was being cached; it was kept") from None
     fsync_dir(array.parent)
 
 
@@ -193,15 +223,21 @@ def undo_cache(
 
     The original returns to its name first; the cache copy is removed only once it is.
     """
+    if step == PUBLISHING and temp is not None and is_regular(lstat_or_none(temp)):
+        published = False  # the rename did not happen: the file at the final name is not ours
     unlink_quiet(temp)
     unlink_quiet(symlink_temp)
     array, backup = loc.array_path, loc.backup_path
     a, b = lstat_or_none(array), lstat_or_none(backup)
-    if step == LINKING and a is not None and stat.S_ISLNK(a.st_mode) and is_regular(b):
-        os.replace(backup, array)
+    linked = is_regular(b) and a is not None and stat.S_ISLNK(a.st_mode)
+    swapped = is_regular(a) and b is not None and stat.S_ISLNK(b.st_mode)  # see rename.py
+    if step == LINKING and (linked or swapped):
+        with _refused(f"{array} changed; {backup.name} and the cache copy were kept"):
+            replace_expected(backup, array, is_symlink_to(loc.cache_path))
         fsync_dir(array.parent)
     elif step == HIDING and a is None and is_regular(b):
-        os.rename(backup, array)
+        with _refused(f"{array} appeared; {backup.name} and the cache copy were kept"):
+            rename_noreplace(backup, array)
         fsync_dir(array.parent)
     elif is_regular(a) and is_regular(b) and os.path.samestat(a, b):  # type: ignore[arg-type]
         unlink_quiet(backup)  # the second name of symlink mode's backup step
@@ -242,12 +278,17 @@ def redo_cache(step: str, loc: FileLocation, symlink_temp: Path) -> CachedCopy:
 
 
 def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | None) -> str:
-    """How a managed file goes back: `return` (rename the backup), `copy` or `release`.
+    """How a managed file goes back: `return`, `repair`, `copy` or `release`.
 
-    `return` when the cache copy is unchanged since it was cached (size, mtime and a
-    fingerprint taken then) and the backup is there, or when the cache copy is gone but
-    the backup is not; `copy` when the cache copy changed or there is no backup; `release` when the
-    original is already back under its name and only the cache copy is left to remove.
+    The rule (the README's "promise to your files"): a cache copy whose size or modification
+    time differs from what was recorded when it was cached was replaced or rewritten on
+    purpose (Sonarr/Radarr write a new file with its own time): an upgrade, copied back.
+    A cache copy with the recorded size and time is not an upgrade, whatever its bytes: the
+    backup is renamed back (`return`); when its sampled fingerprint no longer matches, its
+    bytes changed without a write that moves the time, i.e. damage (bit rot, a failing SSD),
+    and the route is `repair`: the backup is renamed back all the same and the damaged copy
+    reported. Without a backup (adopted from a duplicate) the copy is all there is: `copy`.
+    `release` when the original is already back and only the cache copy is left to remove.
     """
     a, b = lstat_or_none(loc.array_path), lstat_or_none(loc.backup_path)
     c = lstat_or_none(loc.cache_path)
@@ -263,30 +304,36 @@ def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | N
         if b is None and (a.st_size, a.st_mtime_ns) == (c.st_size, c.st_mtime_ns):
             return "release"
         raise Conflict(f"{loc.array_path} exists and differs from its cache copy")
-    # No fingerprint (an adopted file nobody saw being copied): trust nothing, copy back.
-    unchanged = (
-        fp is not None
-        and (c.st_size, c.st_mtime_ns) == (size_bytes, mtime_ns)
-        and fingerprint(loc.cache_path) == fp
+    if not is_regular(b):
+        return "copy"
+    if (c.st_size, c.st_mtime_ns) != (size_bytes, mtime_ns):
+        return "copy"  # an upgrade
+    # No fingerprint (adopted from an earlier PlexCache): nobody saw the copy being made.
+    if fp is None:
+        return "copy"
+    return "return" if fingerprint(loc.cache_path) == fp else "repair"
+
+
+def damage_report(loc: FileLocation) -> str:
+    """What the user is told about a damaged cache copy (route `repair`)."""
+    return (
+        f"the cache copy {loc.cache_path} was damaged (its bytes changed while its size and "
+        f"time did not); the original was put back from {loc.backup_path.name} and the "
+        "damaged copy removed: check the pool's health (SMART, a scrub)"
     )
-    return "return" if unchanged and is_regular(b) else "copy"
 
 
 def put_back(loc: FileLocation) -> None:
-    """Rename the backup to the array name (over the symlink in symlink mode)."""
-    a = lstat_or_none(loc.array_path)
-    if a is not None and not stat.S_ISLNK(a.st_mode):
-        raise Conflict(f"{loc.array_path} exists; {loc.backup_path.name} was kept")
-    os.replace(loc.backup_path, loc.array_path)
+    """Rename the backup to the array name (over Cacherr's symlink in symlink mode only)."""
+    with _refused(f"{loc.array_path} exists; {loc.backup_path.name} was kept"):
+        replace_expected(loc.backup_path, loc.array_path, is_symlink_to(loc.cache_path))
     fsync_dir(loc.array_path.parent)
 
 
 def replace_from_temp(loc: FileLocation, temp: Path) -> None:
     """The copied-back file takes the array name; the outdated backup goes."""
-    a = lstat_or_none(loc.array_path)
-    if a is not None and not stat.S_ISLNK(a.st_mode):
-        raise Conflict(f"{loc.array_path} exists; the copy {temp.name} was kept")
-    os.replace(temp, loc.array_path)
+    with _refused(f"{loc.array_path} exists; the copy {temp.name} was kept"):
+        replace_expected(temp, loc.array_path, is_symlink_to(loc.cache_path))
     fsync_dir(loc.array_path.parent)
     unlink_quiet(loc.backup_path)
 

@@ -296,7 +296,11 @@ def _unraid_parts(path: str) -> tuple[str, str, str] | None:
 
 
 def _same_file_on_both(array: str, cache: str) -> str | None:
-    """A cache file whose array twin is the very same inode, sampled breadth first."""
+    """A cache file whose array twin is the very same inode, sampled breadth first.
+
+    The twin is not followed: in symlink mode the array name of a cached file is Cacherr's
+    own symlink to the cache copy, which is no union.
+    """
     pending, seen = [Path(cache)], 0
     while pending and seen < _SAMPLE_FILES:
         folder = pending.pop(0)
@@ -311,7 +315,8 @@ def _same_file_on_both(array: str, cache: str) -> str | None:
                 seen += 1
                 rel = os.path.relpath(entry.path, cache)
                 try:
-                    if os.path.samestat(entry.stat(), os.stat(os.path.join(array, rel))):
+                    twin = os.stat(os.path.join(array, rel), follow_symlinks=False)
+                    if os.path.samestat(entry.stat(), twin):
                         return rel
                 except OSError:
                     pass

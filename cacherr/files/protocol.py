@@ -84,7 +84,7 @@ async def _plan_restore(db: Database, loc: FileLocation) -> dict[str, Any]:
     fp = managed.fingerprint
     route = await asyncio.to_thread(restore_route, loc, managed.size_bytes, managed.mtime_ns, fp)
     steps: list[str] = []
-    if route == "return":
+    if route in ("return", "repair"):
         steps.append(f"rename {loc.backup_path.name} back to {loc.array_path}")
     elif route == "copy":
         await asyncio.to_thread(array_room, loc, managed.size_bytes)
@@ -94,7 +94,9 @@ async def _plan_restore(db: Database, loc: FileLocation) -> dict[str, Any]:
             f"remove {loc.backup_path.name} if present",
         ]
     steps.append(f"remove {loc.cache_path} and the folders Cacherr created that are empty")
-    reason = {"return": "unchanged since cached", "copy": "changed or without backup"}.get(
-        route, "already back on the array"
-    )
+    reason = {
+        "return": "unchanged since cached",
+        "repair": "the cache copy is damaged (same size and time, other bytes)",
+        "copy": "changed since cached (an upgrade), or without backup",
+    }.get(route, "already back on the array")
     return {"action": "restore", "reason": reason, "size_bytes": managed.size_bytes, "steps": steps}

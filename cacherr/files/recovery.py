@@ -191,14 +191,21 @@ async def _recover_restore(
 
 
 def _forward_restore(row: OperationRow, loc: JournalLocation) -> None:
-    """Blocking: redo the returning/replacing step if it did not happen."""
+    """Blocking: redo the returning/replacing step if it did not happen.
+
+    Whether it happened is told by the name it moves (the backup, the temp): a file that
+    took the array name meanwhile is kept, and `put_back` / `replace_from_temp` refuse.
+    """
     back = is_regular(lstat_or_none(loc.array_path))
-    if row.step == RETURNING and not back:
-        put_back(loc)
+    if row.step == RETURNING:
+        if lstat_or_none(loc.backup_path) is not None:
+            put_back(loc)
+        elif not back:
+            raise UnexpectedState(f"neither {loc.array_path} nor its backup exists")
     elif row.step == REPLACING:
-        if not back:
-            if row.temp_path is None or not is_regular(lstat_or_none(row.temp_path)):
-                raise UnexpectedState(f"neither {loc.array_path} nor its copy-back temp exists")
-            replace_from_temp(loc, row.temp_path)
-        else:
+        if row.temp_path is not None and lstat_or_none(row.temp_path) is not None:
+            replace_from_temp(loc, row.temp_path)  # also finishes a half-done name swap
+        elif back:
             unlink_quiet(loc.backup_path)
+        else:
+            raise UnexpectedState(f"neither {loc.array_path} nor its copy-back temp exists")

@@ -38,6 +38,7 @@ from cacherr.files.model import (
 )
 from cacherr.files.offload import run_blocking, run_bulk
 from cacherr.files.ondisk import (
+    damage_report,
     is_regular,
     lstat_or_none,
     make_dirs,
@@ -68,8 +69,18 @@ def array_room(loc: FileLocation, size: int) -> None:
         )
 
 
-def _array_name_back(loc: FileLocation) -> bool:
-    return is_regular(lstat_or_none(loc.array_path))
+def step_taken(step: str, loc: FileLocation, temp: Path | None) -> bool:
+    """Whether the rename a committed step announces happened (then only forward is left).
+
+    Judged by the name it moves away (the backup, the temp), never by the array name alone:
+    a file an import put there meanwhile is not the restored one.
+    """
+    back = is_regular(lstat_or_none(loc.array_path))
+    if step == RETURNING:
+        return back and lstat_or_none(loc.backup_path) is None
+    if step == REPLACING:
+        return back and (temp is None or lstat_or_none(temp) is None)
+    return back
 
 
 class _RestoreRun(OperationRun):
@@ -78,7 +89,8 @@ class _RestoreRun(OperationRun):
 
     async def clean_up(self, state: str, error: str) -> None:
         """End without restoring: drop the array temp; the file stays cached."""
-        if self.step in COMMITTED_STEPS and await asyncio.to_thread(_array_name_back, self.loc):
+        taken = await asyncio.to_thread(step_taken, self.step, self.loc, self.temp)
+        if self.step in COMMITTED_STEPS and taken:
             # The array name already has the file back: finishing is recovery's job now.
             log.error("Restoring %s stopped at %s: %s", self.loc.array_path, self.step, error)
             await self.journal.note_error(self.op_id, error)
@@ -117,7 +129,7 @@ async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:
     route = await run_blocking(
         cancel, restore_route, loc, managed.size_bytes, managed.mtime_ns, managed.fingerprint
     )
-    if route == "return":
+    if route in ("return", "repair"):
         await run.enter(RETURNING)
         await run_blocking(cancel, put_back, loc)
         checkpoint("restore:returning:after")
@@ -127,6 +139,10 @@ async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:
     kept = await run_blocking(cancel, release, loc, managed.created_dirs)
     checkpoint("restore:releasing:after")
     await journal.complete_restore(run.op_id, managed, Path(loc.mapping.cache), kept)
+    if route == "repair":
+        warning = damage_report(loc)
+        log.warning("Restoring %s: %s", loc.plex_path, warning)
+        return run.outcome("done", detail={"warning": warning})
     log.info("Restored %s (%s)", loc.array_path, route)
     return run.outcome("done")
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 from cacherr.db import Database
 from cacherr.errors import CacherrError
@@ -40,9 +41,11 @@ class OperationRun:
         await self.journal.step(self.op_id, step, **fields)
         checkpoint(f"{self.kind}:{step}")
 
-    def outcome(self, result: Result, error: str | None = None) -> Outcome:
+    def outcome(
+        self, result: Result, error: str | None = None, *, detail: dict[str, Any] | None = None
+    ) -> Outcome:
         """The operation's result as the executor reports it."""
-        return Outcome(self.kind, self.loc.plex_path, result, self.op_id, self.size, error)
+        return Outcome(self.kind, self.loc.plex_path, result, self.op_id, self.size, error, detail)
 
     async def begin(self, reason: str | None) -> None:
         """Open the journal row before anything is touched."""

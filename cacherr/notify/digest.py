@@ -79,7 +79,7 @@ def categorise(event: Event) -> Category | None:
     """The toggle an event falls under, or None when it is never notified."""
     data = event.data
     if event.type == events.OPERATION_COMPLETE:
-        if data.get("result") == "failed":
+        if data.get("result") == "failed" or data.get("warning"):
             return "errors"
         if data.get("result") != "done":
             return None
@@ -168,7 +168,9 @@ def _moved(verb: str, batch: Sequence[Event], where: str = "") -> str:
 
 def _errors(batch: Sequence[Event]) -> list[str]:
     lines = []
-    failed = [e for e in batch if e.type == events.OPERATION_COMPLETE]
+    done = [e for e in batch if e.type == events.OPERATION_COMPLETE]
+    lines += [str(e.data["warning"]) for e in done if e.data.get("warning")]
+    failed = [e for e in done if e.data.get("result") == "failed"]
     if failed:
         parts = []
         for e in failed:

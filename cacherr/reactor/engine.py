@@ -32,9 +32,11 @@ from cacherr.db import Database
 from cacherr.errors import PathRefused
 from cacherr.events import EventBus
 from cacherr.executor import Executor, Operation
-from cacherr.files.model import Outcome
+from cacherr.files.journal import Journal
+from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
 from cacherr.files.paths import Location, PathResolver
+from cacherr.files.sidecars import is_media
 from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
 from cacherr.reactor.survey import Survey, survey
 from cacherr.sources.sessions import SessionPoller
@@ -287,8 +289,43 @@ class CacheEngine:
         elif outcome.result == "done":
             async with self._lock:
                 self.index.drop_managed(outcome.path)
+            await self._sidecars_follow(outcome.path)
         if outcome.result == "done":
             self.refresh_mover()
+
+    async def _sidecars_follow(self, media_path: str) -> None:
+        """A media file went back: its sidecars on the cache go back too, their claims
+        released so a plan does not copy them again without it (a new claim brings both)."""
+        executor = self._executor
+        try:
+            media = self.resolver.from_plex(media_path)
+        except PathRefused:
+            return
+        if executor is None or not is_media(media.array_path):
+            return
+        sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
+        paths = [m.plex_path for m in sidecars if m.state == CACHED]
+        if not paths:
+            return
+        change = await self.store.release(paths, now=self.clock())
+        async with self._lock:
+            self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
+        # Asked again after the awaits above, and submitted with none in between, so a
+        # restore a plan already made for a sidecar is not made twice.
+        sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
+        busy = executor.busy()
+        paths = [
+            m.plex_path
+            for m in sidecars
+            if m.state == CACHED and (m.mapping, m.rel_path) not in busy
+        ]
+        for path in paths:
+            if self.is_active(path):
+                log.warning("The sidecar %s stays on the cache: it is being played", path)
+                continue
+            executor.submit(
+                "restore", self.resolver.from_plex(path), reason=f"sidecar of {media_path}"
+            )
 
     async def _reload_managed(self, plex_path: str) -> None:
         async with self._lock:

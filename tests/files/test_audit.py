@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from cacherr.files.audit import (
     temp_final,
 )
 from cacherr.files.audit_fix import FixResult, apply_fix, apply_fixes, same_bytes
-from cacherr.files.paths import PathResolver
+from cacherr.files.paths import Location, PathResolver
 
 BIG = 2 * 2**20  # beyond the sampled span, so blocks are spread over the file
 
@@ -276,6 +276,8 @@ async def test_adopt_duplicate_symlink_mode(
         (b"a" * BIG, b"a" * (BIG - 1) + b"b"),  # last block differs
         (b"a" * BIG, b"a" * (BIG + 1)),  # sizes differ
         (b"abc", b"abd"),  # small files
+        # One byte between the sampled blocks: only a full compare sees it (issue 14, item 2).
+        (b"a" * BIG, b"a" * 100_000 + b"b" + b"a" * (BIG - 100_001)),
     ],
 )
 async def test_adopt_duplicate_refuses_differing_copies(
@@ -397,3 +399,23 @@ def test_same_bytes(tmp_path: Path) -> None:
     assert same_bytes(a, b)
     b.write_bytes(b"\0" + data[1:])
     assert not same_bytes(a, b)
+
+
+async def test_adopting_a_duplicate_compares_every_byte_with_progress(
+    tree: Tree, resolver: PathResolver, db: Database
+) -> None:
+    data = os.urandom(BIG * 5)
+    tree.put("array", "D/d.mkv", data)
+    tree.put("cache", "D/d.mkv", data)
+    [finding] = scan(resolver).findings
+    told: list[tuple[str, int, int]] = []
+
+    def progress(loc: Location) -> Callable[[int, int], None]:
+        return lambda done, size: told.append((loc.rel, done, size))
+
+    result = await apply_fix(finding, resolver=resolver, db=db, progress=progress)
+
+    assert result.ok, result.message
+    assert len(told) > 1
+    assert told[-1] == ("D/d.mkv", len(data), len(data))
+    assert [done for _, done, _ in told] == sorted(done for _, done, _ in told)

@@ -83,20 +83,23 @@ async def test_restore_copies_back_a_cache_copy_that_changed(
     assert (await journal(db))[-1][1:3] == ("releasing", "done")
 
 
-async def test_restore_notices_a_change_that_kept_size_and_mtime(
+async def test_a_change_that_kept_size_and_mtime_is_damage_not_an_upgrade(
     db: Database, mapping: Mapping, options: ProtocolOptions
 ) -> None:
+    """Other bytes under the recorded size and time: the original comes back, by rename."""
     loc = locate(mapping, REL)
-    put_media(loc, media_bytes(2**20))
+    original = media_bytes(2**20)
+    put_media(loc, original)
     await cache_file(db, loc, options)
     st = os.stat(loc.cache_path)
-    changed = media_bytes(2**20, seed=9)
-    overwrite_in_place(loc.cache_path, changed)
+    overwrite_in_place(loc.cache_path, media_bytes(2**20, seed=9))
     os.utime(loc.cache_path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
-    assert (await restore_file(db, loc, options)).result == "done"
+    outcome = await restore_file(db, loc, options)
 
-    await assert_consistent(db, loc, changed, cached=False)
+    assert outcome.result == "done"
+    assert outcome.detail is not None and "damaged" in outcome.detail["warning"]
+    await assert_consistent(db, loc, original, cached=False)
 
 
 async def test_restore_of_an_adopted_file_without_backup_copies_back(

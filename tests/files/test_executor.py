@@ -24,6 +24,7 @@ from cacherr.events import (
 from cacherr.executor import Executor
 from cacherr.executor.progress import ProgressReporter
 from cacherr.files.model import Outcome
+from cacherr.notify.digest import compose
 
 MiB = 2**20
 
@@ -543,3 +544,44 @@ async def test_where_the_disk_cannot_be_told_each_copy_is_paced_on_its_own(
         mine = [e for e in recorder.events
                 if e.type == OPERATION_PROGRESS and e.data["id"] == op.id]  # fmt: skip
         assert rate_bps(mine) == pytest.approx(8 * MiB, rel=0.10)
+
+
+def rot(path: Path) -> None:
+    """Zero the first 4 KiB (a sampled block) and keep the size and times, as bit rot does."""
+    before = os.stat(path)
+    with open(path, "r+b") as handle:
+        handle.write(bytes(4096))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("mode", ["union", "symlink"])
+async def test_a_damaged_cache_copy_never_replaces_the_original(
+    db: Database,
+    bus: EventBus,
+    mapping: Mapping,
+    make_executor: Any,
+    mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 item 1: 4 KiB of the cache copy zeroed, size and mtime kept (bit rot on an
+    SSD). Not an upgrade: the backup is renamed back, the damage reported (event, log line
+    for the activity feed, notification under errors)."""
+    recorder = Recorder(bus)
+    conf = Settings(cache={"min_free": "0B", "limit": "100%"}, paths={"mode": mode})
+    executor = await make_executor(conf)
+    [loc] = files(mapping, 1)
+    original = loc.array_path.read_bytes()
+    assert (await executor.submit("cache", loc).result).result == "done"
+    rot(loc.cache_path)
+
+    outcome = await executor.submit("restore", loc).result
+
+    assert outcome.result == "done"
+    await assert_consistent(db, loc, original, cached=False)
+    [complete] = [c for c in recorder.of(OPERATION_COMPLETE) if c["kind"] == "restore"]
+    assert "damaged" in complete["warning"]
+    assert any("damaged" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    message = compose(
+        [e for e in recorder.events if e.type == OPERATION_COMPLETE], conf.notifications.events
+    )
+    assert message is not None and "damaged" in message.body
