@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,20 @@ class Served:
     store: ConfigStore
     array: Path
     cache: Path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def docs_screenshots_untouched() -> Iterator[None]:
+    """The README's screenshots come from the demo (docs/screenshots.py): a test run that
+    rewrote them would leave the repository changed, so the page tests end by checking."""
+    shots = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+    def contents() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(shots.glob("*.png"))}
+
+    before = contents()
+    yield
+    assert contents() == before, "a page test wrote into docs/screenshots/"
 
 
 @pytest.fixture
