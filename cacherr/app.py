@@ -128,7 +128,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _plex(app: web.Application) -> AsyncIterator[None]:
-    # Before the session poller: it fills the poller's hook. Connects in the background.
+    # Before the session poller, which asks Plex through it. Connects in the background.
     store = app[keys.CONFIG]
     client_id = await asyncio.to_thread(client_identifier, store.config_dir)
     gateway = PlexGateway(
@@ -140,21 +140,14 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
         gateway, app[keys.DB], lambda: store.current, on_owner=app[keys.PLAYBACK].know_owner
     )
     app[keys.PLEX_LIBRARY] = Library(gateway, lambda: store.current)
-    if keys.FETCH_SESSIONS not in app:  # a test may have put its own hook in place
-        app[keys.FETCH_SESSIONS] = provider_from_gateway(gateway)
     await gateway.start()
     yield
     await gateway.close()
 
 
 async def _session_poller(app: web.Application) -> AsyncIterator[None]:
-    # Runs only when the Plex gateway's wiring has filled keys.FETCH_SESSIONS; each tick it
-    # polls only while plex.url, plex.token and sessions.enabled are set (hot reload).
-    provider = app.get(keys.FETCH_SESSIONS)
-    if provider is None:
-        log.info("Session polling is off: no Plex sessions provider")
-        yield
-        return
+    # After the Plex gateway's context; each tick it polls only while plex.url, plex.token
+    # and sessions.enabled are set (hot reload).
     store = app[keys.CONFIG]
 
     def plex_configured() -> bool:
@@ -162,7 +155,7 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
         return bool(plex.url and plex.token and plex.token.get_secret_value())
 
     poller = SessionPoller(
-        provider,
+        provider_from_gateway(app[keys.PLEX]),
         app[keys.PLAYBACK],
         app[keys.BUS],
         config=lambda: store.current.sessions,

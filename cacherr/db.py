@@ -169,9 +169,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE lists ADD COLUMN attempted_at REAL;
     UPDATE lists SET attempted_at = fetched_at;
     """,
+    # 4: a media file's sidecars found by their parent (its size with sidecars, and the
+    # cascade when the media row goes) without reading the whole table.
+    """
+    CREATE INDEX managed_files_parent ON managed_files (parent_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The two definitions every read of `managed_files m` shares (`files.queries`,
+# `claims.queries`, `claims.store`): a media row is one that is not a sidecar, and a media
+# file's bytes on the cache are its own and its sidecars' (an index search, migration 4).
+MEDIA_ROW = "m.parent_id IS NULL"
+SIZE_WITH_SIDECARS = (
+    "m.size_bytes + COALESCE("
+    "(SELECT SUM(k.size_bytes) FROM managed_files k WHERE k.parent_id = m.id), 0)"
+)
 
 
 # SQLite's primary result codes that mean "the disk or another process", not a bug of ours:

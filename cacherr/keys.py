@@ -27,7 +27,6 @@ from cacherr.sources.lists import ListScheduler, ListService
 from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.plex_socket import NotificationSocket
 from cacherr.sources.sessions import SessionPoller
-from cacherr.sources.snapshots import SessionsProvider
 from cacherr.usage import UsageSampler
 
 CONFIG = web.AppKey("config", ConfigStore)
@@ -44,9 +43,6 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 PLEX = web.AppKey("plex", PlexGateway)
 PLEX_USERS = web.AppKey("plex_users", UserDirectory)
 PLEX_LIBRARY = web.AppKey("plex_library", Library)
-# The hook the Plex gateway's wiring fills (e.g. `sources.snapshots.provider_from_gateway`), in
-# create_app or in a cleanup context before the poller's; the session poller runs only when set.
-FETCH_SESSIONS = web.AppKey[SessionsProvider]("fetch_sessions")
 # The page's state: live operations from the bus, the activity log, the usage sampler.
 LIVE_OPERATIONS = web.AppKey("live_operations", LiveOperations)
 ACTIVITY = web.AppKey("activity", ActivityLog)

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from cacherr import events, keys
 from cacherr.events import Event
+from cacherr.files.queries import footprint
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -95,10 +96,8 @@ def _family(name: str, kind: str, text: str, samples: Iterable[str]) -> list[str
 async def render(app: web.Application) -> str:
     """The whole exposition."""
     metrics = app[METRICS]
-    row = await app[keys.DB].fetchone(
-        "SELECT COUNT(*) AS files, COALESCE(SUM(size_bytes), 0) AS bytes FROM managed_files"
-    )
-    files, size = (row["files"], row["bytes"]) if row is not None else (0, 0)
+    managed = await footprint(app[keys.DB])
+    files, size = managed.rows, managed.bytes
     lines = _family(
         "cacherr_cached_files", "gauge", "Files on the cache.", [f"cacherr_cached_files {files}"]
     )

@@ -24,6 +24,7 @@ from cacherr.config.models import Settings, parse_size
 from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus
+from cacherr.files.queries import footprint
 from cacherr.files.space import pools_space
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,8 @@ async def measure(db: Database, settings: Settings) -> Usage:
     """The current usage (statvfs runs off the event loop)."""
     space, pools = await asyncio.to_thread(pools_space, cache_roots(settings))
     total, free = space.total_bytes, space.free_bytes
-    row = await db.fetchone(
-        "SELECT COALESCE(SUM(size_bytes), 0),"
-        " COALESCE(SUM(parent_id IS NULL AND state = 'cached'), 0) FROM managed_files"
-    )
-    used, files = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+    managed = await footprint(db)
+    used, files = managed.bytes, managed.media_cached
     cache = settings.cache
     return Usage(
         total_bytes=total,

@@ -11,6 +11,7 @@ from cacherr.api.query import choice_param, int_param, page, page_params
 from cacherr.claims import SOURCES, ClaimStore
 from cacherr.claims.priority import SOURCE_WEIGHT, USER_WEIGHT, live_priority
 from cacherr.errors import BadRequest
+from cacherr.files.queries import cached_media_paths
 from cacherr.planner import Index, Space, simulate_eviction
 from cacherr.usage import measure
 
@@ -26,11 +27,8 @@ async def claims(request: web.Request) -> web.Response:
     source = choice_param(request, "source", ("", *SOURCES), "")
     user = request.query.get("user", "")
     db, now = request.app[keys.DB], keys.now()
-    names = await user_names(db)
-    rows = await db.fetchall(
-        "SELECT DISTINCT plex_path FROM managed_files WHERE parent_id IS NULL AND state = 'cached'"
-    )
-    cached = {str(r[0]) for r in rows}
+    names = await user_names(request.app[keys.PLEX_USERS])
+    cached = await cached_media_paths(db)
     found = [
         c
         for c in await ClaimStore(db).all()

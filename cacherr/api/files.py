@@ -14,19 +14,19 @@ from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
 from cacherr.api.query import choice_param, page, page_params
 from cacherr.claims import Claim, ClaimStore, file_priority
-from cacherr.db import Database
 from cacherr.errors import Unavailable
+from cacherr.files.queries import media_files
 from cacherr.files.sidecars import belongs_to, is_media
+from cacherr.plex.users import UserDirectory
 from cacherr.reactor.evict import evict_now
 
 SORTS = ("size", "priority", "age", "user", "path")
 HOUR_S = 3600.0
 
 
-async def user_names(db: Database) -> dict[str, str]:
+async def user_names(directory: UserDirectory) -> dict[str, str]:
     """Display name by Plex user id."""
-    rows = await db.fetchall("SELECT id, username, title FROM users")
-    return {str(r[0]): str(r[1] or r[2] or r[0]) for r in rows}
+    return {u.id: u.name or u.id for u in await directory.all()}
 
 
 def holder_name(claim: Claim, names: dict[str, str]) -> str:
@@ -50,18 +50,6 @@ def claim_dict(claim: Claim, names: dict[str, str]) -> dict[str, Any]:
         "expires_at": claim.expires_at,
         "rating_key": claim.rating_key,
     }
-
-
-async def _rows(db: Database) -> list[Any]:
-    return await db.fetchall(
-        "SELECT m.id, m.mapping, m.rel_path, m.plex_path, m.rating_key, m.state, m.cached_at,"
-        " m.released_at, m.adopted, m.size_bytes + COALESCE(k.bytes, 0) AS size,"
-        " COALESCE(k.n, 0) AS sidecars FROM managed_files m"
-        " LEFT JOIN (SELECT parent_id, SUM(size_bytes) AS bytes, COUNT(*) AS n"
-        "   FROM managed_files WHERE parent_id IS NOT NULL GROUP BY parent_id) k"
-        "   ON k.parent_id = m.id"
-        " WHERE m.parent_id IS NULL"
-    )
 
 
 def sidecar_parents(rows: list[Any]) -> dict[int, int]:
@@ -105,12 +93,12 @@ async def cached_files(request: web.Request) -> web.Response:
     app = request.app
     db, now = app[keys.DB], keys.now()
     retention_s = app[keys.CONFIG].current.retention.hours * HOUR_S
-    names = await user_names(db)
+    names = await user_names(app[keys.PLEX_USERS])
     claims: dict[str, list[Claim]] = {}
     for claim in await ClaimStore(db).all():
         claims.setdefault(claim.plex_path, []).append(claim)
     items = []
-    rows = await _rows(db)
+    rows = await media_files(db)
     # A subtitle is shown under its media file, not as a file of its own.
     parents = sidecar_parents(rows)
     sidecars: dict[int, list[Any]] = {}

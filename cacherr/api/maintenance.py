@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from cacherr.events import OPERATION_COMPLETE, OPERATION_STARTED
 from cacherr.executor.progress import ProgressReporter
 from cacherr.files.audit import AuditReport, Finding, audit
 from cacherr.files.audit_fix import Progress, apply_fixes
+from cacherr.files.journal_queries import running_temp_paths
 from cacherr.files.paths import Location, PathResolver
 
 
@@ -50,10 +50,7 @@ async def _audit(app: web.Application) -> tuple[AuditReport, PathResolver, Datab
     db = app[keys.DB]
     executor = app.get(keys.EXECUTOR)
     busy = executor.busy() if executor is not None else set()
-    rows = await db.fetchall(
-        "SELECT temp_path FROM operations WHERE state = 'running' AND temp_path IS NOT NULL"
-    )
-    temps = [Path(str(r[0])) for r in rows]
+    temps = await running_temp_paths(db)
     return await audit(db, resolver, busy=busy, active_temps=temps), resolver, db
 
 
@@ -112,16 +109,13 @@ async def maintenance_fix(request: web.Request) -> web.Response:
     if not wanted:
         raise BadRequest("no finding to fix")
     mode = request.app[keys.CONFIG].current.paths.mode
-    rows = await db.fetchall(
-        "SELECT temp_path FROM operations WHERE state = 'running' AND temp_path IS NOT NULL"
-    )
     compares = _CompareProgress(request.app)
     results = await apply_fixes(
         wanted,
         resolver=resolver,
         db=db,
         mode=mode,
-        active_temps=[Path(str(r[0])) for r in rows],
+        active_temps=await running_temp_paths(db),
         progress=compares,
     )
     compares.finish()

@@ -10,6 +10,7 @@ from aiohttp import web
 from cacherr import keys
 from cacherr.api.envelope import ok
 from cacherr.api.query import choice_param, page, page_params
+from cacherr.files.journal_queries import history
 
 STATES = ("running", "done", "failed", "cancelled", "rolled_back")
 
@@ -35,21 +36,8 @@ async def operations(request: web.Request) -> web.Response:
     limit, offset = page_params(request)
     state = choice_param(request, "state", ("", *STATES), "")
     kind = choice_param(request, "kind", ("", "cache", "restore"), "")
-    where: list[str] = []
-    params: list[object] = []
-    if state:
-        where.append("state = ?")
-        params.append(state)
-    if kind:
-        where.append("kind = ?")
-        params.append(kind)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    db = request.app[keys.DB]
-    total_row = await db.fetchone(f"SELECT COUNT(*) FROM operations{clause}", params)
-    rows = await db.fetchall(
-        "SELECT id, kind, mapping, rel_path, step, state, size_bytes, bytes_done, reason, error,"
-        f" created_at, finished_at FROM operations{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
+    total, rows = await history(
+        request.app[keys.DB], state=state, kind=kind, limit=limit, offset=offset
     )
     prefixes = {m.name: m.plex for m in request.app[keys.CONFIG].current.paths.mappings}
     items = [
@@ -74,7 +62,6 @@ async def operations(request: web.Request) -> web.Response:
         }
         for r in rows
     ]
-    total = int(total_row[0]) if total_row is not None else 0
     executor = request.app.get(keys.EXECUTOR)
     limits = executor.limits() if executor is not None else None  # shown above "Moving now"
     return ok(

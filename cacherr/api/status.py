@@ -15,7 +15,9 @@ from cacherr import __version__, keys
 from cacherr.api.auth import principal
 from cacherr.api.envelope import ok
 from cacherr.api.plex_words import plex_card
+from cacherr.claims.queries import claimed_paths, pin_count
 from cacherr.errors import Conflict, Forbidden
+from cacherr.files.queries import footprint
 
 AUTH_NONE_WARNING = (
     "Login is off (web.auth = none): anyone on the network can use Cacherr and change its "
@@ -24,18 +26,16 @@ AUTH_NONE_WARNING = (
 
 
 async def _counts(request: web.Request) -> dict[str, int]:
-    db = request.app[keys.DB]
-    row = await db.fetchone(
-        "SELECT"
-        " (SELECT COUNT(*) FROM managed_files WHERE parent_id IS NULL AND state = 'cached'),"
-        " (SELECT COUNT(*) FROM managed_files WHERE parent_id IS NULL AND state != 'cached'),"
-        " (SELECT COUNT(DISTINCT plex_path) FROM claims),"
-        " (SELECT COUNT(*) FROM users),"
-        " (SELECT COUNT(*) FROM pins)"
-    )
-    assert row is not None
-    names = ("files_cached", "files_in_flight", "files_claimed", "users", "pins")
-    return dict(zip(names, (int(v) for v in row), strict=True))
+    app = request.app
+    db = app[keys.DB]
+    files = await footprint(db)
+    return {
+        "files_cached": files.media_cached,
+        "files_in_flight": files.media_in_flight,
+        "files_claimed": await claimed_paths(db),
+        "users": await app[keys.PLEX_USERS].count(),
+        "pins": await pin_count(db),
+    }
 
 
 def _sweep_state(app: web.Application) -> dict[str, Any]:

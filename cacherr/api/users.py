@@ -11,6 +11,7 @@ from aiohttp import web
 from cacherr import keys
 from cacherr.api.body import accepts, parse_body
 from cacherr.api.envelope import ok
+from cacherr.claims.queries import cached_by_user
 from cacherr.config.models import UserOverride
 from cacherr.errors import BadRequest, NotFound, Unavailable
 from cacherr.plex.errors import PlexError
@@ -20,13 +21,8 @@ MAX_NAME = 200
 
 
 async def _cached_per_user(request: web.Request) -> dict[str, tuple[int, int]]:
-    rows = await request.app[keys.DB].fetchall(
-        "SELECT c.user_id, COUNT(DISTINCT m.id), COALESCE(SUM(m.size_bytes), 0) FROM"
-        " (SELECT DISTINCT plex_path, user_id FROM claims) c"
-        " JOIN managed_files m ON m.plex_path = c.plex_path AND m.parent_id IS NULL"
-        " GROUP BY c.user_id"
-    )
-    return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    shares = await cached_by_user(request.app[keys.DB])
+    return {s.key: (s.files, s.bytes) for s in shares}
 
 
 def _user_dict(

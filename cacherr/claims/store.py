@@ -26,7 +26,7 @@ from cacherr.claims.model import (
     Source,
     pin_holder,
 )
-from cacherr.db import Database
+from cacherr.db import MEDIA_ROW, SIZE_WITH_SIDECARS, Database
 
 _COLUMNS: Final = (
     "plex_path, rating_key, show_key, source, user_id, priority, reason, created_at, expires_at"
@@ -290,13 +290,11 @@ class ClaimStore:
         """The managed files as the planner sees them: sidecars folded into their parent."""
         rows = await self.db.fetchall(
             "SELECT m.plex_path, m.rating_key, m.state, m.cached_at, m.released_at, "
-            "m.size_bytes + COALESCE(k.bytes, 0) AS size, p.plex_path IS NOT NULL AS pinned "
+            f"{SIZE_WITH_SIDECARS} AS size, p.plex_path IS NOT NULL AS pinned "
             "FROM managed_files m "
-            "LEFT JOIN (SELECT parent_id, SUM(size_bytes) AS bytes FROM managed_files "
-            "  WHERE parent_id IS NOT NULL GROUP BY parent_id) k ON k.parent_id = m.id "
             "LEFT JOIN (SELECT DISTINCT plex_path FROM claims WHERE source = 'pinned') p "
             "  ON p.plex_path = m.plex_path "
-            "WHERE m.parent_id IS NULL ORDER BY m.plex_path"
+            f"WHERE {MEDIA_ROW} ORDER BY m.plex_path"
         )
         return [
             ManagedFile(

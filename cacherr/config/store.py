@@ -1,4 +1,4 @@
-"""Loading, layering, migrating and saving `cacherr.json`.
+"""Loading, layering and saving `cacherr.json`.
 
 Layers, lowest first: the models' defaults, the file, `CACHERR_<SECTION>__<KEY>`
 environment variables. Changes from the page are written into the file's layer and saved
@@ -33,12 +33,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_NAME = "cacherr.json"
 
-Migration = Callable[[dict[str, Any]], dict[str, Any]]
 # A check of settings about to be saved or reloaded: (in force, new) -> what is wrong.
 SettingsCheck = Callable[[Settings, Settings], list[Problem]]
 Listener = Callable[[Settings, Settings], None]
-# schema version N -> function turning a version-N document into version N+1.
-MIGRATIONS: dict[int, Migration] = {}
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,12 +98,11 @@ def parse_document(text: str, source: str) -> dict[str, Any]:
     return data
 
 
-def migrate(
-    data: dict[str, Any],
-    migrations: Mapping[int, Migration] = MIGRATIONS,
-    current: int = SCHEMA_VERSION,
-) -> tuple[dict[str, Any], int]:
-    """Bring a document to schema `current`; returns it and the version it had."""
+def check_schema_version(data: Mapping[str, Any], current: int = SCHEMA_VERSION) -> None:
+    """Refuse a document this Cacherr cannot read; none given means the current version.
+
+    Schema 1 is the only one so far: a second one brings its migration (and a test of it).
+    """
     version = data.get("schema_version", current)
     if not isinstance(version, int) or version < 1:
         raise ConfigError([Problem("schema_version", f"{version!r} is not a schema version")])
@@ -120,15 +116,6 @@ def migrate(
                 )
             ]
         )
-    original = version
-    while version < current:
-        step = migrations.get(version)
-        if step is None:
-            raise ConfigError([Problem("schema_version", f"no migration from version {version}")])
-        data = step(dict(data))
-        version += 1
-        data["schema_version"] = version
-    return data, original
 
 
 def validate(file_data: Mapping[str, Any], env_data: Mapping[str, Any], source: str) -> Settings:
@@ -232,13 +219,10 @@ class ConfigStore:
         config_dir: Path,
         *,
         persist: bool = True,
-        migrations: Mapping[int, Migration] = MIGRATIONS,
-        schema_version: int = SCHEMA_VERSION,
     ) -> ConfigStore:
-        """Load the folder's settings; with `persist`, create a first-run file and migrate.
+        """Load the folder's settings; with `persist`, create a first-run file.
 
-        Without `persist` (used by `cacherr check`) nothing is written. An older file is
-        migrated and the original kept beside it as `cacherr.json.v<N>.bak`.
+        Without `persist` (used by `cacherr check`) nothing is written.
         """
         path = config_dir / CONFIG_NAME
         if not path.exists():
@@ -249,13 +233,8 @@ class ConfigStore:
             atomic_write_text(path, _dumps(default_document()), new_file_mode=0o600)
             log.info("Wrote a default configuration to %s", path)
         data = cls._read(path)
-        data, version = migrate(data, migrations, schema_version)
+        check_schema_version(data)
         settings = validate(data, read_environment(), str(path))
-        if persist and version != schema_version:
-            backup = path.with_name(f"{CONFIG_NAME}.v{version}.bak")
-            backup.write_bytes(path.read_bytes())
-            atomic_write_text(path, _dumps(data))
-            log.info("Migrated %s from schema %d; the original is %s", path, version, backup)
         store = cls(config_dir, data, settings)
         if persist:
             store._fill_generated_secrets()
@@ -287,7 +266,8 @@ class ConfigStore:
         """
         with self._lock:
             try:
-                data, _ = migrate(self._read(self.path))
+                data = self._read(self.path)
+                check_schema_version(data)
                 settings = validate(data, read_environment(), str(self.path))
                 self._check(settings)
             except ConfigError as exc:

@@ -1,7 +1,8 @@
 """Cacherr's simulated Plex: a Plex Media Server plus plex.tv, discover and RSS.
 
 Used by the test-suite and by ``cacherr demo``. python-plexapi works against it
-unmodified once :func:`point_plexapi_at` has redirected its plex.tv base URLs.
+unmodified: Cacherr's settings ``plex.plextv_url``, ``discover_url`` and ``metadata_url``
+send its plex.tv calls here (``cacherr.plex.transport`` rewrites them per session).
 """
 
 from . import webhooks
@@ -20,7 +21,6 @@ from .model import (
     Show,
     User,
 )
-from .plexapi_urls import PlexapiUrlPatch, point_plexapi_at
 from .sample import demo_world
 from .server import FakePlexServer, FakePlexThread, start_fake_plex
 from .world import World
@@ -38,7 +38,6 @@ __all__ = [
     "Media",
     "Movie",
     "Part",
-    "PlexapiUrlPatch",
     "RequestCounter",
     "Season",
     "Session",
@@ -47,7 +46,6 @@ __all__ = [
     "World",
     "create_app",
     "demo_world",
-    "point_plexapi_at",
     "start_fake_plex",
     "webhooks",
 ]

@@ -59,12 +59,6 @@ class FileLocation(Protocol):
     def backup_path(self) -> Path: ...
 
 
-class LocationSource(Protocol):
-    """Finds a file's location from the journal's mapping name and relative path."""
-
-    def from_rel(self, mapping_name: str, rel: str) -> FileLocation: ...
-
-
 @dataclass(frozen=True)
 class ProtocolOptions:
     """The settings one operation runs with (read once when it starts)."""

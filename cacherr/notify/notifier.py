@@ -80,6 +80,8 @@ class Notifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sub is not None:
+            self._take_waiting(self._sub)  # published before close: part of the last batch
         if self._pending:
             try:
                 await asyncio.wait_for(self._deliver(), self._close_timeout_s)
@@ -135,14 +137,17 @@ class Notifier:
                         event = await sub.get()
                         if self._accept(event):
                             self._pending.append(event)
-            while True:
-                try:
-                    event = sub.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if self._accept(event):
-                    self._pending.append(event)
+            self._take_waiting(sub)
             await self._deliver()
+
+    def _take_waiting(self, sub: Subscription) -> None:
+        while True:
+            try:
+                event = sub.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if self._accept(event):
+                self._pending.append(event)
 
     async def _deliver(self) -> None:
         batch, self._pending = self._pending, []

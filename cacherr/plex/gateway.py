@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
@@ -46,14 +45,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _LANE_NAMES: dict[Lane, str] = {"pms": "Plex", "plextv": "plex.tv"}
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A user's token for calls made on their behalf (the token never shows in a repr)."""
-
-    user_id: str
-    token: str = field(repr=False)
 
 
 class PlexGateway:

@@ -36,6 +36,7 @@ from cacherr.files.journal import Journal
 from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
 from cacherr.files.paths import Location, PathResolver
+from cacherr.files.queries import media_file
 from cacherr.files.sidecars import is_media
 from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
 from cacherr.reactor.survey import Survey, survey
@@ -47,12 +48,6 @@ CLAIMS_DROPPED = "claims_dropped"
 # While the mover's ignore list cannot be written (its folder full or read-only), try again
 # this often: until then the mover may move newly cached files back to the array.
 MOVER_RETRY_S: Final = 60.0
-_MANAGED_ROW = (
-    "SELECT m.plex_path, m.rating_key, m.state, m.cached_at, m.released_at, "
-    "m.size_bytes + COALESCE((SELECT SUM(k.size_bytes) FROM managed_files k "
-    "WHERE k.parent_id = m.id), 0) AS size FROM managed_files m "
-    "WHERE m.plex_path = ? AND m.parent_id IS NULL"
-)
 
 
 @dataclass
@@ -329,7 +324,7 @@ class CacheEngine:
 
     async def _reload_managed(self, plex_path: str) -> None:
         async with self._lock:
-            row = await self._db.fetchone(_MANAGED_ROW, (plex_path,))
+            row = await media_file(self._db, plex_path)
             if row is None:
                 self.index.drop_managed(plex_path)
                 return

@@ -1,14 +1,16 @@
-"""Fixtures: a small simulated Plex world, served, with plexapi pointed at it."""
+"""Fixtures: a small simulated Plex world, served, and a plexapi session pointed at it."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from cacherr.fakeplex import FakePlexServer, World, point_plexapi_at, start_fake_plex
+from cacherr.config.models import PlexConfig
+from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
+from cacherr.plex.transport import PlexTransport
 
 
 @pytest.fixture
@@ -31,8 +33,22 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 async def fake_plex(world: World) -> AsyncIterator[FakePlexServer]:
-    """The world served on a free port; plexapi's plex.tv URLs point at it meanwhile."""
+    """The world served on a free port."""
     server = await start_fake_plex(world)
-    with point_plexapi_at(server.plextv_url, server.discover_url, server.metadata_url):
-        yield server
+    yield server
     await server.close()
+
+
+@pytest.fixture
+def plextv(fake_plex: FakePlexServer) -> Iterator[PlexTransport]:
+    """The `session` to give plexapi's `MyPlexAccount`: its hard-wired plex.tv, discover and
+    metadata URLs go to the simulated hosts, by the base-URL settings Cacherr itself uses
+    (no retries, no spacing), and for this session's requests only."""
+    config = PlexConfig.model_validate({
+        "url": fake_plex.url, "plextv_url": fake_plex.plextv_url,
+        "discover_url": fake_plex.discover_url, "metadata_url": fake_plex.metadata_url,
+        "retries": 0, "plextv_min_interval_ms": 0,
+    })  # fmt: skip
+    session = PlexTransport(lambda: config, lambda _outcome: None)
+    yield session
+    session.close()

@@ -10,15 +10,18 @@ from plexapi.myplex import MyPlexAccount
 from plexapi.server import PlexServer
 
 from cacherr.fakeplex import FakePlexServer, Movie, World
+from cacherr.plex.transport import PlexTransport
 
 
 def _movie(world: World, title: str) -> Movie:
     return next(i for i in world.items.values() if isinstance(i, Movie) and i.title == title)
 
 
-async def test_account_and_users(fake_plex: FakePlexServer, world: World) -> None:
+async def test_account_and_users(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         # plex.tv knows the owner by their account id, not the server's 1 (Plex's webhook
         # support article: current payloads carry that id; plexapi's MyPlexAccount.id).
         assert (account.id, account.username) == (world.owner.account_id, "owner")
@@ -36,7 +39,7 @@ async def test_account_and_users(fake_plex: FakePlexServer, world: World) -> Non
 
 
 async def test_friends_without_access_are_listed_without_our_server(
-    fake_plex: FakePlexServer, world: World
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
 ) -> None:
     """plex.tv's /api/users lists every friend, also those who have no share of this server
     (adamgot/python-plexlibrary#92: "a Plex Friend that does not have access to your server";
@@ -44,14 +47,16 @@ async def test_friends_without_access_are_listed_without_our_server(
     world.add_user("zoe", kind="shared", shares_server=False)
 
     def shares() -> dict[str, list[str]]:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         return {u.title: [s.machineIdentifier for s in u.servers] for u in account.users()}
 
     found = await asyncio.to_thread(shares)
     assert found["zoe"] == [] and found["bob"] == [world.machine_identifier]
 
 
-async def test_shared_token_in_the_legacy_shape(fake_plex: FakePlexServer, world: World) -> None:
+async def test_shared_token_in_the_legacy_shape(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     """Before 2026-03 shared_servers carried each friend's accessToken (plexapi
     MyPlexUser.get_token); the JellyPlex-Watched tracker (#341, 2026-03) reports it gone."""
     world.shared_tokens = True
@@ -59,7 +64,9 @@ async def test_shared_token_in_the_legacy_shape(fake_plex: FakePlexServer, world
 
     def token() -> str | None:
         result: str | None = (
-            MyPlexAccount(token=world.owner.token).user("bob").get_token(world.machine_identifier)
+            MyPlexAccount(token=world.owner.token, session=plextv)
+            .user("bob")
+            .get_token(world.machine_identifier)
         )
         return result
 
@@ -67,19 +74,21 @@ async def test_shared_token_in_the_legacy_shape(fake_plex: FakePlexServer, world
     bob.shared_token_withdrawn = True
 
     def token() -> str | None:
-        bob = MyPlexAccount(token=world.owner.token).user("bob")
+        bob = MyPlexAccount(token=world.owner.token, session=plextv).user("bob")
         result: str | None = bob.get_token(world.machine_identifier)
         return result
 
     assert await asyncio.to_thread(token) is None
 
 
-async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, world: World) -> None:
+async def test_switch_home_user_token_works_on_pms(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     alice = world.user("alice")
     world.watch(alice, _movie(world, "Alien"))
 
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         switched = account.switchHomeUser("alice")
         assert switched.authToken == alice.token
         assert switched.title == "alice"
@@ -90,7 +99,9 @@ async def test_switch_home_user_token_works_on_pms(fake_plex: FakePlexServer, wo
     await asyncio.to_thread(check)
 
 
-async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) -> None:
+async def test_watchlist_with_paging(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     """Discover's watchlist as in 2026 (DOMAIN.md, from the Pulsarr and watchstate trackers):
     pages of 20, items with only guid="plex://…"; external ids come from the metadata
     provider's item, the added-at date from its userState (plexapi MyPlexAccount.userState)."""
@@ -102,7 +113,7 @@ async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) ->
         world.add_to_watchlist(world.owner, world.add_catalog_title(f"Old {i}", "movie", 1990))
 
     def check() -> None:
-        account = MyPlexAccount(token=world.owner.token)
+        account = MyPlexAccount(token=world.owner.token, session=plextv)
         items = account.watchlist()
         assert len(items) == 27 and [i.title for i in items][-2:] == ["Dune: Part Three", "Heat"]
         assert items[-1].guid == heat.plex_guid and not items[-1]._data.findall("Guid")
@@ -121,7 +132,9 @@ async def test_watchlist_with_paging(fake_plex: FakePlexServer, world: World) ->
     assert (len(page), page.get("totalSize")) == (20, "27")  # 20 a page unless asked
 
 
-async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) -> None:
+async def test_friends_watchlist_rss(
+    fake_plex: FakePlexServer, world: World, plextv: PlexTransport
+) -> None:
     """The friends' feed as Plex serves it in 2026 (DOMAIN.md "Plex as it is in 2026", from
     the Pulsarr and watchlistarr trackers): on the discover host (watchlistarr #56 shows
     discover.provider.plex.tv/rss minting it), may redirect, `<author>` is the friend's UUID
@@ -148,12 +161,13 @@ async def test_friends_watchlist_rss(fake_plex: FakePlexServer, world: World) ->
     items = root.findall("./channel/item")
     assert [i.findtext("title") for i in items] == ["Heat"]
     assert items[0].findtext("author") == bob.uuid
-    assert f"/users/{bob.uuid}/avatar" in await asyncio.to_thread(_friend_thumb, world, bob.id)
+    thumb = await asyncio.to_thread(_friend_thumb, world, bob.id, plextv)
+    assert f"/users/{bob.uuid}/avatar" in thumb
     assert items[0].findtext("category") == "movie"
     assert [g.text for g in items[0].findall("guid")] == [*heat.guids, heat.plex_guid]
     assert as_json["items"][0]["guids"][0] == heat.guids[0]
 
 
-def _friend_thumb(world: World, user_id: int) -> str:
-    users = {u.id: u.thumb for u in MyPlexAccount(token=world.owner.token).users()}
+def _friend_thumb(world: World, user_id: int, plextv: PlexTransport) -> str:
+    users = {u.id: u.thumb for u in MyPlexAccount(token=world.owner.token, session=plextv).users()}
     return str(users[user_id])

@@ -1,4 +1,4 @@
-"""The layered configuration: defaults, file, environment, saves, migrations, errors."""
+"""The layered configuration: defaults, file, environment, saves, schema versions, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from cacherr.config import ConfigStore, parse_size
 from cacherr.config.models import SCHEMA_VERSION
-from cacherr.config.store import CONFIG_NAME, migrate
+from cacherr.config.store import CONFIG_NAME
 from cacherr.errors import ConfigError
 
 
@@ -168,33 +168,13 @@ def test_save_is_atomic_keeps_mode_and_rejects_invalid_changes(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
-    doc["cache"] = {"next_episodes": doc.pop("episodes")}
-    return doc
-
-
-def _v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
-    doc["cache"]["current_item"] = False
-    return doc
-
-
-def test_an_older_file_is_migrated_step_by_step_and_the_original_kept(tmp_path: Path) -> None:
-    original = json.dumps({"schema_version": 1, "episodes": 7})
-    write(tmp_path, original)
-    store = ConfigStore.open(tmp_path, migrations={1: _v1_to_v2, 2: _v2_to_v3}, schema_version=3)
-    assert store.current.cache.next_episodes == 7
-    assert store.current.cache.current_item is False
-    assert (tmp_path / "cacherr.json.v1.bak").read_text() == original
-    data = json.loads((tmp_path / CONFIG_NAME).read_text())
-    assert data["schema_version"] == 3
-    assert data["cache"] == {"next_episodes": 7, "current_item": False}
-
-
-def test_a_gap_in_the_migrations_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no migration from version 2"):
-        migrate({"schema_version": 1, "episodes": 1}, {1: _v1_to_v2}, current=3)
+@pytest.mark.parametrize("version", ["one", 0, -1])
+def test_a_schema_version_that_is_not_one_is_refused(tmp_path: Path, version: object) -> None:
+    path = write(tmp_path, {"schema_version": version})
+    before = path.read_bytes()
     with pytest.raises(ConfigError, match="is not a schema version"):
-        migrate({"schema_version": "one"})
+        ConfigStore.open(tmp_path)
+    assert path.read_bytes() == before
 
 
 def test_a_file_from_a_newer_cacherr_is_refused(tmp_path: Path) -> None:

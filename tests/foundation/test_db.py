@@ -106,10 +106,10 @@ async def test_reads_do_not_queue_behind_a_write_that_waits(tmp_path: Path) -> N
         await db.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
         other.execute("BEGIN IMMEDIATE")
         write = asyncio.create_task(db.execute("INSERT INTO kv (key, value) VALUES ('b', '2')"))
-        await asyncio.sleep(0.2)
-        assert not write.done()
-        row = await asyncio.wait_for(db.fetchone("SELECT value FROM kv WHERE key = 'a'"), 1)
+        await asyncio.sleep(0.2)  # lets the write reach SQLite and wait there
+        row = await asyncio.wait_for(db.fetchone("SELECT value FROM kv WHERE key = 'a'"), 10)
         assert row is not None and row[0] == "1"
+        assert not write.done()  # the read was answered before the write could end
         other.execute("COMMIT")
         await asyncio.wait_for(write, 10)
         row = await db.fetchone("SELECT value FROM kv WHERE key = 'b'")

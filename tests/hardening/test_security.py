@@ -46,6 +46,7 @@ from tests.hardening.conftest import (
     plex_payload,
     settle,
 )
+from tests.waiting import until
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 EVIL = "http://evil.example"
@@ -350,7 +351,8 @@ async def test_no_secret_in_any_answer_log_or_event(
                 await call(daemon, method, path)
                 await call(person, method, path)
         await call(daemon, "GET", "/metrics")
-        await asyncio.sleep(0.3)  # let the notifier's batch and the page's events go out
+        await daemon.app[keys.NOTIFIER].run_until_idle()  # its batch has gone out
+        await until(lambda: bool(received))  # the page's events arrive over the socket
     finally:
         await sio.disconnect()
         bus.close()

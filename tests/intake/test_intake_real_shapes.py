@@ -17,9 +17,9 @@ from cacherr import keys
 from cacherr.fakeplex import World, webhooks
 from cacherr.sources.tautulli import event_from_tautulli, parse_tautulli_payload
 from tests.intake.test_intake_socket import first_two, listening, plays
-from tests.intake.waiting import until
 from tests.reactor.conftest import cache_root, clock, fake, start_app, world
 from tests.reactor.flow import AppFactory, Client, api_key, settle
+from tests.waiting import until
 
 __all__ = ["cache_root", "clock", "fake", "start_app", "world"]  # fixtures used here
 FRIEND_SERVER = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +15,10 @@ from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.config.models import SessionsConfig
 from cacherr.events import EventBus, Subscription
+from cacherr.fakeplex import Episode, World, start_fake_plex, webhooks
 from cacherr.sources.playback import PlaybackEvent, PlaybackStream
 from cacherr.sources.sessions import SessionPoller
-from tests.intake.waiting import until
+from tests.waiting import until
 
 Client = TestClient[Any, Any]
 FILE = "/data/tv/The Expanse/Season 01/The Expanse - S01E01.mkv"
@@ -290,27 +292,42 @@ async def test_get_sessions_without_plex_configured_is_an_empty_list(
     assert (await client.get("/api/sessions")).status == 401
 
 
-async def test_the_app_polls_through_the_gateway_hook_and_dedups_with_webhooks(
+async def test_the_app_polls_plex_through_its_gateway_and_dedups_with_webhooks(
     aiohttp_client: Any, store: ConfigStore, secret: str, api_key: dict[str, str],
-    plex_sessions: Any, plex_payload: Any, plex_form: Any,
+    tmp_path: Path,
 ) -> None:  # fmt: skip
-    store.save({"plex": {"url": "http://plex.invalid:32400", "token": "owner-token"},
-                "sessions": {"poll_interval_s": 3600}})  # fmt: skip
-    app = create_app(store)
-    app[keys.FETCH_SESSIONS] = plex_sessions  # what the Plex gateway's wiring does
-    client = await aiohttp_client(app)
-    poller = client.app[keys.SESSION_POLLER]
-    stream = client.app[keys.PLAYBACK]
+    """The app's own wiring, on the simulated Plex: a play arrives by webhook (the payload of
+    Plex's webhook support article), then shows in `/status/sessions` (the shape
+    python-plexapi's `PlexServer.sessions()` reads); the poll adds no second play."""
+    world = World(array_root=tmp_path / "array", plex_root="/data", file_bytes=16)
+    world.add_show("The Expanse", seasons={1: 3}, year=2015)
+    episode = next(i for i in world.items.values() if isinstance(i, Episode))
+    server = await start_fake_plex(world)
+    try:
+        store.save({"plex": {"url": server.url, "token": world.owner.token, "timeout_s": 2,
+                             "retries": 0},
+                    "sessions": {"poll_interval_s": 3600}})  # fmt: skip
+        client = await aiohttp_client(create_app(store))
+        assert await client.app[keys.PLEX].wait_settled(5) == "connected"
+        poller = client.app[keys.SESSION_POLLER]
+        plays = client.app[keys.BUS].subscribe({events.PLAYBACK})
 
-    resp = await client.post("/api/webhooks/plex", params={"secret": secret},
-                             data=plex_form(plex_payload()))  # fmt: skip
-    assert resp.status == 202
-    plex_sessions.play(view_offset_ms=132_000)
-    await poller.poll_once()
-    assert [(e.kind, e.source) for e in drain(stream)] == [("play", "plex_webhook")]
+        body = webhooks.from_world("media.play", world, world.owner, episode)
+        resp = await client.post("/api/webhooks/plex", params={"secret": secret},
+                                 data=webhooks.form(body))  # fmt: skip
+        assert resp.status == 202
+        world.start_session(world.owner, episode, offset_ms=episode.duration_ms // 4)
+        assert await poller.poll_once() is True
+        assert [(e.data["kind"], e.data["source"]) for e in drain(plays)] == [
+            ("play", "plex_webhook")
+        ]
 
-    resp = await client.get("/api/sessions", headers=api_key)
-    (session,) = (await resp.json())["data"]
-    assert session["session_key"] == "7" and session["progress_percent"] == 5.0
-    assert session["file_paths"] == [FILE] and session["state"] == "playing"
-    assert "owner-token" not in await resp.text()
+        resp = await client.get("/api/sessions", headers=api_key)
+        (session,) = (await resp.json())["data"]
+        assert session["rating_key"] == str(episode.rating_key)
+        assert session["progress_percent"] == 25.0 and session["state"] == "playing"
+        assert session["file_paths"] == [p.file for m in episode.media for p in m.parts]
+        assert world.owner.token not in await resp.text()
+        await client.close()  # before its Plex goes away
+    finally:
+        await server.close()

@@ -20,9 +20,9 @@ from cacherr import events, keys
 from cacherr.fakeplex import Episode, FakePlexServer, World, webhooks
 from cacherr.sources.plex_socket import parse_notification
 from cacherr.sources.sessions import SOCKET_SLOWDOWN
-from tests.intake.waiting import until
 from tests.reactor.conftest import cache_root, clock, fake, start_app, world
 from tests.reactor.flow import AppFactory, Client, settle
+from tests.waiting import until
 
 __all__ = ["cache_root", "clock", "fake", "start_app", "world"]  # fixtures used here
 

@@ -12,7 +12,7 @@ import pytest
 from cacherr import keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
-from cacherr.fakeplex import FakePlexServer, World, point_plexapi_at, start_fake_plex
+from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
 
 from .flow import AppFactory, Client, Clock
 
@@ -34,8 +34,7 @@ def world(tmp_path: Path) -> World:
 @pytest.fixture
 async def fake(world: World) -> AsyncIterator[FakePlexServer]:
     server = await start_fake_plex(world)
-    with point_plexapi_at(server.plextv_url, server.discover_url, server.metadata_url):
-        yield server
+    yield server
     await server.close()
 
 

@@ -18,7 +18,9 @@ class Receiver:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.delay_s = 0.0
+        self.gate = asyncio.Event()  # clear it to hold every request until it is set again
+        self.gate.set()
+        self.requests = 0
         self.port = 0
         self._arrived = asyncio.Condition()
 
@@ -34,13 +36,20 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        async with self._arrived:
+            self.requests += 1
+            self._arrived.notify_all()
+        await self.gate.wait()
         async with self._arrived:
             self.messages.append(body)
             self.headers.append(dict(request.headers))
             self._arrived.notify_all()
         return web.json_response({"ok": True})
+
+    async def wait_for_requests(self, count: int, timeout_s: float = 10.0) -> None:
+        """Until `count` requests arrived (answered or still held at the gate)."""
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: self.requests >= count)
 
     async def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
         """Until `count` messages arrived."""
