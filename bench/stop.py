@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,7 @@ from pathlib import Path
 
 import socketio
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from bench.crash_campaign import free_port
 
 
 def _start(port: int, config: Path) -> subprocess.Popen[bytes]:
@@ -50,7 +45,7 @@ def _start(port: int, config: Path) -> subprocess.Popen[bytes]:
 
 async def stop_time_s(transport: str | None) -> float:
     """Seconds from SIGTERM to exit, with a page connected over `transport` (None: no page)."""
-    port, config = _free_port(), Path(tempfile.mkdtemp()) / "config"
+    port, config = free_port(), Path(tempfile.mkdtemp()) / "config"
     proc = await asyncio.to_thread(_start, port, config)
     page = socketio.AsyncClient(reconnection=False)
     if transport is not None:

@@ -428,8 +428,8 @@ def check_login(settings: Settings, config_dir: Path) -> list[Check]:
 async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True) -> list[Check]:
     """Every check, the blocking ones off the event loop."""
     results = await asyncio.to_thread(check_paths, settings)
-    results += check_mover(settings, config_dir)
-    results += check_mover_pid(settings)
+    results += await asyncio.to_thread(check_mover, settings, config_dir)
+    results += await asyncio.to_thread(check_mover_pid, settings)
     results += await asyncio.to_thread(check_audit, settings, config_dir / DB_NAME)
     if plex:
         results += await check_plex(settings)

@@ -1,7 +1,7 @@
 """The settings models: every section of `cacherr.json`, strict and self-documenting.
 
-Unknown keys are errors, every field carries a description (the README's configuration
-reference is generated from them), units are part of the names and secrets are
+Unknown keys are errors, every field carries a description (the configuration reference
+in docs/configuration.md is generated from them), units are part of the names and secrets are
 `SecretStr` so they never print by accident.
 """
 

@@ -1,7 +1,7 @@
-"""The configuration reference in the README, generated from the models.
+"""The configuration reference (docs/configuration.md), generated from the models.
 
-`python -m cacherr.config.reference README.md` rewrites the block between the markers;
-a test fails when the README and the models disagree or a field lacks a description.
+`python -m cacherr.config.reference docs/configuration.md` rewrites the block between the
+markers; a test fails when that file and the models disagree or a field lacks a description.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def splice(document: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Rewrite the reference block of the given file (the README)."""
-    path = Path(argv[0] if argv else "README.md")
+    """Rewrite the reference block of the given file (docs/configuration.md)."""
+    path = Path(argv[0] if argv else "docs/configuration.md")
     path.write_text(splice(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cacherr.atomic import fsync_dir
+from cacherr.atomic import current_umask, fsync_dir
 from cacherr.errors import CacherrError, Conflict, NotFound, PathRefused
 from cacherr.files import names
 from cacherr.files.model import HIDING, LINKING, PUBLISHING, FileLocation
@@ -128,15 +128,9 @@ def make_dirs(loc: FileLocation, dirs: list[str], *, side: str = "cache") -> lis
                 os.chown(folder, twin_st.st_uid, twin_st.st_gid)
             os.chmod(folder, stat.S_IMODE(twin_st.st_mode))
         else:
-            os.chmod(folder, 0o777 & ~_umask())
+            os.chmod(folder, 0o777 & ~current_umask())
         fsync_dir(Path(folder).parent)
     return created
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def remove_empty_dirs(dirs: list[str]) -> list[str]:

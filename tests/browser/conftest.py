@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "correct horse battery staple"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 if not CHROMIUM.exists():
     pytest.skip("the page tests need Debian's /usr/bin/chromium", allow_module_level=True)
@@ -45,6 +44,20 @@ class Served:
     store: ConfigStore
     array: Path
     cache: Path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def docs_screenshots_untouched() -> Iterator[None]:
+    """The README's screenshots come from the demo (docs/screenshots.py): a test run that
+    rewrote them would leave the repository changed, so the page tests end by checking."""
+    shots = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+    def contents() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(shots.glob("*.png"))}
+
+    before = contents()
+    yield
+    assert contents() == before, "a page test wrote into docs/screenshots/"
 
 
 @pytest.fixture
@@ -171,7 +184,8 @@ async def seed(served: Served) -> None:
     await served.app[keys.USAGE].sample()  # a real point now, from the seeded files
 
 
-def screenshot_path(name: str) -> str:
-    """Where a view's screenshot goes (docs/screenshots/<name>.png)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return os.fspath(SCREENSHOTS / f"{name}.png")
+def screenshot_path(folder: Path, name: str) -> str:
+    """Where a test keeps a view's screenshot: under its own tmp_path, never in the repository
+    (docs/screenshots/ comes from the demo, by docs/screenshots.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return os.fspath(folder / f"{name}.png")

@@ -3,21 +3,18 @@ Trakt refused without a client id (with the fix), and a list's state shown live.
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from cacherr import keys
 from tests.browser.conftest import Served, log_in, playwright_api
+from tests.foundation.test_cli import free_port
 
 expect = playwright_api.expect
 
 
 def closed_url() -> str:
     """An http address where nothing listens (a port bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/list.rss"
+    return f"http://127.0.0.1:{free_port()}/list.rss"
 
 
 async def open_add_dialog(page: Any, served: Served) -> Any:

@@ -1,10 +1,12 @@
 """The page in a real browser against the real app: set-up, every view, a live copy, a saved
-setting; each view's screenshot goes to docs/screenshots/ for the README."""
+setting; each view's screenshot is kept under the test's tmp_path (the README's come from the
+demo, by docs/screenshots.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +26,14 @@ VIEWS = {
 }
 
 
-async def test_first_visit_then_every_view(page: Any, served: Served) -> None:
+async def test_first_visit_then_every_view(page: Any, served: Served, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
     await seed(served)
     await log_in(page, served)
     assert await page.locator("#auth").is_hidden()
     await page.locator("#activity li").first.wait_for()
     await page.locator("#chart svg").wait_for()
-    await page.screenshot(path=screenshot_path("dashboard"))
+    await page.screenshot(path=screenshot_path(shots, "dashboard"))
     for view, ready in VIEWS.items():
         await page.click(f'#nav a[data-view="{view}"]')
         await page.locator(ready).first.wait_for(state="attached")
@@ -39,7 +42,7 @@ async def test_first_visit_then_every_view(page: Any, served: Served) -> None:
             await page.fill("#resolve-input", "/data/tv/Heat (1995)/Heat (1995).mkv")
             await page.locator(".resolve", has_text="Mapping tv").wait_for()
         await page.wait_for_timeout(150)
-        await page.screenshot(path=screenshot_path(view))
+        await page.screenshot(path=screenshot_path(shots, view))
     await page.click('#nav a[data-view="files"]')
     await page.fill("#search", "heat")
     await expect(page.locator("#files-body tr")).to_have_count(1)
@@ -47,7 +50,7 @@ async def test_first_visit_then_every_view(page: Any, served: Served) -> None:
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.click('#nav a[data-view="dashboard"]')
     await page.locator("#activity li").first.wait_for()
-    await page.screenshot(path=screenshot_path("phone"))
+    await page.screenshot(path=screenshot_path(shots, "phone"))
 
 
 async def test_the_users_view_says_where_each_on_deck_comes_from(page: Any, served: Served) -> None:

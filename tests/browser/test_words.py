@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from tests.browser.conftest import Served, log_in, playwright_api
+from tests.foundation.test_cli import free_port
 
 expect = playwright_api.expect
 
 CODES = ("not_configured", "ClientConnectorError", "ConnectionError", "must start with")
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_plex_not_set_up_in_words(
@@ -40,7 +32,7 @@ async def test_plex_not_set_up_in_words(
     await page.fill('[name="plex.url"]', "192.168.1.10:32400")
     await page.click("button:has-text('Test the connection')")
     await expect(result).to_contain_text("with http:// or https:// in front")
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     await page.fill('[name="plex.url"]', url)
     await page.fill('[name="plex.token"]', "a-token")
     await page.click("button:has-text('Test the connection')")
@@ -50,7 +42,7 @@ async def test_plex_not_set_up_in_words(
 
 
 async def test_an_unreachable_plex_in_words(page: Any, served: Served) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     await log_in(page, served)
     await page.click('#nav a[data-view="settings"]')
     await page.click('#settings-tabs button[data-tab="plex"]')

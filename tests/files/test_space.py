@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from cacherr.errors import InsufficientSpace
 from cacherr.files.model import ProtocolOptions
 from cacherr.files.protocol import cache_file
 from cacherr.files.space import PoolSpace, check_space
+from tests.hardening.test_faults import tmpfs
 
 MiB = 2**20
 POOL = PoolSpace(total_bytes=1000 * MiB, free_bytes=300 * MiB)
@@ -75,19 +75,9 @@ async def test_a_copy_beyond_the_limit_is_refused_before_anything_is_written(
 @pytest.fixture
 def small_pool(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs as the pool (we run as root in CI; elsewhere the test skips)."""
-    pool = tmp_path / "pool"
-    pool.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(pool)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(
-            f"cannot mount a 2 MiB tmpfs here ({mounted.stderr.strip()}); "
-            "test_efbig_mid_copy covers an I/O error at the OS boundary instead"
-        )
-    yield pool
-    subprocess.run(["umount", str(pool)], check=True)
+    # Where it cannot be mounted, test_efbig_mid_copy covers an I/O error at the OS boundary.
+    with tmpfs(tmp_path / "pool", "2m") as pool:
+        yield pool
 
 
 def test_enospc_mid_copy_removes_the_temp_and_keeps_the_original(

@@ -37,6 +37,7 @@ import pytest
 from cacherr.config import ConfigStore
 from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
 from cacherr.files.mover import MARKER
+from tests.foundation.test_cli import free_port
 from tests.hardening.test_faults import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,15 +190,6 @@ done
 shift
 exec chroot "$root" "$@"
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def until_healthy(port: int, daemon: asyncio.subprocess.Process) -> dict[str, Any]:
