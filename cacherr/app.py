@@ -132,7 +132,11 @@ async def _plex(app: web.Application) -> AsyncIterator[None]:
     store = app[keys.CONFIG]
     client_id = await asyncio.to_thread(client_identifier, store.config_dir)
     gateway = PlexGateway(
-        lambda: store.current.plex, app[keys.PLEX_STATUS], app[keys.BUS], client_id=client_id
+        lambda: store.current.plex,
+        app[keys.PLEX_STATUS],
+        app[keys.BUS],
+        client_id=client_id,
+        on_server_id=app[keys.PLAYBACK].know_server,
     )
     store.on_change(lambda old, new: gateway.reconfigure() if old.plex != new.plex else None)
     app[keys.PLEX] = gateway

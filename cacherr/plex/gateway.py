@@ -62,8 +62,12 @@ class PlexGateway:
         probe_max_s: float = 60.0,
         recover_after: int = 3,
         client_id: str | None = None,
+        on_server_id: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._config = config
+        # Told the server's machineIdentifier at each connection: webhooks and Tautulli name
+        # the server a play happened on, and only ours counts.
+        self._on_server_id = on_server_id
         self.status = status
         self._bus = bus
         self._max_workers = max_workers
@@ -282,6 +286,7 @@ class PlexGateway:
             self._update()
             return False
         self._server, self._down = server, None
+        self._on_server_id(str(server.machineIdentifier))
         self._trouble.pop("pms", None)
         self._attempted.set()
         self._update()

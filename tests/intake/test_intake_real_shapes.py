@@ -87,6 +87,27 @@ async def test_plays_and_new_items_on_other_servers_are_ignored_and_counted(
     assert (await post_plex(client, body))["status"] == "queued"
 
 
+async def test_other_servers_plays_are_ignored_also_without_the_notification_socket(
+    start_app: AppFactory, world: World, fake: Any, cache_root: Any
+) -> None:
+    """No notification socket (a reverse proxy that passes no websockets, and no `/identity`
+    on the way): the server's id still comes from the gateway's connection to Plex's `/`
+    (python-plexapi's `PlexServer.machineIdentifier`), so a friend's play stays out."""
+    for route in ("/:/websockets/notifications", "/identity"):
+        fake.faults.rule(route=route).down = True
+    client = await start_app()
+    stream = client.app[keys.PLAYBACK]
+    await until(lambda: stream.server_id == world.machine_identifier)
+    first, _ = first_two(world)
+    body = webhooks.payload(
+        "media.play", world.owner, first, server_uuid=FRIEND_SERVER, own_server=False
+    )
+    assert (await post_plex(client, body))["status"] == "foreign"
+    await settle(client)
+    assert list(cache_root.rglob("*.mkv")) == []
+    assert client.app[keys.PLEX_SOCKET].healthy is False
+
+
 async def test_the_owner_is_one_user_by_plextv_id_and_by_1(
     start_app: AppFactory, world: World
 ) -> None:
