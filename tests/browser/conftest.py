@@ -127,16 +127,21 @@ async def page(served: Served, expected_statuses: set[int]) -> AsyncIterator[Any
         assert errors == [], f"errors on the page: {errors}"
 
 
-async def log_in(page: Any, served: Served) -> None:
-    """The first visit: create the login through the set-up form."""
-    await page.goto(served.url + "/")
+async def submit_setup(page: Any, served: Served, password: str) -> None:
+    """Fill the first visit's set-up form (with the code the log prints) and send it."""
     form = page.locator("#auth-form")
     code = setup_code.read(served.app[keys.CONFIG].config_dir)  # as printed in the log
     await form.locator("[name=code]").fill(code or "")
     await form.locator("[name=username]").fill("admin")
-    await form.locator("[name=password]").fill(PASSWORD)
-    await form.locator("[name=confirm]").fill(PASSWORD)
+    await form.locator("[name=password]").fill(password)
+    await form.locator("[name=confirm]").fill(password)
     await form.locator("button[type=submit]").click()
+
+
+async def log_in(page: Any, served: Served) -> None:
+    """The first visit: create the login through the set-up form."""
+    await page.goto(served.url + "/")
+    await submit_setup(page, served, PASSWORD)
     await page.locator("#card-usage .value").filter(has_not_text="…").wait_for()
 
 

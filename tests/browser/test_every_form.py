@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cacherr import keys
-from cacherr.security import setup_code
 from cacherr.security.passwords import MIN_LENGTH
-from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api, seed
+from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api, seed, submit_setup
 
 expect = playwright_api.expect
 
@@ -124,14 +122,7 @@ async def test_the_password_rule_is_the_servers(
     rule = f"{MIN_LENGTH} characters or more"
     await page.goto(served.url + "/")
     await expect(page.locator("#auth-intro")).to_contain_text(rule)
-    form = page.locator("#auth-form")
-    short = "x" * (MIN_LENGTH - 1)
-    code = setup_code.read(served.app[keys.CONFIG].config_dir)  # as printed in the log
-    await form.locator("[name=code]").fill(code or "")
-    await form.locator("[name=username]").fill("admin")
-    await form.locator("[name=password]").fill(short)
-    await form.locator("[name=confirm]").fill(short)
-    await form.locator("button[type=submit]").click()
+    await submit_setup(page, served, "x" * (MIN_LENGTH - 1))
     await expect(page.locator("#auth-error")).to_have_text(
         f"the password needs at least {MIN_LENGTH} characters"
     )
