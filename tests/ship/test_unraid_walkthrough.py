@@ -174,8 +174,8 @@ async def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 CONTAINER = """
 set -eu
-root=$1 host=$2 python=$3; shift 3
-for top in /usr /bin /sbin /lib /lib64 /work /dev "$python"; do
+root=$1 host=$2 python=$3 checkout=$4 venv=$5; shift 5
+for top in /usr /bin /sbin /lib /lib64 /dev "$python" "$checkout" "$venv"; do
     [ -e "$top" ] || continue
     mkdir -p -m 0755 "$root$top"  # the folders above it open to all, as in the image
     mount --rbind "$top" "$root$top"
@@ -284,7 +284,8 @@ async def test_the_readme_first_run_on_unraid(
     }
     binds = [f"{src}:{target}:{'ro' if ro else 'rw'}" for src, target, ro in readme.volumes]
     in_container = ["unshare", "--mount", "--propagation", "private", "sh", "-c", CONTAINER,
-                    "container", str(container), str(host), sys.base_prefix, *binds,
+                    "container", str(container), str(host), sys.base_prefix, str(ROOT),
+                        str(VENV_BIN.parent), *binds,
                     "--"]  # fmt: skip
     entrypoint = ["sh", str(ROOT / "docker" / "entrypoint.sh"), "cacherr", "run"]
     daemon = await asyncio.create_subprocess_exec(
