@@ -72,8 +72,8 @@ async def cache_all(root: Path, mapping: Mapping, files: list[Location]) -> floa
         started = time.perf_counter()
         for n, loc in enumerate(files):
             show = n // EPISODES_PER_SHOW
-            executor.submit("cache", loc, rating_key=f"{show}-{n}", reason="bench",
-                            priority=1.0, holder=f"viewer{show}")  # fmt: skip
+            executor.submit("cache", loc, rating_key=f"{show}-{n}", reason="bench", priority=1.0,
+                            holder=f"viewer{show}", size_bytes=SIDECAR_BYTES)  # fmt: skip
         await executor.run_until_idle()
         elapsed = time.perf_counter() - started
         row = await db.fetchone("SELECT COUNT(*) FROM managed_files WHERE state = 'cached'")

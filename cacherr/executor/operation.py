@@ -19,7 +19,9 @@ class Operation:
     `holder` is whose claim it serves (None: nobody's, e.g. a restore) and `item` the Plex item
     it belongs to (a media file and its sidecars share one), which the queue's fair order
     counts by; `after` are operations that must finish first (evictions making room for a
-    copy); `disk` is the array disk a copy reads from, when it can be told.
+    copy); `disk` is the array disk a copy reads from, when it can be told; `size_bytes` the
+    file's size as the planner saw it (None: not told), and `batched` whether it runs in a
+    batch with other small copies (one task for all).
     """
 
     id: int
@@ -31,6 +33,8 @@ class Operation:
     holder: str | None = None
     after: tuple[Operation, ...] = ()
     disk: str | None = None
+    size_bytes: int | None = None
+    batched: bool = False
     depth: int = 0
     state: State = "queued"
     control: CopyControl = field(default_factory=CopyControl)

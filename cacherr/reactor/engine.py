@@ -234,7 +234,8 @@ class CacheEngine:
                 try:
                     executor.submit("cache", loc, rating_key=rating_key, reason=action.reason,
                                     priority=action.priority or 0.0,
-                                    holder=self._holder(path, now), after=leaving)  # fmt: skip
+                                    holder=self._holder(path, now), after=leaving,
+                                    size_bytes=action.size_bytes)  # fmt: skip
                 except RuntimeError:  # the executor is closing
                     continue
                 self.index.put_managed(
