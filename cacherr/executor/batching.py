@@ -9,10 +9,10 @@ cannot join (a big copy, a restore), which starts on its own as before. So a big
 waits behind more small ones than the fair order put before it, and a batch's bytes are
 bounded (`BATCH_BYTES`), so no slot is held long.
 
-A batch also stays within one depth of the fair order (each person's n-th item): the first
-next episodes of everyone who pressed play (and their sidecars, which share their item) go
-together, but nobody's second item is taken ahead of the first item of someone whose play
-arrives a moment later.
+A batch also stays within one level of the fair order (the n-th item of each play, and of
+each person): the first next episodes of every play (and their sidecars, which share their
+item) go together, but no play's second item is taken ahead of the first item of a play
+that arrives a moment later.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def joiner(lead: Operation, running: Collection[tuple[str, str]]) -> Callable[[O
 
     def joins(op: Operation) -> bool:
         nonlocal total
-        if not batchable(op) or op.depth != lead.depth or op.disk != lead.disk:
+        same_level = (op.window_depth, op.depth) == (lead.window_depth, lead.depth)
+        if not batchable(op) or not same_level or op.disk != lead.disk:
             return False
         if op.key in running or op.blocked:
             return False

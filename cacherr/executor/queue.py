@@ -169,15 +169,16 @@ class Executor:
         reason: str | None = None,
         priority: float = 0.0,
         holder: str | None = None,
+        show: str | None = None,
         after: Sequence[Operation] = (),
         size_bytes: int | None = None,
     ) -> Operation:
         """Queue an operation; the same operation already queued or running is returned.
 
-        `priority` and `holder` (whose claim it serves) place it in the fair order; `after`
-        are operations that must finish before it starts (evictions making room);
-        `size_bytes` is the file's size as the planner saw it (a small copy may then start
-        in a batch).
+        `priority`, `holder` (whose claim it serves) and `show` (which show that claim is
+        for) place it in the fair order; `after` are operations that must finish before it
+        starts (evictions making room); `size_bytes` is the file's size as the planner saw
+        it (a small copy may then start in a batch).
         """
         if self._closing:
             raise RuntimeError("the executor is closing")
@@ -188,7 +189,7 @@ class Executor:
         other = self._ops.get(("restore" if kind == "cache" else "cache", key[1]))
         waits = (*after, other) if other is not None else tuple(after)
         op = Operation(next(self._ids), kind, location, rating_key, reason, priority, holder,
-                       waits, size_bytes=size_bytes)  # fmt: skip
+                       waits, show, size_bytes=size_bytes)  # fmt: skip
         self._ops[key] = op
         self._idle.clear()
         share_path = self._share_path(op)
