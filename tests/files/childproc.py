@@ -84,7 +84,8 @@ def stop_at(scene: Scene, point: str, **extra: Any) -> subprocess.Popen[str]:
     child = spawn(scene.spec(point.partition(":")[0], stop=point, **extra))
     try:
         wait_paused(child, point)
-        assert scene.stopped() == MOMENTS[scene.options.mode, point]
+        moment, expected = scene.stopped(), MOMENTS[scene.options.mode, point]
+        assert moment == expected, f"stopped at {moment}, not at {point}: {expected}"
     except BaseException:
         kill(child)
         raise

@@ -25,11 +25,13 @@ out of its transaction), reads the running operation's kind and step on that con
 idle at that moment, and stops if they are the ones asked for.
 
 Why not the audit events of the file actions themselves (`os.rename`, `os.link`, `open`, …):
-the renames to a final name go through `renameat2` by ctypes, which raises no audit event
-in Python 3.11 (`ctypes.call_function` comes only from ctypes' private call helper), and
-`copy_file_range`, `pwrite` and `fsync` raise none either, so "before the rename" has no
-event of its own. The journal names every step before it acts; the tests check the files
-at each stop, so a stop that drifted to another moment fails.
+the renames to a final name go through `renameat2` by ctypes, and in the Python this
+project runs (3.11.7) a call through a ctypes function pointer raises no audit event
+(`ctypes.call_function` comes only from ctypes' private call helper; CPython's gh-115322
+added it to every foreign call later); `copy_file_range`, `pwrite` and `fsync` raise none
+either. So "before the rename" has no event of its own on every interpreter, while the
+journal names every step before it acts. `stop_at` (childproc) checks the journal and the
+files at each stop, so a stop that drifted to another moment fails.
 """
 
 from __future__ import annotations
