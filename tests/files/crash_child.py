@@ -19,10 +19,12 @@ it from outside, through what SQLite and the copy's caller see.
 
 How the journal is watched: an audit hook (`sys.addaudithook`) catches each SQLite
 connection as it opens (`sqlite3.connect/handle`) and attaches a trace callback, which sees
-every statement before it runs. At a `COMMIT` a one-shot profile function on that thread
-(`sys.setprofile`) waits for the first event after the commit returned (the connection is
-out of its transaction), reads the running operation's kind and step on that connection,
-idle at that moment, and stops if they are the ones asked for.
+every statement before it runs. After each write (or `COMMIT`) a one-shot profile function
+on that thread (`sys.setprofile`) takes the first event once the statement returned; if the
+connection is then out of any transaction, what was written is committed (a lone statement
+commits by itself, a transaction at its `COMMIT`), and it reads the running operation's
+kind and step on that connection, idle at that moment, and stops if they are the ones
+asked for. This holds however the journal groups its statements into transactions.
 
 Why not the audit events of the file actions themselves (`os.rename`, `os.link`, `open`, …):
 the renames to a final name go through `renameat2` by ctypes, and in the Python this
@@ -57,7 +59,7 @@ from cacherr.files.paths import PathResolver
 from cacherr.files.protocol import cache_file, recover, restore_file
 
 PAUSED_MARKER = "CACHERR_PAUSED"
-_WRITE = re.compile(r"\s*(BEGIN|INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_WRITE = re.compile(r"\s*(BEGIN|INSERT|UPDATE|DELETE|REPLACE|COMMIT)\b", re.IGNORECASE)
 _RUNNING = "SELECT kind, step FROM operations WHERE state = 'running' ORDER BY id DESC LIMIT 1"
 
 
@@ -115,15 +117,19 @@ class Stop:
     def statement(self, conn: sqlite3.Connection, sql: str) -> None:
         if self.reading or self.done:
             return
-        if self.said and self.after and _WRITE.match(sql):
+        if not _WRITE.match(sql):
+            return
+        if self.said and self.after:
             self.now()
-        elif not self.said and sql.strip().upper() == "COMMIT":
-            sys.setprofile(lambda frame, what, arg: self.committed(conn))
+        elif not self.said:
+            sys.setprofile(functools.partial(self.returned, conn))
 
-    def committed(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:  # still inside the COMMIT
+    def returned(self, conn: sqlite3.Connection, frame: FrameType, what: str, arg: Any) -> None:
+        if frame.f_code is Stop.statement.__code__:  # still in the trace callback
             return
         sys.setprofile(None)
+        if conn.in_transaction:  # written, not committed yet: its COMMIT comes back here
+            return
         self.reading = True
         try:
             row = conn.execute(_RUNNING).fetchone()
