@@ -20,7 +20,7 @@ from cacherr import keys
 from cacherr.api.body import accepts
 from cacherr.api.envelope import ok
 from cacherr.errors import BadRequest, PayloadTooLarge, Unauthorized
-from cacherr.sources.playback import PlaybackEvent
+from cacherr.events import Playback
 from cacherr.sources.plex_webhook import event_from_plex, parse_plex_payload
 from cacherr.sources.tautulli import (
     TautulliPayload,
@@ -90,7 +90,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return bytes(buffer)
 
 
-def _enqueue(request: web.Request, name: str, event: PlaybackEvent | None) -> web.Response:
+def _enqueue(request: web.Request, name: str, event: Playback | None) -> web.Response:
     if event is None:
         log.debug("Webhook event %s ignored", name)
         return ok({"event": name, "status": "ignored"}, message="ignored", status=202)

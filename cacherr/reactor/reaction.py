@@ -29,7 +29,7 @@ from cacherr import events
 from cacherr.claims import Claim, UserKind
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError, DatabaseUnwritable
-from cacherr.events import EventBus, Reaction
+from cacherr.events import EventBus, Playback, Reaction
 from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
@@ -42,7 +42,7 @@ from cacherr.reactor.window import (
     movie_window,
     window_claims,
 )
-from cacherr.sources.playback import PlaybackEvent, PlaybackStream
+from cacherr.sources.playback import PlaybackStream
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Reactor:
         self._running: set[asyncio.Task[None]] = set()
         self._ready = ready
         self._wake = asyncio.Event()
-        self._tries: dict[PlaybackEvent, int] = {}
+        self._tries: dict[Playback, int] = {}
         self._requeues: set[asyncio.Task[None]] = set()
         bus.listen(self._on_bus_event)
 
@@ -111,7 +111,7 @@ class Reactor:
             if late:
                 await asyncio.wait(late)
 
-    def _retry_later(self, event: PlaybackEvent, reason: str) -> bool:
+    def _retry_later(self, event: Playback, reason: str) -> bool:
         # Plex went away under the reaction, or the state database could not be written (a
         # full disk): the event goes back on the stream, where the dispatcher holds it until
         # Plex is back, instead of being lost. A few tries only, in case Plex answers
@@ -151,7 +151,7 @@ class Reactor:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _one(self, event: PlaybackEvent) -> None:
+    async def _one(self, event: Playback) -> None:
         key = (event.user_id or event.username or "", event.grandparent_rating_key or "")
         if not key[1]:
             key = (key[0], event.rating_key)
@@ -172,7 +172,7 @@ class Reactor:
 
     # --- reactions -----------------------------------------------------------------------
 
-    async def handle(self, event: PlaybackEvent) -> Reaction | None:
+    async def handle(self, event: Playback) -> Reaction | None:
         """React to one event; returns what the `reaction` event said (None: nothing to do)."""
         started = time.monotonic()
         try:
@@ -209,7 +209,7 @@ class Reactor:
             self._bus.publish(result)
         return result
 
-    async def _played(self, event: PlaybackEvent, *, scrobbled: bool) -> Reaction | None:
+    async def _played(self, event: Playback, *, scrobbled: bool) -> Reaction | None:
         library = self._need_library()
         user, policy = await self._who(event.user_id, event.username)
         if not policy.enabled:
@@ -243,7 +243,7 @@ class Reactor:
         links = episode_window(episodes, anchor, user, settings, scrobbled=scrobbled)
         return await self._apply(user, policy, show_key, links, event.kind, describe(anchor))
 
-    async def _new(self, event: PlaybackEvent) -> Reaction | None:
+    async def _new(self, event: Playback) -> Reaction | None:
         library = self._need_library()
         kind = event.media_type
         if kind == "movie":
@@ -324,7 +324,7 @@ class Reactor:
             reason=f"{user.name} {verb} {what}",
         )
 
-    def _skipped(self, user: PlexUser, event: PlaybackEvent, why: str) -> Reaction:
+    def _skipped(self, user: PlexUser, event: Playback, why: str) -> Reaction:
         return Reaction(user=user.name, show=event.title, kind=event.kind, reason=why)
 
     def _need_library(self) -> Library:

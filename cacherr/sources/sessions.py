@@ -26,13 +26,8 @@ from dataclasses import replace
 
 from cacherr import events
 from cacherr.config.models import SessionsConfig
-from cacherr.events import EventBus
-from cacherr.sources.playback import (
-    PlaybackEvent,
-    PlaybackKind,
-    PlaybackSource,
-    PlaybackStream,
-)
+from cacherr.events import EventBus, Playback, PlaybackKind, PlaybackSource
+from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.snapshots import SessionSnapshot, SessionsProvider
 
 log = logging.getLogger(__name__)
@@ -243,7 +238,7 @@ class SessionPoller:
 
     def _emit(self, kind: PlaybackKind, snapshot: SessionSnapshot) -> None:
         self._stream.offer(
-            PlaybackEvent(
+            Playback(
                 kind=kind,
                 rating_key=snapshot.rating_key,
                 source=self._source,
