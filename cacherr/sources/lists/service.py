@@ -134,24 +134,6 @@ class ListService:
         if self.on_claims is not None:
             await self.on_claims(change)
 
-    async def claims_for_lists(self, room: FillRoom | None = None) -> list[Claim]:
-        """Every enabled list's claims, from the stored matches (the sweep's lists hook).
-
-        `room` is the space left after the higher sources (for fill lists). A list whose
-        claims cannot be built now (Plex trouble) contributes its claims in force instead.
-        """
-        out: list[Claim] = []
-        for definition in self.definitions():
-            if not definition.enabled:
-                continue
-            try:
-                out += await self._list_claims(definition, room)
-            except PlexError as exc:
-                log.warning("Claims of list %s kept as they were: %s", definition.name,
-                            exc.message)  # fmt: skip
-                out += await self._claims.for_user(holder(definition.name), "list")
-        return out
-
     async def claims_by_holder(self, room: FillRoom | None = None) -> dict[str, list[Claim]]:
         """Each list holder's whole claim set, for the sweep to replace (source `list`).
 
