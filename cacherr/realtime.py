@@ -61,7 +61,7 @@ class Realtime:
 
     async def _health(self) -> dict[str, Any]:
         return {
-            "uptime_s": round(keys.now() - self._app[keys.STARTED_AT], 3),
+            "uptime_s": round(keys.now(self._app) - self._app[keys.STARTED_AT], 3),
             "plex": self._app[keys.PLEX_STATUS].as_dict(),
         }
 

@@ -104,7 +104,7 @@ async def plex_webhook(request: web.Request) -> web.Response:
     Events Cacherr does not use are acknowledged as ignored.
     """
     limit = _authorize(request)
-    received_at = keys.now()
+    received_at = keys.now(request.app)
     payload = parse_plex_payload(await _read_plex_payload(request, limit))
     return _enqueue(request, payload.event, event_from_plex(payload, received_at=received_at))
 
@@ -116,6 +116,6 @@ async def tautulli_webhook(request: web.Request) -> web.Response:
     The body is the template in docs/tautulli.md; unused actions are acknowledged as ignored.
     """
     limit = _authorize(request)
-    received_at = keys.now()
+    received_at = keys.now(request.app)
     payload = parse_tautulli_payload(await _read_body(request, limit))
     return _enqueue(request, payload.action, event_from_tautulli(payload, received_at=received_at))

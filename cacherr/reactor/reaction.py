@@ -203,7 +203,7 @@ class Reactor:
                 result,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
                 # From the event's arrival (webhook received, session polled) to its copies queued.
-                latency_s=round(max(time.time() - event.received_at, 0.0), 4),
+                latency_s=round(max(self._engine.clock() - event.received_at, 0.0), 4),
                 message=result.reason + (f": {cached} to cache" if cached else ""),
             )
             self._bus.publish(result)

@@ -135,7 +135,7 @@ class Sweeper:
             "state": "running" if self.running else "idle",
             "last": last,
             "last_finished_at": self.last_finished_at,
-            "next_in_s": round(self.delay_s(time.time()), 1),
+            "next_in_s": round(self.delay_s(self._engine.clock()), 1),
         }
 
     def trigger(self) -> bool:
@@ -175,7 +175,7 @@ class Sweeper:
             self._scheduled()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.delay_s(time.time()))
+                await asyncio.wait_for(self._stop.wait(), self.delay_s(self._engine.clock()))
                 return
             self._scheduled()
 
@@ -271,7 +271,7 @@ class Sweeper:
         result.unfit, result.dropped = len(plan.unfit), len(plan.dropped)
         result.duration_s = round(time.monotonic() - started, 3)
         if not dry_run:
-            self.last, self.last_finished_at = result, time.time()
+            self.last, self.last_finished_at = result, self._engine.clock()
             message = (
                 f"Sweep finished in {result.duration_s:.1f} s: {result.cached} to cache, "
                 f"{result.restored} back to the array, {result.evicted} evicted, "
