@@ -294,11 +294,17 @@ class Library:
         item = await self.item(rating_key)
         return item.show_key
 
+    async def following(self, rating_key: str, *, show_key: str | None = None) -> list[ItemRef]:
+        """Every episode after this one in show order across seasons, watched or not."""
+        show_key = show_key or await self.show_of(rating_key)
+        if show_key is None:
+            return []
+        return after(await self.episodes(show_key), rating_key)
+
     async def next_episodes(
         self, rating_key: str, count: int, *, show_key: str | None = None
     ) -> list[ItemRef]:
         """The `count` episodes after this one in show order across seasons, watched or not."""
-        show_key = show_key or await self.show_of(rating_key)
-        if show_key is None or count <= 0:
+        if count <= 0:
             return []
-        return after(await self.episodes(show_key), rating_key)[:count]
+        return (await self.following(rating_key, show_key=show_key))[:count]

@@ -28,7 +28,7 @@ from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import DAY_S, EffectivePolicy, PlexUser, UserDirectory
 from cacherr.reactor.engine import CacheEngine
-from cacherr.reactor.window import describe
+from cacherr.reactor.window import ahead, describe
 from cacherr.sources.ondeck import OnDeck, OnDeckResult
 from cacherr.sources.watchlist import WatchlistResult, Watchlists
 
@@ -161,14 +161,16 @@ class Collector:
             distance = 1 if item.type == "episode" else None
             reason = f"on deck for {user.name}: {describe(item)}"
             wanted[user.id].append((item, distance, reason, None))
-            if item.type == "episode" and policy.episodes_ahead > 0:
+            if item.type == "episode":
+                # As far ahead as a play looks (episodes_ahead, prefetch_minutes, next_episodes).
                 try:
-                    after = await self._library.next_episodes(
-                        item.rating_key, policy.episodes_ahead, show_key=item.show_key
+                    following = await self._library.following(
+                        item.rating_key, show_key=item.show_key
                     )
                 except PlexError as exc:
                     failed[f"ondeck {user.name}"] = exc.message
-                    after = []
+                    following = []
+                after = ahead(following, user, self._settings())
                 for distance, ep in enumerate(after, start=2):
                     reason = f"after on-deck {describe(item)} for {user.name}: {describe(ep)}"
                     wanted[user.id].append((ep, distance, reason, None))
