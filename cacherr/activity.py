@@ -25,6 +25,7 @@ from cacherr.config.models import Settings
 from cacherr.db import Database
 from cacherr.events import Event, EventBus
 from cacherr.security.masking import mask_secrets
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +149,7 @@ class ActivityLog:
 
     async def close(self) -> None:
         """Stop storing events."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 def _secrets_of(value: Any) -> Iterator[str]:

@@ -17,7 +17,7 @@ from cacherr.claims import Claim, ClaimStore
 from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import Episode, Movie, World
 from cacherr.files.names import backup_path
-from tests.hardening.test_faults import until
+from tests.waiting import until
 
 from .flow import AppFactory, Client, Clock, Events, api_key, send, settle
 

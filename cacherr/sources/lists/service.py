@@ -26,6 +26,7 @@ from cacherr.sources.lists.model import ListFetchError
 from cacherr.sources.lists.plexside import PlexSide, SizeLookup
 from cacherr.sources.lists.providers import fetch_entries
 from cacherr.sources.lists.store import ListRepository, ListStatus
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,5 @@ class ListScheduler:
         """Stop and wait for the loop to end."""
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
