@@ -310,13 +310,29 @@ class Database:
             log.info("Database %s migrated to schema %d", self.path.name, number)
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
-        """Run one statement; returns the last row id (for inserts)."""
+        """Run one statement; returns the last row id (for inserts).
+
+        Inside `transaction()` it joins that transaction. Outside one it is a transaction of
+        its own, in one trip to the database thread: it waits for any transaction in
+        progress (so it cannot join another task's), then commits (with `synchronous =
+        FULL`, durable) by itself.
+        """
+        if _IN_TRANSACTION.get():
+            return await self._execute(sql, params)
+        async with self._tx_lock:
+            return await self._execute(sql, params)
+
+    async def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> int:
         with self._writing():
             async with self.conn.execute(sql, params) as cur:
                 return cur.lastrowid or 0
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement for many rows."""
+        """Run one statement for many rows (outside a transaction: in one of its own)."""
+        if not _IN_TRANSACTION.get():
+            async with self.transaction() as tx:
+                await tx.executemany(sql, rows)
+            return
         with self._writing():
             cursor = await self.conn.executemany(sql, rows)
             await cursor.close()

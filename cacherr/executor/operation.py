@@ -16,10 +16,11 @@ State = Literal["queued", "waiting", "running", "finished"]
 class Operation:
     """One queued or running operation; `result` resolves to its `Outcome`.
 
-    `holder` is whose claim it serves (None: nobody's, e.g. a restore) and `item` the Plex item
-    it belongs to (a media file and its sidecars share one), which the queue's fair order
-    counts by; `after` are operations that must finish first (evictions making room for a
-    copy); `disk` is the array disk a copy reads from, when it can be told.
+    `holder` is whose claim it serves (None: nobody's, e.g. a restore), `show` the show that
+    claim is for (None: a movie or not known) and `item` the Plex item it belongs to (a media
+    file and its sidecars share one), which the queue's fair order counts by; `after` are
+    operations that must finish first (evictions making room for a copy); `disk` is the
+    array disk a copy reads from, when it can be told.
     """
 
     id: int
@@ -30,8 +31,10 @@ class Operation:
     priority: float = 0.0
     holder: str | None = None
     after: tuple[Operation, ...] = ()
+    show: str | None = None
     disk: str | None = None
     depth: int = 0
+    window_depth: int = 0
     state: State = "queued"
     control: CopyControl = field(default_factory=CopyControl)
     result: asyncio.Future[Outcome] = field(default_factory=asyncio.Future)
@@ -46,6 +49,11 @@ class Operation:
     def item(self) -> str:
         """The Plex item it belongs to (its file when the item is not known)."""
         return self.rating_key or self.location.plex_path
+
+    @property
+    def window(self) -> tuple[str | None, str]:
+        """The play (a holder's items of one show) the fair order counts first by."""
+        return (self.holder, self.show or self.item)
 
     @property
     def blocked(self) -> bool:

@@ -1,22 +1,56 @@
-"""The one order operations start in: fair across people, then by priority.
+"""The one order operations start in: fair across plays and people, then by priority.
 
-Every operation waits in one heap, ranked by (depth, -priority, arrival). Depth is how many
-of the same holder's items were already queued or running when it arrived, so in a burst of
-plays the first next episode of every person starts before anyone's second, and a person
-who pressed play last waits behind the others' first episodes only, not behind their whole
-windows. Within one depth the planner's priority decides (the next episode before the one
-playing, the owner before a friend), then arrival. A sidecar shares its media's depth (same
-Plex item); operations of nobody (restores) are all at depth 0, in priority then arrival.
+Every operation waits in one heap, ranked by (window depth, person depth, -priority,
+arrival). A window is one person's items of one show (a movie is a window of its own); an
+item's window depth is how many of that window's items were already queued or running when
+it arrived, its person depth the same count over all of the person's items. So in a burst
+of plays the first next episode of every play starts before any play's second, whether the
+plays are forty people's or one account's on forty screens, and among those first episodes
+each person's first comes before anyone's second. Within one depth the planner's priority
+decides (the next episode before the one playing, the owner before a friend), then arrival.
+A sidecar shares its media's depths (same Plex item); operations of nobody (restores) are
+all at depth 0, in priority then arrival.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 from cacherr.executor.operation import Operation
 from cacherr.files.model import Kind
+
+
+class Depths:
+    """Per group, the depth each item got on arrival and how many of its operations are open.
+
+    An item's depth is the number of other items the group had open when it arrived; it
+    keeps that depth while any of its operations (media and sidecars) is open.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[Hashable, dict[str, tuple[int, int]]] = {}
+
+    def enter(self, group: Hashable, item: str) -> int:
+        """Count one more open operation of `item` in `group`; its depth."""
+        items = self._groups.setdefault(group, {})
+        depth, count = items.get(item, (-1, 0))
+        if depth < 0:
+            depth = max((d for d, _ in items.values()), default=-1) + 1
+        items[item] = (depth, count + 1)
+        return depth
+
+    def leave(self, group: Hashable, item: str) -> None:
+        """One operation of `item` in `group` is no longer open."""
+        items = self._groups.get(group, {})
+        depth, count = items.get(item, (0, 1))
+        if count > 1:
+            items[item] = (depth, count - 1)
+        else:
+            items.pop(item, None)
+        if not items:
+            self._groups.pop(group, None)
 
 
 class FairQueue:
@@ -27,23 +61,19 @@ class FairQueue:
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, float, int, Operation]] = []
+        self._heap: list[tuple[int, int, float, int, Operation]] = []
         self._waiting: dict[Kind, int] = defaultdict(int)
-        # holder -> item -> (depth, operations of that item not finished)
-        self._items: dict[str, dict[str, tuple[int, int]]] = {}
-        self._counted: set[int] = set()  # ids of operations in `_items`
+        self._people = Depths()  # by holder
+        self._windows = Depths()  # by (holder, show)
+        self._counted: set[int] = set()  # ids of operations counted in the depths
 
     def push(self, op: Operation) -> None:
         """Rank `op` and queue it."""
         if op.holder is not None:
-            items = self._items.setdefault(op.holder, {})
-            depth, count = items.get(op.item, (-1, 0))
-            if depth < 0:
-                depth = max((d for d, _ in items.values()), default=-1) + 1
-            items[op.item] = (depth, count + 1)
-            op.depth = depth
+            op.window_depth = self._windows.enter(op.window, op.item)
+            op.depth = self._people.enter(op.holder, op.item)
             self._counted.add(op.id)
-        heapq.heappush(self._heap, (op.depth, -op.priority, op.id, op))
+        heapq.heappush(self._heap, (op.window_depth, op.depth, -op.priority, op.id, op))
         self._waiting[op.kind] += 1
 
     def take(
@@ -54,12 +84,12 @@ class FairQueue:
         Each yielded operation leaves the queue (the caller starts it before asking for the
         next); the others stay in place. A lane with no room is not looked at further.
         """
-        passed: list[tuple[int, float, int, Operation]] = []
+        passed: list[tuple[int, int, float, int, Operation]] = []
         left = dict(self._waiting)
         try:
             while self._heap and any(n > 0 and room(k) for k, n in left.items()):
                 entry = heapq.heappop(self._heap)
-                op = entry[3]
+                op = entry[4]
                 if op.state != "queued":
                     continue  # cancelled while it waited
                 left[op.kind] -= 1
@@ -81,18 +111,12 @@ class FairQueue:
         if op.holder is None or op.id not in self._counted:
             return
         self._counted.discard(op.id)
-        items = self._items.get(op.holder, {})
-        depth, count = items.get(op.item, (0, 1))
-        if count > 1:
-            items[op.item] = (depth, count - 1)
-        else:
-            items.pop(op.item, None)
-        if not items:
-            self._items.pop(op.holder, None)
+        self._windows.leave(op.window, op.item)
+        self._people.leave(op.holder, op.item)
 
     def __iter__(self) -> Iterator[Operation]:
         """Queued operations, best first (a copy: sorting is for the page, not the pump)."""
-        return (e[3] for e in sorted(self._heap) if e[3].state == "queued")
+        return (e[4] for e in sorted(self._heap) if e[4].state == "queued")
 
     def __len__(self) -> int:
         return sum(self._waiting.values())

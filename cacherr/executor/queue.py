@@ -157,12 +157,14 @@ class Executor:
         reason: str | None = None,
         priority: float = 0.0,
         holder: str | None = None,
+        show: str | None = None,
         after: Sequence[Operation] = (),
     ) -> Operation:
         """Queue an operation; the same operation already queued or running is returned.
 
-        `priority` and `holder` (whose claim it serves) place it in the fair order; `after`
-        are operations that must finish before it starts (evictions making room).
+        `priority`, `holder` (whose claim it serves) and `show` (which show that claim is
+        for) place it in the fair order; `after` are operations that must finish before it
+        starts (evictions making room).
         """
         if self._closing:
             raise RuntimeError("the executor is closing")
@@ -173,7 +175,7 @@ class Executor:
         other = self._ops.get(("restore" if kind == "cache" else "cache", key[1]))
         waits = (*after, other) if other is not None else tuple(after)
         op = Operation(next(self._ids), kind, location, rating_key, reason, priority, holder,
-                       waits)  # fmt: skip
+                       waits, show)  # fmt: skip
         self._ops[key] = op
         self._idle.clear()
         share_path = self._share_path(op)

@@ -25,7 +25,6 @@ from cacherr.db import Database
 from cacherr.errors import CacherrError
 from cacherr.files import names
 from cacherr.files.copy import CopyControl, copy_to_temp
-from cacherr.files.faults import checkpoint
 from cacherr.files.journal import Budget
 from cacherr.files.model import (
     BACKING_UP,
@@ -183,19 +182,15 @@ async def _cache_steps(run: _CacheRun, control: CopyControl, rating_key: str | N
 
     await run.enter(PUBLISHING, fingerprint=fingerprint)
     await run_blocking(cancel, publish, run.temp, loc.cache_path)
-    checkpoint("cache:publishing:after")
     if options.mode == "union":
         await run.enter(HIDING)
         await run_blocking(cancel, hide, loc.array_path, loc.backup_path)
-        checkpoint("cache:hiding:after")
     else:
         await run.enter(BACKING_UP)
         await run_blocking(cancel, back_up_by_link, loc.array_path, loc.backup_path)
-        checkpoint("cache:backing_up:after")
         await run.enter(LINKING)
         symlink_temp = names.temp_path(loc.array_path, run.op_id)
         await run_blocking(cancel, link_over, loc.array_path, loc.cache_path, symlink_temp)
-        checkpoint("cache:linking:after")
     await journal.complete_cache(
         run.op_id, loc.mapping.name, loc.rel,
         size_bytes=copied.size, mtime_ns=copied.mtime_ns, fingerprint=fingerprint,

@@ -22,7 +22,6 @@ from typing import Final
 
 from cacherr.atomic import fsync_dir
 from cacherr.errors import CacherrError
-from cacherr.files.faults import checkpoint
 from cacherr.files.model import CHUNK_BYTES
 
 BUFFER_BYTES: Final = 8 * 2**20
@@ -76,7 +75,6 @@ def copy_to_temp(
     control: CopyControl,
     *,
     chunk_bytes: int = CHUNK_BYTES,
-    fault_prefix: str = "cache",
 ) -> CopyResult:
     """Copy `source` to the new file `temp` (which must not exist); blocking, run it off-loop."""
     fin = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -89,9 +87,9 @@ def copy_to_temp(
         fout = os.open(temp, flags, 0o600)
         with contextlib.suppress(OSError):
             os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes, fault_prefix)
+        done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes)
         if done < st.st_size:
-            done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes, fault_prefix)
+            done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes)
         after = os.fstat(fin)
         if done != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise SourceChanged(f"{source} changed while it was being copied")
@@ -111,9 +109,7 @@ def copy_to_temp(
         os.close(fin)
 
 
-def _kernel_copy(
-    fin: int, fout: int, size: int, control: CopyControl, chunk: int, prefix: str
-) -> int:
+def _kernel_copy(fin: int, fout: int, size: int, control: CopyControl, chunk: int) -> int:
     """copy_file_range until done; returns bytes copied (0 if the kernel refuses at once)."""
     done = 0
     while done < size:
@@ -127,7 +123,7 @@ def _kernel_copy(
         if n == 0:  # the source got shorter; caught by the caller's size check
             break
         done += n
-        _report(control, done, size, prefix, n)
+        _report(control, done, size, n)
     return done
 
 
@@ -138,7 +134,6 @@ def _buffered_copy(
     done: int,
     control: CopyControl,
     chunk: int,
-    prefix: str,
 ) -> int:
     """preadv/pwrite through one reused buffer; returns bytes copied."""
     buffer = memoryview(bytearray(min(max(chunk, 2**16), BUFFER_BYTES)))
@@ -151,16 +146,15 @@ def _buffered_copy(
         while written < n:
             written += os.pwrite(fout, buffer[written:n], done + written)
         done += n
-        _report(control, done, size, prefix, n)
+        _report(control, done, size, n)
     return done
 
 
-def _report(control: CopyControl, done: int, size: int, prefix: str, chunk: int) -> None:
+def _report(control: CopyControl, done: int, size: int, chunk: int) -> None:
     if control.on_progress is not None:
         control.on_progress(done, size)
     if control.pace is not None:
         control.pace(chunk)
-    checkpoint(f"{prefix}:chunk")
 
 
 def _copy_metadata(fd: int, st: os.stat_result) -> None:

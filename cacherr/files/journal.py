@@ -1,9 +1,9 @@
 """The operations journal and the managed-files records, as the on-disk protocol uses them.
 
-Every write goes through `Database.transaction()`, even a single statement: the connection
-is shared, and a statement issued while another coroutine holds a transaction open would
-otherwise join it and only become durable at that transaction's commit, later than the file
-action it announces. With `synchronous = FULL` a committed step survives a power cut.
+Every write is a transaction of its own: a single statement through `Database.execute`
+(which waits for any transaction in progress rather than joining it, and commits by itself
+in one trip to the database thread), several through `Database.transaction()`. With
+`synchronous = FULL` a committed step survives a power cut.
 
 A file being copied already has its `managed_files` row, in state `caching`: that row holds
 what recovery needs (the Plex path, the folders created for it) and reserves its size in
@@ -120,8 +120,7 @@ class Journal:
         self.db = db
 
     async def _write(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> int:
-        async with self.db.transaction() as tx:
-            return await tx.execute(sql, params)
+        return await self.db.execute(sql, params)
 
     async def begin(self, kind: Kind, loc: FileLocation, *, reason: str | None = None) -> int:
         """Journal a new operation (step `planned`, state `running`); returns its id."""

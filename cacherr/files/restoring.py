@@ -23,7 +23,6 @@ from cacherr.db import Database
 from cacherr.errors import Conflict, InsufficientSpace
 from cacherr.files import names
 from cacherr.files.copy import CopyControl, copy_to_temp
-from cacherr.files.faults import checkpoint
 from cacherr.files.journal import ManagedFile
 from cacherr.files.model import (
     CACHED,
@@ -132,12 +131,10 @@ async def _restore_steps(run: _RestoreRun, control: CopyControl) -> Outcome:
     if route in ("return", "repair"):
         await run.enter(RETURNING)
         await run_blocking(cancel, put_back, loc)
-        checkpoint("restore:returning:after")
     elif route == "copy":
         await _copy_back(run, control, managed)
     await run.enter(RELEASING)
     kept = await run_blocking(cancel, release, loc, managed.created_dirs)
-    checkpoint("restore:releasing:after")
     await journal.complete_restore(run.op_id, managed, Path(loc.mapping.cache), kept)
     if route == "repair":
         warning = damage_report(loc)
@@ -161,11 +158,9 @@ async def _copy_back(run: _RestoreRun, control: CopyControl, managed: ManagedFil
     copied = await run_bulk(
         cancel, copy_to_temp, loc.cache_path, run.temp, control,
         chunk_bytes=run.options.chunk_bytes,
-        fault_prefix="restore",
     )  # fmt: skip
     await run.enter(VERIFYING_BACK, bytes_done=copied.size)
     await run_bulk(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify)
     control.check()
     await run.enter(REPLACING)
     await run_blocking(cancel, replace_from_temp, loc, run.temp)
-    checkpoint("restore:replacing:after")

@@ -11,7 +11,6 @@ from typing import Any
 from cacherr.db import Database
 from cacherr.errors import CacherrError
 from cacherr.files.copy import CopyCancelled
-from cacherr.files.faults import checkpoint
 from cacherr.files.journal import Journal
 from cacherr.files.model import PLANNED, FileLocation, Kind, Outcome, ProtocolOptions, Result
 
@@ -39,7 +38,6 @@ class OperationRun:
         """Journal `step` before taking it."""
         self.step = step
         await self.journal.step(self.op_id, step, **fields)
-        checkpoint(f"{self.kind}:{step}")
 
     def outcome(
         self, result: Result, error: str | None = None, *, detail: dict[str, Any] | None = None
@@ -50,7 +48,6 @@ class OperationRun:
     async def begin(self, reason: str | None) -> None:
         """Open the journal row before anything is touched."""
         self.op_id = await self.journal.begin(self.kind, self.loc, reason=reason)
-        checkpoint(f"{self.kind}:planned")
 
     async def clean_up(self, state: str, error: str) -> None:
         """Leave the files as they were before the operation (each kind knows how)."""

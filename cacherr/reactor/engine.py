@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from cacherr.claims import Change, ClaimStore, ManagedFile
+from cacherr.claims import Change, Claim, ClaimStore, ManagedFile
 from cacherr.claims.priority import live_priority
 from cacherr.config.models import Settings
 from cacherr.db import Database
@@ -231,10 +231,13 @@ class CacheEngine:
             if action.kind == "cache":
                 claims = self.index.claims(path)
                 rating_key = next((c.rating_key for c in claims if c.rating_key), None)
+                strongest = self._strongest(path, now)
                 try:
                     executor.submit("cache", loc, rating_key=rating_key, reason=action.reason,
                                     priority=action.priority or 0.0,
-                                    holder=self._holder(path, now), after=leaving)  # fmt: skip
+                                    holder=strongest.user_id if strongest else None,
+                                    show=strongest.show_key if strongest else None,
+                                    after=leaving)  # fmt: skip
                 except RuntimeError:  # the executor is closing
                     continue
                 self.index.put_managed(
@@ -254,12 +257,13 @@ class CacheEngine:
                 leaving.append(op)
         return done
 
-    def _holder(self, plex_path: str, now: float) -> str | None:
-        """Who the file's strongest live claim belongs to (the fair order counts by them)."""
+    def _strongest(self, plex_path: str, now: float) -> Claim | None:
+        """The file's strongest live claim: whose it is and for which show, the fair order
+        counts by."""
         live = [c for c in self.index.claims(plex_path) if not c.expired(now)]
         if not live:
             return None
-        return max(live, key=lambda c: live_priority(c, now)).user_id
+        return max(live, key=lambda c: live_priority(c, now))
 
     async def _drop(self, result: Plan, found: Survey) -> None:
         paths = [d.plex_path for d in result.dropped]

@@ -1,4 +1,9 @@
-"""Running protocol operations in a child process that a test can stop, kill or resume."""
+"""Running protocol operations in a child process that a test can stop, kill or resume.
+
+`stop_at` starts the child with a moment to stop at (see `crash_child`) and checks, while
+it is stopped, that the journal and the files are as that moment leaves them (`MOMENTS`):
+a stop that drifted to another moment of the protocol fails there, not later.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,10 @@ from typing import Any
 
 import pytest
 from conftest import check_disk, locate, media_bytes, put_media, temps
+from crash_child import PAUSED_MARKER
 
 from cacherr.config.models import Mapping
 from cacherr.db import Database
-from cacherr.files.faults import PAUSE_ENV, PAUSED_MARKER
 from cacherr.files.model import ProtocolOptions
 from cacherr.files.protocol import cache_file, recover
 
@@ -24,19 +29,67 @@ CHILD = Path(__file__).with_name("crash_child.py")
 REL = "Show/Season 01/Show - S01E02.mkv"
 SIZE = 2 * 2**20 + 12345
 CHUNK = 128 * 1024
+UPGRADE_SIZE = SIZE - 999  # the cache copy as `Scene.upgrade_cache_copy` leaves it
+
+# What a stop leaves: (mode, point) -> (the running operation's journal step, the file's
+# managed_files state, `Scene.on_disk()`).
+_CACHED = {"union": "backup folder cache", "symlink": "link backup folder cache"}
+MOMENTS: dict[tuple[str, str], tuple[str, str | None, str]] = {
+    **{
+        (mode, point): moment
+        for mode in ("union", "symlink")
+        for point, moment in {
+            "cache:planned": ("planned", None, "array"),
+            "cache:mkdir": ("mkdir", "caching", "array"),
+            "cache:copying": ("copying", "caching", "array folder"),
+            "cache:chunk#1": ("copying", "caching", f"array folder temp:{CHUNK}"),
+            "cache:chunk#9": ("copying", "caching", f"array folder temp:{9 * CHUNK}"),
+            "cache:verifying": ("verifying", "caching", f"array folder temp:{SIZE}"),
+            "cache:publishing": ("publishing", "caching", f"array folder temp:{SIZE}"),
+            "cache:publishing:after": ("publishing", "caching", "array folder cache"),
+            "restore:planned": ("planned", "cached", _CACHED[mode]),
+            "restore:returning": ("returning", "cached", _CACHED[mode]),
+            "restore:returning:after": ("returning", "cached", "array folder cache"),
+            "restore:copying_back": ("copying_back", "cached", _CACHED[mode]),
+            "restore:chunk#3": ("copying_back", "cached", f"{_CACHED[mode]} temp:{3 * CHUNK}"),
+            "restore:verifying_back": (
+                "verifying_back", "cached", f"{_CACHED[mode]} temp:{UPGRADE_SIZE}"
+            ),
+            "restore:replacing": ("replacing", "cached", f"{_CACHED[mode]} temp:{UPGRADE_SIZE}"),
+            "restore:replacing:after": ("replacing", "cached", "array folder cache"),
+            "restore:releasing": ("releasing", "cached", "array folder cache"),
+            "restore:releasing:after": ("releasing", "cached", "array"),
+        }.items()
+    },
+    ("union", "cache:hiding"): ("hiding", "caching", "array folder cache"),
+    ("union", "cache:hiding:after"): ("hiding", "caching", "backup folder cache"),
+    ("symlink", "cache:backing_up"): ("backing_up", "caching", "array folder cache"),
+    ("symlink", "cache:backing_up:after"): ("backing_up", "caching", "array backup folder cache"),
+    ("symlink", "cache:linking"): ("linking", "caching", "array backup folder cache"),
+    ("symlink", "cache:linking:after"): ("linking", "caching", "link backup folder cache"),
+}  # fmt: skip
 
 
-def spawn(spec: dict[str, Any], pause: str | None = None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
-    if pause is not None:
-        env[PAUSE_ENV] = pause
+def spawn(spec: dict[str, Any]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(CHILD), json.dumps(spec)],
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def stop_at(scene: Scene, point: str, **extra: Any) -> subprocess.Popen[str]:
+    """Run the operation `point` names in a child stopped at `point`; checks the moment."""
+    child = spawn(scene.spec(point.partition(":")[0], stop=point, **extra))
+    try:
+        wait_paused(child, point)
+        moment, expected = scene.stopped(), MOMENTS[scene.options.mode, point]
+        assert moment == expected, f"stopped at {moment}, not at {point}: {expected}"
+    except BaseException:
+        kill(child)
+        raise
+    return child
 
 
 def wait_paused(proc: subprocess.Popen[str], point: str) -> None:
@@ -45,7 +98,7 @@ def wait_paused(proc: subprocess.Popen[str], point: str) -> None:
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.strip() == f"{PAUSED_MARKER} {point.partition('#')[0]}":
+        if line.strip() == f"{PAUSED_MARKER} {point}":
             break
     else:
         out = proc.stdout.read() if proc.stdout else ""
@@ -105,6 +158,40 @@ class Scene:
             "options": self.options.__dict__,
             **extra,
         }
+
+    def on_disk(self) -> str:
+        """What the file's names hold: `array` (a file) or `link` (a symlink) at the array
+        name, `backup`, `folder` (the cache folder), `cache`, `temp:<bytes>` per temp file."""
+        loc = self.loc
+        found = []
+        if loc.array_path.is_symlink():
+            found.append("link")
+        elif loc.array_path.exists():
+            found.append("array")
+        found += [word for word, path in [
+            ("backup", loc.backup_path), ("folder", loc.cache_path.parent),
+            ("cache", loc.cache_path),
+        ] if os.path.lexists(path)]  # fmt: skip
+        roots = (Path(self.mapping.array), Path(self.mapping.cache))
+        found += [f"temp:{temp.stat().st_size}" for temp in temps(*roots)]
+        return " ".join(found)
+
+    def stopped(self) -> tuple[str, str | None, str]:
+        """The running operation's step, the file's managed state, and `on_disk()`."""
+
+        async def run() -> tuple[str, str | None]:
+            db = await Database.open(self.db_path)
+            try:
+                [op] = await db.fetchall("SELECT step FROM operations WHERE state = 'running'")
+                row = await db.fetchone(
+                    "SELECT state FROM managed_files WHERE rel_path = ?", (REL,)
+                )
+            finally:
+                await db.close()
+            return op[0], row[0] if row is not None else None
+
+        step, state = asyncio.run(run())
+        return step, state, self.on_disk()
 
     def cache_now(self) -> None:
         async def run() -> None:

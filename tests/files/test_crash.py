@@ -1,9 +1,10 @@
 """Crash safety for real: a child process runs an operation and is SIGKILLed mid-way.
 
-The child stops itself at a named point of the protocol (`cacherr.files.faults`, inert
-unless its environment asks) or is killed at a random moment; recovery then runs on a fresh
-connection to the same database, and the promise is checked: the file exists once under
-its own name with the original bytes, no temp is left, and the database agrees.
+The child stops itself at a named moment of the protocol, which it finds by watching the
+journal and the copy from outside (`crash_child`), or is killed at a random moment; recovery
+then runs on a fresh connection to the same database, and the promise is checked: the file
+exists once under its own name with the original bytes, no temp is left, and the database
+agrees.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from childproc import SIZE, Scene, finish, journal_states, kill, spawn, wait_paused
+from childproc import SIZE, Scene, finish, journal_states, kill, spawn, stop_at
 from conftest import media_bytes, temps
 
 from cacherr.files.verify import sample_offsets
@@ -51,8 +52,7 @@ def test_cache_killed_at_each_step_recovers(
     tmp_path: Path, mode: str, point: str, cached: bool
 ) -> None:
     scene = Scene(tmp_path, mode=mode)
-    child = spawn(scene.spec("cache"), pause=point)
-    wait_paused(child, point)
+    child = stop_at(scene, point)
     kill(child)
 
     scene.recover_and_check(cached=cached)
@@ -85,8 +85,7 @@ def test_restore_killed_at_each_step_recovers(
     scene = Scene(tmp_path, mode=mode)
     scene.cache_now()
     cache_data = scene.upgrade_cache_copy() if upgraded else None
-    child = spawn(scene.spec("restore"), pause=point)
-    wait_paused(child, point)
+    child = stop_at(scene, point)
     kill(child)
 
     scene.recover_and_check(cached=cached, cache_data=cache_data)
@@ -104,8 +103,7 @@ def test_killed_at_a_random_moment_then_recovered_in_a_fresh_process(
         kind, upgrade = "restore", scene.upgrade_cache_copy()
     # Held right after the journal's first row, so the random delay falls in the operation
     # (tens of milliseconds) rather than in the interpreter's start-up.
-    child = spawn(scene.spec(kind), pause=f"{kind}:planned")
-    wait_paused(child, f"{kind}:planned")
+    child = stop_at(scene, f"{kind}:planned")
     child.send_signal(signal.SIGCONT)
     time.sleep(rng.uniform(0.0, 0.07))
     kill(child)
@@ -122,8 +120,7 @@ def test_a_copy_corrupted_before_verification_is_discarded(
     tmp_path: Path, verify: str, sampled: bool
 ) -> None:
     scene = Scene(tmp_path, verify=verify)
-    child = spawn(scene.spec("cache"), pause="cache:verifying")
-    wait_paused(child, "cache:verifying")
+    child = stop_at(scene, "cache:verifying")
     [temp] = temps(Path(scene.mapping.cache))
     # A sampled block for `sample`; a byte between samples for `full` (only a hash sees it).
     offset = sample_offsets(SIZE)[8] + (100 if sampled else 70_000)
@@ -146,8 +143,7 @@ def test_an_original_changed_after_its_copy_is_kept_and_the_copy_dropped(
     tmp_path: Path,
 ) -> None:
     scene = Scene(tmp_path)
-    child = spawn(scene.spec("cache"), pause="cache:hiding")
-    wait_paused(child, "cache:hiding")
+    child = stop_at(scene, "cache:hiding")
     kill(child)
     newer = media_bytes(SIZE, seed=5)  # written to the array file while Cacherr was down
     scene.loc.array_path.write_bytes(newer)
@@ -159,8 +155,7 @@ def test_an_original_changed_after_its_copy_is_kept_and_the_copy_dropped(
 def test_recovery_deletes_nothing_on_a_guess(tmp_path: Path) -> None:
     """Journal says 'hiding' but the original vanished: the cache copy is all there is."""
     scene = Scene(tmp_path)
-    child = spawn(scene.spec("cache"), pause="cache:hiding")
-    wait_paused(child, "cache:hiding")
+    child = stop_at(scene, "cache:hiding")
     kill(child)
     scene.loc.array_path.unlink()
 

@@ -388,6 +388,35 @@ async def test_the_one_queue_serves_each_holders_first_item_before_anyones_secon
     assert order == [locs[i].plex_path for i in (0, 5, 3, 1, 4, 2)]
 
 
+async def test_the_one_queue_counts_each_play_then_each_person(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    """One account plays two shows on two screens (windows a and b) and a friend one show:
+    every play's first item starts before any play's second; among first items, each
+    person's first before anyone's second, then priority."""
+    recorder = Recorder(bus)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=1), mover=gate)
+    locs = files(mapping, 8, size=4096)
+    wanted = [("owner", "a", "a1", 700.0), ("owner", "a", "a0", 690.0),
+              ("owner", "b", "b1", 700.0), ("owner", "b", "b0", 690.0),
+              ("friend", "c", "c1", 640.0), ("friend", "c", "c0", 630.0),
+              ("owner", None, "movie", 650.0)]  # fmt: skip
+    for (holder, show, item, priority), loc in zip(wanted, locs, strict=False):
+        executor.submit("cache", loc, priority=priority, holder=holder, show=show,
+                        rating_key=item)  # fmt: skip
+    await gate.waiting.wait()
+
+    # a1 was taken first (it waits for the mover); then depth (0, 0) c1, (0, 2) b1,
+    # (0, 4) movie; then the second items a0, b0, c0 by person depth.
+    assert [op.rating_key for op in executor.operations()] == [
+        "a1", "c1", "b1", "movie", "a0", "c0", "b0",
+    ]  # fmt: skip
+    gate.open.set()
+    await executor.run_until_idle()
+    assert len(recorder.of(OPERATION_STARTED)) == len(wanted)
+
+
 async def test_a_copy_waits_for_the_operations_it_comes_after(
     mapping: Mapping, bus: EventBus, make_executor: Any
 ) -> None:

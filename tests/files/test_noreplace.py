@@ -1,8 +1,9 @@
 """Final-name renames refuse to replace: a file that lands in between is kept and reported.
 
-A child process runs the operation and stops itself right before a rename (`faults`); the
-test then writes a file under the name the rename is about to take, as an import by
-Sonarr/Radarr would, and lets the child go on. Afterwards recovery runs as at a restart.
+A child process runs the operation and stops itself right before a rename, once the
+journal announced it (`crash_child`); the test then writes a file under the name the rename
+is about to take, as an import by Sonarr/Radarr would, and lets the child go on. Afterwards
+recovery runs as at a restart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from childproc import Scene, finish, kill, spawn, wait_paused
+from childproc import Scene, finish, kill, stop_at
 from conftest import media_bytes, temps
 
 from cacherr.db import Database
@@ -73,8 +74,7 @@ def test_a_file_landing_at_the_cache_name_before_publishing_is_kept(
     tmp_path: Path, mode: str
 ) -> None:
     scene = Scene(tmp_path, mode=mode)
-    child = spawn(scene.spec("cache"), pause="cache:publishing")
-    wait_paused(child, "cache:publishing")
+    child = stop_at(scene, "cache:publishing")
     land(scene.loc.cache_path)
     child.send_signal(signal.SIGCONT)
 
@@ -104,8 +104,7 @@ def test_a_file_landing_at_the_array_name_before_the_restore_takes_it_is_kept(
     scene.cache_now()
     # An upgraded cache copy is copied back (replacing); an unchanged one returns by rename.
     cache_data = scene.upgrade_cache_copy() if point == "restore:replacing" else scene.data
-    child = spawn(scene.spec("restore"), pause=point)
-    wait_paused(child, point)
+    child = stop_at(scene, point)
     if mode == "symlink":
         scene.loc.array_path.unlink()  # the import replaced Cacherr's symlink
     land(scene.loc.array_path)
@@ -124,8 +123,7 @@ def test_a_file_landing_at_the_array_name_before_the_restore_takes_it_is_kept(
 def test_recovery_keeps_a_file_that_landed_while_cacherr_was_down(tmp_path: Path) -> None:
     scene = Scene(tmp_path)
     scene.cache_now()
-    child = spawn(scene.spec("restore"), pause="restore:returning")
-    wait_paused(child, "restore:returning")
+    child = stop_at(scene, "restore:returning")
     kill(child)
     land(scene.loc.array_path)
 
@@ -153,8 +151,7 @@ def test_a_crash_between_the_name_swap_and_its_unlink_is_finished_by_recovery(
     scene = Scene(tmp_path, mode="symlink")
     scene.cache_now()
     upgrade = scene.upgrade_cache_copy() if point == "restore:replacing" else None
-    child = spawn(scene.spec("restore"), pause=point)
-    wait_paused(child, point)
+    child = stop_at(scene, point)
     kill(child)
     if upgrade is None:
         swap(scene.loc.backup_path, scene.loc.array_path)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from childproc import Scene, finish, journal_states, spawn, wait_paused
+from childproc import Scene, finish, journal_states, spawn, stop_at
 from conftest import assert_consistent, locate, media_bytes, put_media
 
 from cacherr.config.models import Mapping
@@ -85,8 +85,7 @@ def test_enospc_mid_copy_removes_the_temp_and_keeps_the_original(
 ) -> None:
     """Real ENOSPC: the space check passes, then another writer fills the pool."""
     scene = Scene(tmp_path, size=1536 * 1024, cache=small_pool)
-    child = spawn(scene.spec("cache"), pause="cache:copying")
-    wait_paused(child, "cache:copying")
+    child = stop_at(scene, "cache:copying")
     (small_pool / "someone-else.bin").write_bytes(b"\0" * MiB)
     child.send_signal(signal.SIGCONT)
 

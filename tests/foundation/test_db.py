@@ -143,3 +143,32 @@ async def test_a_transaction_reads_its_own_writes_and_others_see_them_after_comm
         assert row is not None and row[0] == "x"
     finally:
         await db.close()
+
+
+async def test_a_lone_write_never_joins_another_tasks_transaction(tmp_path: Path) -> None:
+    """A journal step written while a claims transaction is open waits for it, and commits
+    on its own: that transaction rolling back cannot take the step with it."""
+    db = await Database.open(tmp_path / "c.db")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def claims_then_fail() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO kv (key, value) VALUES ('claims', 'x')")
+            inside.set()
+            await release.wait()
+            raise RuntimeError("the claims transaction fails")
+
+    try:
+        failing = asyncio.create_task(claims_then_fail())
+        await inside.wait()
+        step = asyncio.create_task(db.execute("INSERT INTO kv (key, value) VALUES ('step', 'y')"))
+        await asyncio.sleep(0)  # the step is issued while the transaction is open
+        assert not step.done()
+        release.set()
+        with pytest.raises(RuntimeError):
+            await failing
+        await asyncio.wait_for(step, 10)
+        rows = await db.fetchall("SELECT key FROM kv ORDER BY key")
+        assert [r[0] for r in rows] == ["step"]
+    finally:
+        await db.close()

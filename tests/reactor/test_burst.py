@@ -51,3 +51,37 @@ async def test_every_persons_first_next_episode_starts_before_anyones_second(
     assert sorted(started[:PEOPLE]) == sorted(f"{s.title} - S01E02.mkv" for s in shows)
     # Then the episode each person is playing (next-episode first, within one person).
     assert all("S01E01" in name for name in started[PEOPLE : 2 * PEOPLE])
+
+
+async def test_one_account_on_many_screens_gets_every_next_episode_first(
+    start_app: AppFactory, world: World, tmp_path: Path
+) -> None:
+    """A household shares the owner's account: five screens start five shows at once. With
+    the mover holding operations back, then ending, the five next episodes are copied
+    before any episode being played or any second next one: the fair order counts each
+    play, not only each person."""
+    shows = [world.add_show(f"Screen {i}", seasons={1: 4}) for i in range(5)]
+    mover_pid = tmp_path / "mover.pid"
+    mover_pid.write_text(str(os.getpid()))
+    client = await start_app(cache={"copy_concurrency": 1}, mover={"pid_file": str(mover_pid)})
+    seen = Events(client)
+    secret = client.app[keys.CONFIG].current.webhook.secret
+    assert secret is not None
+    for show in shows:
+        first = show.seasons[0].episodes[0]
+        form = webhooks.form(webhooks.from_world("media.play", world, world.owner, first))
+        resp = await client.post(
+            "/api/webhooks/plex", data=form, params={"secret": secret.get_secret_value()}
+        )
+        assert resp.status == 202
+    await client.app[keys.REACTOR].run_until_idle()
+
+    mover_pid.unlink()
+    await settle(client)
+
+    started = [e["path"].rsplit("/", 1)[-1] for e in seen.of(events.OPERATION_STARTED)]
+    assert len(started) == 3 * len(shows)
+    assert sorted(started[: len(shows)]) == [f"{s.title} - S01E02.mkv" for s in shows]
+    assert sorted(started[len(shows) : 2 * len(shows)]) == sorted(
+        f"{s.title} - S01E01.mkv" for s in shows
+    )
