@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,13 +34,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.crash_campaign import free_port
 from cacherr.fakeplex import FakePlexThread, World, webhooks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def multipart(payload: dict[str, object]) -> tuple[bytes, str]:

@@ -4,7 +4,8 @@
 operations, sessions starting and stopping, sweeps, Plex going up or down, configuration
 problems, low space, warnings from the log), at most `max_rows` of them. `LogForwarder`
 is a logging handler turning WARNING and worse records into `log` events, with every
-configured secret value masked out of the text.
+configured secret value and every credential inside a URL masked out of the text
+(`cacherr.security.masking`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from cacherr import events
 from cacherr.config.models import Settings
 from cacherr.db import Database
 from cacherr.events import Event, EventBus
+from cacherr.security.masking import mask_secrets
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 5000
 PRUNE_EVERY = 100
 MAX_DATA_CHARS = 4000
-MASK = "********"
 
 
 def _who_what(event: events.SessionStart | events.SessionStop) -> str:
@@ -147,10 +149,7 @@ class ActivityLog:
 
     async def close(self) -> None:
         """Stop storing events."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 def _secrets_of(value: Any) -> Iterator[str]:
@@ -170,14 +169,6 @@ def _secrets_of(value: Any) -> Iterator[str]:
 def secret_values(settings: Settings) -> list[str]:
     """Every configured secret value (long enough to be worth masking), longest first."""
     return sorted({s for s in _secrets_of(settings) if len(s) >= 4}, key=len, reverse=True)
-
-
-def mask_secrets(text: str, secrets: list[str]) -> str:
-    """`text` with each secret value replaced by a mask."""
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
 
 
 class LogForwarder(logging.Handler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -164,6 +165,7 @@ async def _session_poller(app: web.Application) -> AsyncIterator[None]:
         app[keys.BUS],
         config=lambda: store.current.sessions,
         should_poll=plex_configured,
+        clock=app[keys.CLOCK],
     )
     app[keys.SESSION_POLLER] = poller
     await poller.start()
@@ -254,6 +256,10 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
     gc.unfreeze()
 
 
+async def _started(app: web.Application) -> None:
+    app[keys.STARTED_AT] = keys.now(app)
+
+
 def create_app(store: ConfigStore) -> web.Application:
     """Build the whole daemon around an opened configuration store."""
     app = web.Application(
@@ -262,7 +268,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[keys.CONFIG] = store
     app[keys.BUS] = EventBus()
     app[keys.PLEX_STATUS] = PlexStatus("connecting" if store.current.plex.url else "not_configured")
-    app[keys.STARTED_AT] = keys.now()
+    app[keys.CLOCK] = time.time  # a test sets its own before start-up
     app[keys.LOGIN_LIMITER] = FailureLimiter()
     app[keys.PLAYBACK] = PlaybackStream(app[keys.BUS])
     app[keys.LIVE_OPERATIONS] = LiveOperations(app[keys.BUS])
@@ -278,6 +284,7 @@ def create_app(store: ConfigStore) -> web.Application:
     app[REALTIME] = Realtime(app)
     setup_metrics(app)
     app.cleanup_ctx.append(_frozen_heap)  # last: after everything start-up builds
+    app.on_startup.append(_started)
     setup_routes(app)
     app.router.add_get("/", _index, name="index")
     app.router.add_static("/static/", web_root(), name="static")

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+PROC_STATUS = Path("/proc/self/status")
+
 
 def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o666) -> None:
     """Replace `path` with `text` atomically, keeping the mode (and owner) of an existing file.
@@ -36,7 +38,15 @@ def atomic_write_text(path: Path, text: str, *, new_file_mode: int = 0o666) -> N
 
 
 def current_umask() -> int:
-    """The process's umask (reading it means setting it: set back at once)."""
+    """The process's umask, as Linux (4.7 and later) shows it in /proc/self/status.
+
+    Python can only read the umask by setting it, and for that instant every thread creating a
+    file would get the wrong mode: that way is the fallback, for systems without the line.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -189,25 +189,35 @@ class SessionStop(_Session):
 # --- intake and reactions ----------------------------------------------------------------
 
 
+PlaybackKind = Literal["play", "resume", "pause", "stop", "scrobble", "new", "ondeck"]
+PlaybackSource = Literal["plex_webhook", "tautulli", "poll", "socket"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Playback(Event):
-    """A playback event accepted from a source (webhook, Tautulli, sessions, the socket)."""
+    """Something a user did with an item, from any source (a Plex webhook, Tautulli, the
+    session poller, Plex's notification socket). The same object goes on the playback stream
+    for the reactor and out on the bus for the page. Rating keys are strings.
+
+    `server_id` is the machineIdentifier of the Plex server it happened on, when the source
+    says (a Plex webhook's `Server.uuid`, Tautulli's `{server_machine_id}`).
+    """
 
     type: ClassVar[str] = PLAYBACK
-    kind: str
+    kind: PlaybackKind
     rating_key: str
-    source: str
-    media_type: str
-    grandparent_rating_key: str | None
-    parent_rating_key: str | None
-    user_id: str | None
-    username: str | None
-    title: str
-    view_offset_ms: int | None
-    duration_ms: int | None
-    session_key: str | None
-    server_id: str | None
-    received_at: float
+    source: PlaybackSource
+    media_type: str = ""
+    grandparent_rating_key: str | None = None
+    parent_rating_key: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    title: str = ""
+    view_offset_ms: int | None = None
+    duration_ms: int | None = None
+    session_key: str | None = None
+    server_id: str | None = None
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True, kw_only=True)

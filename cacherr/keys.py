@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,8 +51,9 @@ USAGE = web.AppKey("usage", UsageSampler)
 EXECUTOR = web.AppKey("executor", Executor)
 SWEEP_STATE = web.AppKey[Callable[[], dict[str, Any]]]("sweep_state")
 # The reactor (wired by cacherr.wiring): the cache engine between claims, planner and executor,
-# the playback reaction worker, the sweep and pins. CLOCK, when a test sets it before start-up,
-# is the wall clock the reactor and planner read (retention, expiry).
+# the playback reaction worker, the sweep and pins. CLOCK is the app's wall clock, the one way
+# to read the time (`now(app)`): handlers, the reactor, the planner, the sweep and the session
+# poller all read it. `create_app` sets `time.time`; a test may set its own before start-up.
 CLOCK = web.AppKey[Callable[[], float]]("clock")
 # With CLOCK, how the reactor waits for a time on that clock (retention's returns).
 SLEEP = web.AppKey[Callable[[float], Awaitable[None]]]("sleep")
@@ -69,6 +69,6 @@ LIST_SCHEDULER = web.AppKey("list_scheduler", ListScheduler)
 MAPPING_PROBLEMS: web.AppKey[list[Problem]] = web.AppKey("mapping_problems")
 
 
-def now() -> float:
-    """Wall-clock seconds; one place to read the time."""
-    return time.time()
+def now(app: web.Application) -> float:
+    """Wall-clock seconds on the app's clock (`CLOCK`)."""
+    return app[CLOCK]()

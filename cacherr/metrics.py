@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 
@@ -18,6 +17,7 @@ from aiohttp import web
 from cacherr import events, keys
 from cacherr.events import Event
 from cacherr.files.queries import footprint
+from cacherr.tasks import cancel_and_wait
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -178,9 +178,7 @@ METRICS = web.AppKey("metrics", Metrics)
 async def _loop_watch(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[METRICS].watch_loop(), name="loop-lag")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
 
 
 def setup_metrics(app: web.Application) -> None:

@@ -12,7 +12,6 @@ Docker kills the container 10 s after asking it to stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from cacherr import events, keys
 from cacherr.security.sessions import COOKIE_NAME
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Realtime:
 
     async def _health(self) -> dict[str, Any]:
         return {
-            "uptime_s": round(keys.now() - self._app[keys.STARTED_AT], 3),
+            "uptime_s": round(keys.now(self._app) - self._app[keys.STARTED_AT], 3),
             "plex": self._app[keys.PLEX_STATUS].as_dict(),
         }
 
@@ -104,10 +104,7 @@ class Realtime:
 
     async def close(self) -> None:
         """Stop forwarding (the clients were disconnected at shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _disconnect_all(self, _app: web.Application) -> None:
         await self.sio.shutdown()

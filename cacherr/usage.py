@@ -26,6 +26,7 @@ from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus
 from cacherr.files.queries import footprint
 from cacherr.files.space import pools_space
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,7 @@ class UsageSampler:
 
     async def close(self) -> None:
         """Stop sampling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._changes is not None:
             self._changes.close()
 

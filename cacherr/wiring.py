@@ -51,7 +51,7 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         bus,
         lambda: store.current,
         config_dir=store.config_dir,
-        clock=app.get(keys.CLOCK, keys.now),
+        clock=app[keys.CLOCK],
         sessions=app.get(keys.SESSION_POLLER),
         refused_mappings=refused,
     )

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Wait for `check()` to hold, polling every few milliseconds; fail at the deadline."""
+async def until(
+    check: Callable[[], T | Awaitable[T]], timeout_s: float = 10.0, step_s: float = 0.005
+) -> T:
+    """Wait for `check()` (plain or async) to give something true, polling every `step_s`;
+    return it. Fail at the deadline."""
     deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.005)
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        assert time.monotonic() < deadline, f"condition not met within {timeout_s} s"
+        await asyncio.sleep(step_s)

@@ -30,10 +30,14 @@ async def read_json(request: web.Request) -> Any:
         )
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
-    return load_json(raw or b"null", "the body")
+    # `read(n)` answers with what has arrived so far: a body split across packets (a slow
+    # link, a big settings save) is read to its end.
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_JSON_BYTES + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise BadRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    return load_json(bytes(raw) or b"null", "the body")
 
 
 def _is_json(content_type: str) -> bool:

@@ -26,7 +26,7 @@ async def claims(request: web.Request) -> web.Response:
     limit, offset = page_params(request, default_limit=100)
     source = choice_param(request, "source", ("", *SOURCES), "")
     user = request.query.get("user", "")
-    db, now = request.app[keys.DB], keys.now()
+    db, now = request.app[keys.DB], keys.now(request.app)
     names = await user_names(request.app[keys.PLEX_USERS])
     cached = await cached_media_paths(db)
     found = [
@@ -67,7 +67,7 @@ async def simulate(request: web.Request) -> web.Response:
     except ValueError:
         raise BadRequest("priority must be a number") from None
     app = request.app
-    db, settings, now = app[keys.DB], app[keys.CONFIG].current, keys.now()
+    db, settings, now = app[keys.DB], app[keys.CONFIG].current, keys.now(app)
     store = ClaimStore(db)
     index = Index.build(await store.all(), await store.managed())
     usage = await measure(db, settings)

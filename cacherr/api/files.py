@@ -91,7 +91,7 @@ async def cached_files(request: web.Request) -> web.Response:
     needle = request.query.get("q", "").strip().lower()
     user = request.query.get("user", "")
     app = request.app
-    db, now = app[keys.DB], keys.now()
+    db, now = app[keys.DB], keys.now(app)
     retention_s = app[keys.CONFIG].current.retention.hours * HOUR_S
     names = await user_names(app[keys.PLEX_USERS])
     claims: dict[str, list[Claim]] = {}

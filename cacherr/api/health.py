@@ -28,7 +28,7 @@ async def health(request: web.Request) -> web.Response:
             "status": "ok" if db_ok and problem is None else "degraded",
             "config": config,
             "version": __version__,
-            "uptime_s": round(keys.now() - app[keys.STARTED_AT], 3),
+            "uptime_s": round(keys.now(app) - app[keys.STARTED_AT], 3),
             "database": {"ok": db_ok, "message": db_message},
             "plex": app[keys.PLEX_STATUS].as_dict(),
         }

@@ -20,6 +20,7 @@ from cacherr.api.body import read_json
 from cacherr.api.envelope import ok
 from cacherr.config.models import Settings
 from cacherr.errors import BadRequest
+from cacherr.security.masking import mask_url_credentials
 from cacherr.sources.lists import shown_source
 
 # Fields changed through their own routes, never through PATCH.
@@ -111,7 +112,28 @@ def _settings_view(settings: Settings) -> dict[str, Any]:
     shown: dict[str, Any] = view(settings)
     for item in shown["lists"]["definitions"]:
         item["source"] = shown_source(item["provider"], item["source"])
+    _mask_addresses(shown)
     return shown
+
+
+def _mask_addresses(section: dict[str, Any]) -> None:
+    # A service address may carry a credential (a Plex URL copied from "View XML" ends in
+    # `?X-Plex-Token=…`): shown masked, like every secret.
+    for key, value in section.items():
+        if isinstance(value, dict):
+            _mask_addresses(value)
+        elif isinstance(value, str):
+            section[key] = mask_url_credentials(value)
+
+
+def _unmask_addresses(patch: dict[str, Any], current: Mapping[str, Any]) -> None:
+    """An address sent back as it was shown (masked) keeps the address it has."""
+    for key, value in patch.items():
+        old = current.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            _unmask_addresses(value, old)
+        elif isinstance(old, str) and value != old and value == mask_url_credentials(old):
+            patch[key] = old
 
 
 def _unmask_sources(patch: dict[str, Any], settings: Settings) -> None:
@@ -175,6 +197,7 @@ async def patch_settings(request: web.Request) -> web.Response:
         raise BadRequest(f"these settings cannot be changed here: {text}", details=refused)
     before = store.current
     _unmask_sources(patch, before)
+    _unmask_addresses(patch, view(before))
     settings = await asyncio.to_thread(store.save, patch)
     restart = [f for f in RESTART_FIELDS if _get(before, f) != _get(settings, f)]
     message = "Settings saved"

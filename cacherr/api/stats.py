@@ -42,5 +42,5 @@ async def stats(request: web.Request) -> web.Response:
 async def stats_history(request: web.Request) -> web.Response:
     """Cache usage over the last `range` (24h or 7d), one point every few minutes."""
     range_name = choice_param(request, "range", RANGES_S, "24h")
-    points = await history(request.app[keys.DB], RANGES_S[range_name], keys.now())
+    points = await history(request.app[keys.DB], RANGES_S[range_name], keys.now(request.app))
     return ok({"range": range_name, "points": points})

@@ -86,7 +86,7 @@ async def status(request: web.Request) -> web.Response:
     return ok(
         {
             "version": __version__,
-            "uptime_s": round(keys.now() - app[keys.STARTED_AT], 3),
+            "uptime_s": round(keys.now(app) - app[keys.STARTED_AT], 3),
             "plex": {
                 **app[keys.PLEX_STATUS].as_dict(),
                 **plex_card(app[keys.PLEX_STATUS], settings.plex.url),

@@ -39,7 +39,7 @@ def _user_dict(
         "kind": user.kind,
         "thumb": user.thumb,
         "last_active_at": user.last_active_at,
-        "active": is_active(user, settings.users, keys.now()),
+        "active": is_active(user, settings.users, keys.now(request.app)),
         "policy": asdict(effective_policy(user, settings.users, settings.cache)),
         "override": override.model_dump(exclude_none=True) if override is not None else {},
         "cached_files": files,

@@ -20,7 +20,7 @@ from cacherr import keys
 from cacherr.api.body import accepts
 from cacherr.api.envelope import ok
 from cacherr.errors import BadRequest, PayloadTooLarge, Unauthorized
-from cacherr.sources.playback import PlaybackEvent
+from cacherr.events import Playback
 from cacherr.sources.plex_webhook import event_from_plex, parse_plex_payload
 from cacherr.sources.tautulli import (
     TautulliPayload,
@@ -90,7 +90,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return bytes(buffer)
 
 
-def _enqueue(request: web.Request, name: str, event: PlaybackEvent | None) -> web.Response:
+def _enqueue(request: web.Request, name: str, event: Playback | None) -> web.Response:
     if event is None:
         log.debug("Webhook event %s ignored", name)
         return ok({"event": name, "status": "ignored"}, message="ignored", status=202)
@@ -104,7 +104,7 @@ async def plex_webhook(request: web.Request) -> web.Response:
     Events Cacherr does not use are acknowledged as ignored.
     """
     limit = _authorize(request)
-    received_at = keys.now()
+    received_at = keys.now(request.app)
     payload = parse_plex_payload(await _read_plex_payload(request, limit))
     return _enqueue(request, payload.event, event_from_plex(payload, received_at=received_at))
 
@@ -116,6 +116,6 @@ async def tautulli_webhook(request: web.Request) -> web.Response:
     The body is the template in docs/tautulli.md; unused actions are acknowledged as ignored.
     """
     limit = _authorize(request)
-    received_at = keys.now()
+    received_at = keys.now(request.app)
     payload = parse_tautulli_payload(await _read_body(request, limit))
     return _enqueue(request, payload.action, event_from_tautulli(payload, received_at=received_at))

@@ -9,7 +9,6 @@ The file is compared as bytes: an edit that is not UTF-8 is reported like any br
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from cacherr import events
 from cacherr.config.store import ConfigStore
 from cacherr.errors import ConfigError
 from cacherr.events import EventBus
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,7 @@ class ConfigWatcher:
     async def close(self) -> None:
         """Stop watching."""
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def _read_bytes(self) -> bytes | None:
         try:

@@ -24,6 +24,7 @@ from cacherr.notify.digest import (
     enabled,
 )
 from cacherr.notify.sender import AppriseSender, Delivery
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ class Notifier:
         """Stop; a batch still waiting for its window is sent, within a short timeout."""
         if self._sub is not None:
             self._sub.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._sub is not None:
             self._take_waiting(self._sub)  # published before close: part of the last batch
         if self._pending:

@@ -294,33 +294,17 @@ class Library:
         item = await self.item(rating_key)
         return item.show_key
 
+    async def following(self, rating_key: str, *, show_key: str | None = None) -> list[ItemRef]:
+        """Every episode after this one in show order across seasons, watched or not."""
+        show_key = show_key or await self.show_of(rating_key)
+        if show_key is None:
+            return []
+        return after(await self.episodes(show_key), rating_key)
+
     async def next_episodes(
         self, rating_key: str, count: int, *, show_key: str | None = None
     ) -> list[ItemRef]:
         """The `count` episodes after this one in show order across seasons, watched or not."""
-        show_key = show_key or await self.show_of(rating_key)
-        if show_key is None or count <= 0:
+        if count <= 0:
             return []
-        return after(await self.episodes(show_key), rating_key)[:count]
-
-    async def episodes_for_minutes(
-        self, rating_key: str, minutes: int, *, show_key: str | None = None
-    ) -> list[ItemRef]:
-        """Enough episodes after this one to cover `minutes` of runtime."""
-        show_key = show_key or await self.show_of(rating_key)
-        if show_key is None or minutes <= 0:
-            return []
-        return cover_minutes(after(await self.episodes(show_key), rating_key), minutes)
-
-    async def upcoming(
-        self, rating_key: str, *, show_key: str | None = None, count: int | None = None
-    ) -> list[ItemRef]:
-        """What to prefetch after an episode: `cache.prefetch_minutes` of runtime when set,
-        else `count` (a user's episodes_ahead) or `cache.next_episodes` episodes."""
-        cache = self._settings().cache
-        if cache.prefetch_minutes > 0:
-            return await self.episodes_for_minutes(
-                rating_key, cache.prefetch_minutes, show_key=show_key
-            )
-        n = cache.next_episodes if count is None else count
-        return await self.next_episodes(rating_key, n, show_key=show_key)
+        return (await self.following(rating_key, show_key=show_key))[:count]

@@ -14,7 +14,6 @@ both, unless asked to gather afresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -28,9 +27,10 @@ from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import DAY_S, EffectivePolicy, PlexUser, UserDirectory
 from cacherr.reactor.engine import CacheEngine
-from cacherr.reactor.window import describe
+from cacherr.reactor.window import ahead, describe
 from cacherr.sources.ondeck import OnDeck, OnDeckResult
 from cacherr.sources.watchlist import WatchlistResult, Watchlists
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,8 @@ class Collector:
 
     async def close(self) -> None:
         """Stop a background refresh of plex.tv."""
-        if self._refresh is not None:
-            self._refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh
-            self._refresh = None
+        await cancel_and_wait(self._refresh)
+        self._refresh = None
 
     async def refresh_users(self, failed: dict[str, str], *, background: bool = True) -> None:
         """Know the users: from plex.tv now when none is known yet; with `background`, a
@@ -161,14 +158,16 @@ class Collector:
             distance = 1 if item.type == "episode" else None
             reason = f"on deck for {user.name}: {describe(item)}"
             wanted[user.id].append((item, distance, reason, None))
-            if item.type == "episode" and policy.episodes_ahead > 0:
+            if item.type == "episode":
+                # As far ahead as a play looks (episodes_ahead, prefetch_minutes, next_episodes).
                 try:
-                    after = await self._library.next_episodes(
-                        item.rating_key, policy.episodes_ahead, show_key=item.show_key
+                    following = await self._library.following(
+                        item.rating_key, show_key=item.show_key
                     )
                 except PlexError as exc:
                     failed[f"ondeck {user.name}"] = exc.message
-                    after = []
+                    following = []
+                after = ahead(following, user, self._settings())
                 for distance, ep in enumerate(after, start=2):
                     reason = f"after on-deck {describe(item)} for {user.name}: {describe(ep)}"
                     wanted[user.id].append((ep, distance, reason, None))

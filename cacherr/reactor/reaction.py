@@ -17,7 +17,6 @@ client hanging up cannot cancel the work its event started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -29,7 +28,7 @@ from cacherr import events
 from cacherr.claims import Claim, UserKind
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError, DatabaseUnwritable
-from cacherr.events import EventBus, Reaction
+from cacherr.events import EventBus, Playback, Reaction
 from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
@@ -42,7 +41,8 @@ from cacherr.reactor.window import (
     movie_window,
     window_claims,
 )
-from cacherr.sources.playback import PlaybackEvent, PlaybackStream
+from cacherr.sources.playback import PlaybackStream
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Reactor:
         self._running: set[asyncio.Task[None]] = set()
         self._ready = ready
         self._wake = asyncio.Event()
-        self._tries: dict[PlaybackEvent, int] = {}
+        self._tries: dict[Playback, int] = {}
         self._requeues: set[asyncio.Task[None]] = set()
         bus.listen(self._on_bus_event)
 
@@ -99,11 +99,8 @@ class Reactor:
         """Stop taking events; give reactions in progress a moment, then cancel them."""
         for retry in [*self._requeues]:
             retry.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._running:
             _, late = await asyncio.wait(self._running, timeout=grace_s)
             for task in late:
@@ -111,7 +108,7 @@ class Reactor:
             if late:
                 await asyncio.wait(late)
 
-    def _retry_later(self, event: PlaybackEvent, reason: str) -> bool:
+    def _retry_later(self, event: Playback, reason: str) -> bool:
         # Plex went away under the reaction, or the state database could not be written (a
         # full disk): the event goes back on the stream, where the dispatcher holds it until
         # Plex is back, instead of being lost. A few tries only, in case Plex answers
@@ -151,7 +148,7 @@ class Reactor:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _one(self, event: PlaybackEvent) -> None:
+    async def _one(self, event: Playback) -> None:
         key = (event.user_id or event.username or "", event.grandparent_rating_key or "")
         if not key[1]:
             key = (key[0], event.rating_key)
@@ -172,7 +169,7 @@ class Reactor:
 
     # --- reactions -----------------------------------------------------------------------
 
-    async def handle(self, event: PlaybackEvent) -> Reaction | None:
+    async def handle(self, event: Playback) -> Reaction | None:
         """React to one event; returns what the `reaction` event said (None: nothing to do)."""
         started = time.monotonic()
         try:
@@ -203,13 +200,13 @@ class Reactor:
                 result,
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
                 # From the event's arrival (webhook received, session polled) to its copies queued.
-                latency_s=round(max(time.time() - event.received_at, 0.0), 4),
+                latency_s=round(max(self._engine.clock() - event.received_at, 0.0), 4),
                 message=result.reason + (f": {cached} to cache" if cached else ""),
             )
             self._bus.publish(result)
         return result
 
-    async def _played(self, event: PlaybackEvent, *, scrobbled: bool) -> Reaction | None:
+    async def _played(self, event: Playback, *, scrobbled: bool) -> Reaction | None:
         library = self._need_library()
         user, policy = await self._who(event.user_id, event.username)
         if not policy.enabled:
@@ -243,7 +240,7 @@ class Reactor:
         links = episode_window(episodes, anchor, user, settings, scrobbled=scrobbled)
         return await self._apply(user, policy, show_key, links, event.kind, describe(anchor))
 
-    async def _new(self, event: PlaybackEvent) -> Reaction | None:
+    async def _new(self, event: Playback) -> Reaction | None:
         library = self._need_library()
         kind = event.media_type
         if kind == "movie":
@@ -324,7 +321,7 @@ class Reactor:
             reason=f"{user.name} {verb} {what}",
         )
 
-    def _skipped(self, user: PlexUser, event: PlaybackEvent, why: str) -> Reaction:
+    def _skipped(self, user: PlexUser, event: Playback, why: str) -> Reaction:
         return Reaction(user=user.name, show=event.title, kind=event.kind, reason=why)
 
     def _need_library(self) -> Library:

@@ -31,6 +31,7 @@ from cacherr.reactor.collect import Collector, Replacement
 from cacherr.reactor.cron import Cron, CronError
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.pins import Pins
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,7 @@ class Sweeper:
             await self._collector.close()
         self._stop.set()
         for task in (self._task, self._current):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         self._task = self._current = None
 
     def state(self) -> dict[str, Any]:
@@ -135,7 +133,7 @@ class Sweeper:
             "state": "running" if self.running else "idle",
             "last": last,
             "last_finished_at": self.last_finished_at,
-            "next_in_s": round(self.delay_s(time.time()), 1),
+            "next_in_s": round(self.delay_s(self._engine.clock()), 1),
         }
 
     def trigger(self) -> bool:
@@ -175,7 +173,7 @@ class Sweeper:
             self._scheduled()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.delay_s(time.time()))
+                await asyncio.wait_for(self._stop.wait(), self.delay_s(self._engine.clock()))
                 return
             self._scheduled()
 
@@ -271,7 +269,7 @@ class Sweeper:
         result.unfit, result.dropped = len(plan.unfit), len(plan.dropped)
         result.duration_s = round(time.monotonic() - started, 3)
         if not dry_run:
-            self.last, self.last_finished_at = result, time.time()
+            self.last, self.last_finished_at = result, self._engine.clock()
             message = (
                 f"Sweep finished in {result.duration_s:.1f} s: {result.cached} to cache, "
                 f"{result.restored} back to the array, {result.evicted} evicted, "

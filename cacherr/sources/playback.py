@@ -1,12 +1,12 @@
 """The one stream of playback events: Plex webhooks, Tautulli, the session poller and Plex's
 notification socket, merged.
 
-Every source turns what it heard into a `PlaybackEvent` and offers it to the
+Every source turns what it heard into a `Playback` event (`cacherr.events`) and offers it to the
 `PlaybackStream`. The same thing heard twice is one event: a webhook and a poll both seeing
 a play, or Plex delivering a webhook twice, within `window_s` (play and resume count as the
 same thing). A scrobble is remembered much longer (`scrobble_memory_s`), since Plex and the
 poller can see a watch minutes apart. Accepted events go on a bounded queue for the reactor
-and out on the bus as `playback` events for the page.
+and, the same objects, out on the bus for the page.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Final, Literal
 
-from cacherr import events
-from cacherr.events import EventBus
+from cacherr.events import EventBus, Playback, PlaybackKind
 from cacherr.plex.users import MAIN_ID
 
 log = logging.getLogger(__name__)
 
-PlaybackKind = Literal["play", "resume", "pause", "stop", "scrobble", "new", "ondeck"]
-PlaybackSource = Literal["plex_webhook", "tautulli", "poll", "socket"]
 OfferResult = Literal["queued", "duplicate", "foreign"]
 
 # Kinds that mean the same thing to Cacherr share a class: a duplicate is a repeat of the class.
@@ -41,46 +38,14 @@ KIND_CLASS: Final[dict[PlaybackKind, str]] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
-class PlaybackEvent:
-    """Something a user did with an item, from any source. Rating keys are strings.
-
-    `server_id` is the machineIdentifier of the Plex server it happened on, when the source
-    says (a Plex webhook's `Server.uuid`, Tautulli's `{server_machine_id}`).
-    """
-
-    kind: PlaybackKind
-    rating_key: str
-    source: PlaybackSource
-    media_type: str = ""
-    grandparent_rating_key: str | None = None
-    parent_rating_key: str | None = None
-    user_id: str | None = None
-    username: str | None = None
-    title: str = ""
-    view_offset_ms: int | None = None
-    duration_ms: int | None = None
-    session_key: str | None = None
-    server_id: str | None = None
-    received_at: float = field(default_factory=time.time)
-
-    @property
-    def kind_class(self) -> str:
-        """The de-duplication class of `kind` (play and resume are one)."""
-        return KIND_CLASS[self.kind]
-
-    def user_keys(self) -> tuple[str, ...]:
-        """Every way this event names its user; two events match when any key is shared."""
-        keys = []
-        if self.user_id:
-            keys.append(f"id:{self.user_id}")
-        if self.username:
-            keys.append(f"name:{self.username.casefold()}")
-        return tuple(keys) or ("anonymous",)
-
-    def as_event(self) -> events.Playback:
-        """The `playback` bus event telling of it."""
-        return events.Playback(**asdict(self))
+def user_keys(event: Playback) -> tuple[str, ...]:
+    """Every way an event names its user; two events match when any key is shared."""
+    keys = []
+    if event.user_id:
+        keys.append(f"id:{event.user_id}")
+    if event.username:
+        keys.append(f"name:{event.username.casefold()}")
+    return tuple(keys) or ("anonymous",)
 
 
 # (kind class, rating key, one of the user's keys)
@@ -132,7 +97,7 @@ class PlaybackStream:
     ) -> None:
         self._bus = bus
         self._clock = clock
-        self._queue: asyncio.Queue[PlaybackEvent] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[Playback] = asyncio.Queue(maxsize)
         self._recent = _Recent(window_s)
         self._scrobbles = _Recent(scrobble_memory_s)
         self.queued = 0
@@ -150,7 +115,7 @@ class PlaybackStream:
         """Our Plex server's machineIdentifier: events from any other server are ignored."""
         self.server_id = server_id
 
-    def offer(self, event: PlaybackEvent) -> OfferResult:
+    def offer(self, event: Playback) -> OfferResult:
         """Queue `event` unless it repeats one accepted within the window or comes from another
         Plex server (the owner's webhooks travel with them to friends' servers, whose rating
         keys name other items). Until our server's id is known, no event is refused for it."""
@@ -169,7 +134,7 @@ class PlaybackStream:
         now = self._clock()
         recent = self._scrobbles if event.kind == "scrobble" else self._recent
         recent.prune(now)
-        keys = [(event.kind_class, event.rating_key, user) for user in event.user_keys()]
+        keys = [(KIND_CLASS[event.kind], event.rating_key, user) for user in user_keys(event)]
         if recent.any_seen(keys):
             self.duplicates += 1
             log.debug(
@@ -195,10 +160,10 @@ class PlaybackStream:
             event.source,
         )
         if self._bus is not None:
-            self._bus.publish(event.as_event())
+            self._bus.publish(event)
         return "queued"
 
-    def requeue(self, event: PlaybackEvent) -> None:
+    def requeue(self, event: Playback) -> None:
         """Put back an event already accepted (its reaction waits for Plex), no de-duplication."""
         if self._queue.full():
             self.overflowed += 1
@@ -206,11 +171,11 @@ class PlaybackStream:
             return
         self._queue.put_nowait(event)
 
-    async def get(self) -> PlaybackEvent:
+    async def get(self) -> Playback:
         """The next event, waiting for one."""
         return await self._queue.get()
 
-    def get_nowait(self) -> PlaybackEvent:
+    def get_nowait(self) -> Playback:
         """The next event if one waits (raises `asyncio.QueueEmpty` otherwise)."""
         return self._queue.get_nowait()
 
@@ -228,9 +193,9 @@ class PlaybackStream:
             "foreign": self.foreign,
         }
 
-    def __aiter__(self) -> AsyncIterator[PlaybackEvent]:
+    def __aiter__(self) -> AsyncIterator[Playback]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[PlaybackEvent]:
+    async def _iterate(self) -> AsyncIterator[Playback]:
         while True:
             yield await self._queue.get()

@@ -30,6 +30,7 @@ from xml.etree import ElementTree
 import aiohttp
 
 from cacherr.config.models import PlexConfig
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,8 @@ class NotificationSocket:
         """Stop listening."""
         self._stop.set()
         await self._hang_up()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def reconfigure(self) -> None:
         """The Plex settings changed: reconnect with the new ones. Safe from any thread."""

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from cacherr.errors import BadRequest, parse_json_object
+from cacherr.events import Playback, PlaybackKind
 from cacherr.plex.users import MAIN_ID
-from cacherr.sources.playback import PlaybackEvent, PlaybackKind
 
 PLEX_EVENT_KINDS: Final[dict[str, PlaybackKind]] = {
     "media.play": "play",
@@ -135,14 +135,14 @@ def _user_id(payload: PlexWebhook) -> str | None:
     return str(account.id) if account is not None and account.id is not None else None
 
 
-def event_from_plex(payload: PlexWebhook, *, received_at: float) -> PlaybackEvent | None:
+def event_from_plex(payload: PlexWebhook, *, received_at: float) -> Playback | None:
     """The playback event a payload means, or None for events Cacherr does not use."""
     kind = PLEX_EVENT_KINDS.get(payload.event)
     meta = payload.metadata
     if kind is None or meta is None or not meta.rating_key:
         return None
     account = payload.account
-    return PlaybackEvent(
+    return Playback(
         kind=kind,
         rating_key=meta.rating_key,
         source="plex_webhook",

@@ -18,7 +18,6 @@ A Plex that is down is logged once per outage; the last known sessions stay acti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,14 +25,10 @@ from dataclasses import replace
 
 from cacherr import events
 from cacherr.config.models import SessionsConfig
-from cacherr.events import EventBus
-from cacherr.sources.playback import (
-    PlaybackEvent,
-    PlaybackKind,
-    PlaybackSource,
-    PlaybackStream,
-)
+from cacherr.events import EventBus, Playback, PlaybackKind, PlaybackSource
+from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.snapshots import SessionSnapshot, SessionsProvider
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +111,8 @@ class SessionPoller:
     async def close(self) -> None:
         """Stop polling."""
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def wake(self, urgent: bool = True) -> None:
         """Poll now: a session changed (`urgent`), or it progressed (at most once an interval)."""
@@ -243,7 +235,7 @@ class SessionPoller:
 
     def _emit(self, kind: PlaybackKind, snapshot: SessionSnapshot) -> None:
         self._stream.offer(
-            PlaybackEvent(
+            Playback(
                 kind=kind,
                 rating_key=snapshot.rating_key,
                 source=self._source,

@@ -38,7 +38,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cacherr.errors import BadRequest, parse_json_object
-from cacherr.sources.playback import PlaybackEvent, PlaybackKind
+from cacherr.events import Playback, PlaybackKind
 
 TAUTULLI_ACTION_KINDS: Final[dict[str, PlaybackKind]] = {
     "play": "play",
@@ -102,12 +102,12 @@ def _duration_ms(payload: TautulliPayload) -> int | None:
     return None if payload.duration is None else payload.duration * 60_000
 
 
-def event_from_tautulli(payload: TautulliPayload, *, received_at: float) -> PlaybackEvent | None:
+def event_from_tautulli(payload: TautulliPayload, *, received_at: float) -> Playback | None:
     """The playback event a Tautulli body means, or None for actions Cacherr does not use."""
     kind = TAUTULLI_ACTION_KINDS.get(payload.action)
     if kind is None or not payload.rating_key:
         return None
-    return PlaybackEvent(
+    return Playback(
         kind=kind,
         rating_key=payload.rating_key,
         source="tautulli",

@@ -1,5 +1,10 @@
 """The real app on a real port, and Debian's chromium driven by Playwright (async API, so the
-server and the browser share the test's event loop)."""
+server and the browser share the event loop).
+
+One chromium serves the whole session (starting Playwright's driver and the browser took
+about 2 s a test); each test gets its own browser context, so no cookie, storage or page
+carries over. The page tests therefore run in the session's event loop (`SESSION_LOOP`, each
+module's `pytestmark`), and so do the fixtures here."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from cacherr import keys
@@ -29,6 +35,7 @@ ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "correct horse battery staple"
+SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
 
 if not CHROMIUM.exists():
     pytest.skip("the page tests need Debian's /usr/bin/chromium", allow_module_level=True)
@@ -60,7 +67,7 @@ def docs_screenshots_untouched() -> Iterator[None]:
     assert contents() == before, "a page test wrote into docs/screenshots/"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     array, cache = tmp_path / "array" / "tv", tmp_path / "cache" / "tv"
     array.mkdir(parents=True)
@@ -103,28 +110,38 @@ def _unexpected(message: Any, expected: set[int]) -> bool:
     return True
 
 
-@pytest.fixture
-async def page(served: Served, expected_statuses: set[int]) -> AsyncIterator[Any]:
-    """A fresh chromium page (1280×800) that fails the test on any script or console error."""
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """Chromium, started once for the session."""
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        tab = await context.new_page()
-        errors: list[str] = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.on(
-            "console",
-            lambda msg: (
-                errors.append(f"console: {msg.text}")
-                if msg.type == "error" and _unexpected(msg, expected_statuses)
-                else None
-            ),
-        )
+        running = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            yield tab
+            yield running
         finally:
-            await browser.close()
-        assert errors == [], f"errors on the page: {errors}"
+            await running.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Any, served: Served, expected_statuses: set[int]) -> AsyncIterator[Any]:
+    """A fresh chromium page (1280×800) in a context of its own that fails the test on any
+    script or console error."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on(
+        "console",
+        lambda msg: (
+            errors.append(f"console: {msg.text}")
+            if msg.type == "error" and _unexpected(msg, expected_statuses)
+            else None
+        ),
+    )
+    try:
+        yield tab
+    finally:
+        await context.close()
+    assert errors == [], f"errors on the page: {errors}"
 
 
 async def submit_setup(page: Any, served: Served, password: str) -> None:

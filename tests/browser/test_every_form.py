@@ -7,8 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cacherr.security.passwords import MIN_LENGTH
-from tests.browser.conftest import PASSWORD, Served, log_in, playwright_api, seed, submit_setup
+from tests.browser.conftest import (
+    PASSWORD,
+    SESSION_LOOP,
+    Served,
+    log_in,
+    playwright_api,
+    seed,
+    submit_setup,
+)
+
+pytestmark = SESSION_LOOP  # the shared browser's event loop
 
 expect = playwright_api.expect
 
@@ -132,6 +144,8 @@ async def test_the_password_rule_is_the_servers(
     await expect(page.locator("label", has_text="New password (")).to_contain_text(rule)
 
 
+# No page, no loop: the module's session-loop mark means nothing to it.
+@pytest.mark.filterwarnings("ignore:.*is marked with '@pytest.mark.asyncio' but it is not an async")
 def test_the_readme_states_the_same_rule() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"a password needs {MIN_LENGTH} characters or more" in readme

@@ -14,7 +14,16 @@ import pytest
 from cacherr import keys
 from cacherr.executor import Executor
 from cacherr.files.paths import PathResolver
-from tests.browser.conftest import Served, log_in, playwright_api, screenshot_path, seed
+from tests.browser.conftest import (
+    SESSION_LOOP,
+    Served,
+    log_in,
+    playwright_api,
+    screenshot_path,
+    seed,
+)
+
+pytestmark = SESSION_LOOP  # the shared browser's event loop
 
 expect = playwright_api.expect
 

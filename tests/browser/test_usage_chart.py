@@ -8,7 +8,9 @@ from typing import Any
 
 from cacherr import keys
 from cacherr.files.paths import PathResolver
-from tests.browser.conftest import Served, log_in, playwright_api
+from tests.browser.conftest import SESSION_LOOP, Served, log_in, playwright_api
+
+pytestmark = SESSION_LOOP  # the shared browser's event loop
 
 expect = playwright_api.expect
 

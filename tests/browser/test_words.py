@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Served, log_in, playwright_api
+from tests.browser.conftest import SESSION_LOOP, Served, log_in, playwright_api
 from tests.foundation.test_cli import free_port
+
+pytestmark = SESSION_LOOP  # the shared browser's event loop
 
 expect = playwright_api.expect
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,14 @@ def cacherr(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subproc
     )
 
 
-def wait_healthy(port: int, timeout_s: float) -> dict[str, Any]:
+def wait_healthy(
+    port: int, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> dict[str, Any]:
+    """The daemon's first answer to `GET /api/health`; fails at the deadline or, if `alive()`
+    turns false, as soon as the daemon has ended."""
     deadline = time.monotonic() + timeout_s
     while True:
+        assert alive(), "the daemon ended before it answered"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1) as r:
                 return dict(json.load(r))

@@ -27,7 +27,7 @@ FLOORS: list[set[str]] = [
     {"sources", "planner", "executor", "usage", "checks", "live", "activity"},
     {"claims", "files", "plex", "notify", "security"},
     {"db", "config", "lock"},
-    {"events", "errors", "atomic"},
+    {"events", "errors", "atomic", "tasks"},
     {"fakeplex"},
     {"__init__"},
 ]

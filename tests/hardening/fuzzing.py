@@ -8,6 +8,7 @@ in the same proportions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,9 @@ def budget(name: str) -> settings:
     )
 
 
+# Strategies are built once and reused: Hypothesis inspects each new one (its recursion, the
+# source of its lambdas), which cost more than drawing the cases when they were rebuilt per case.
+@functools.cache
 def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     """Any JSON document, including long and odd strings."""
     scalars = (
@@ -69,6 +73,7 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     )
 
 
+@functools.cache
 def odd_text() -> st.SearchStrategy[str]:
     """Strings that break naive code: traversal, NUL, newlines, huge, unicode."""
     return st.one_of(

@@ -14,7 +14,6 @@ import hashlib
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from tests.hardening.conftest import (
     settle,
     snapshot,
 )
+from tests.waiting import until
 
 
 def first_episode(world: World) -> Episode:
@@ -56,17 +56,6 @@ async def health(daemon: Client) -> dict[str, Any]:
     assert resp.status == 200
     body = await resp.json()
     return dict(body["data"])
-
-
-async def until(check: Any, timeout_s: float = 15, step_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s} s")
-        await asyncio.sleep(step_s)
 
 
 def cached(root: Path) -> set[str]:
@@ -90,7 +79,7 @@ async def test_plex_down_during_a_reaction_then_back(
     async def down() -> bool:
         return (await health(daemon))["plex"]["state"] == "down"
 
-    await until(down)
+    await until(down, 15)
     h = await health(daemon)
     assert h["plex"]["message"]
     assert (await states.get()).data["state"] in ("degraded", "down")
@@ -128,7 +117,7 @@ async def test_plex_slow_and_erroring_during_a_sweep(
     before = fake.counter.total()
     resp = await daemon.post("/api/sweep")
     assert resp.status == 202
-    await until(lambda: _asked(fake, before))
+    await until(lambda: _asked(fake, before), 15)
     # The API answers while the sweep still waits on Plex's 2 s answers.
     await health(daemon)
     assert daemon.app[keys.SWEEPER].running
@@ -162,7 +151,7 @@ async def test_plex_rate_limits_a_reaction(
     rule.too_many_requests = True
     rule.retry_after_s = 1
     await play(daemon, world)
-    await until(lambda: _asked(fake, 0, ALL_EPISODES))
+    await until(lambda: _asked(fake, 0, ALL_EPISODES), 15)
     # The API answers while Plex refuses the reaction; nothing is cached meanwhile.
     await health(daemon)
     assert not cached(root)

@@ -90,38 +90,50 @@ def not_real(world: World) -> Any:
     return keep
 
 
-@st.composite
 def requests(
-    draw: st.DrawFn, spec: dict[str, Any], world: World
-) -> tuple[str, str, dict[str, str], bytes | None]:
-    method, path, op = draw(st.sampled_from(operations(spec)))
-    for param in op.get("parameters", []):
-        value = draw(st.one_of(odd_text(), st.from_regex(r"\d{1,12}", fullmatch=True)))
-        value = quote(value.replace("\x00", "")[:URL_PART_CHARS], safe="")
-        path = path.replace("{" + param["name"] + "}", value)
-    query = draw(
-        st.dictionaries(
-            st.sampled_from(QUERY_NAMES) | st.text(max_size=8),
-            st.one_of(odd_text(), st.integers().map(str), st.just(json.dumps([{"a": 1}]))).map(
-                lambda v: v[:URL_PART_CHARS]
-            ),
-            max_size=3,
-        )
+    spec: dict[str, Any], world: World
+) -> st.SearchStrategy[tuple[str, str, dict[str, str], bytes | None]]:
+    """(method, target, headers, body) for any documented operation."""
+    # Built once: Hypothesis inspects every new strategy, which cost more than the cases.
+    ops = operations(spec)
+    defs = spec["components"]["schemas"]
+    bodies = {
+        (method, path): schema_values(schema["schema"], defs) | json_values()
+        for method, path, op in ops
+        if (schema := op.get("requestBody", {}).get("content", {}).get("application/json", {}))
+    }
+    path_values = st.one_of(odd_text(), st.from_regex(r"\d{1,12}", fullmatch=True))
+    queries = st.dictionaries(
+        st.sampled_from(QUERY_NAMES) | st.text(max_size=8),
+        st.one_of(odd_text(), st.integers().map(str), st.just(json.dumps([{"a": 1}]))).map(
+            lambda v: v[:URL_PART_CHARS]
+        ),
+        max_size=3,
     )
-    headers = {"X-Api-Key": draw(st.sampled_from([SECRETS["api_key"]] * 8 + ["", "wrong"]))}
-    body: bytes | None = None
-    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-    if schema:
-        doc = draw(schema_values(schema["schema"], spec["components"]["schemas"]) | json_values())
-        body = json.dumps(doc).encode()
-    elif method in ("post", "put", "patch"):
-        body = json.dumps(draw(json_values())).encode()
-    if body is not None and not draw(st.integers(0, 9)):
-        body = draw(st.binary(max_size=200))
-    if method != "get" or body is not None:
-        headers["Content-Type"] = "application/json"
-    target = path + ("?" + urlencode(query) if query else "")
-    return method, target, headers, body
+
+    @st.composite
+    def one(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes | None]:
+        method, template, op = draw(st.sampled_from(ops))
+        path = template
+        for param in op.get("parameters", []):
+            value = draw(path_values)
+            value = quote(value.replace("\x00", "")[:URL_PART_CHARS], safe="")
+            path = path.replace("{" + param["name"] + "}", value)
+        query = draw(queries)
+        headers = {"X-Api-Key": draw(st.sampled_from([SECRETS["api_key"]] * 8 + ["", "wrong"]))}
+        body: bytes | None = None
+        if (method, template) in bodies:
+            body = json.dumps(draw(bodies[(method, template)])).encode()
+        elif method in ("post", "put", "patch"):
+            body = json.dumps(draw(json_values())).encode()
+        if body is not None and not draw(st.integers(0, 9)):
+            body = draw(st.binary(max_size=200))
+        if method != "get" or body is not None:
+            headers["Content-Type"] = "application/json"
+        target = path + ("?" + urlencode(query) if query else "")
+        return method, target, headers, body
+
+    return one()
 
 
 @LARGE_CASES

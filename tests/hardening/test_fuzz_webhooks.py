@@ -49,11 +49,10 @@ def rating_keys(world: World) -> st.SearchStrategy[Any]:
 
 
 def plex_documents(world: World) -> st.SearchStrategy[Any]:
+    keys = rating_keys(world)
     metadata = st.fixed_dictionaries(
-        {"ratingKey": rating_keys(world)},
-        optional={
-            k: st.one_of(json_values(3), rating_keys(world)) for k in META_KEYS if k != "ratingKey"
-        },
+        {"ratingKey": keys},
+        optional={k: st.one_of(json_values(3), keys) for k in META_KEYS if k != "ratingKey"},
     )
     near_valid = st.fixed_dictionaries(
         {"event": st.one_of(st.sampled_from(sorted(PLEX_EVENT_KINDS)), odd_text(), json_values(2))},
@@ -84,67 +83,70 @@ def _multipart(parts: list[tuple[str | None, str | None, bytes]], boundary: str)
     return out + f"--{boundary}--\r\n".encode()
 
 
-@st.composite
-def plex_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, str], bytes]:
+def plex_requests(world: World) -> st.SearchStrategy[tuple[str, dict[str, str], bytes]]:
     """(query, headers, body): mostly well-formed multipart, sometimes junk of every kind."""
-    doc = draw(plex_documents(world))
-    encoded = json.dumps(doc).encode()
-    payload = draw(
-        st.one_of(
-            st.just(encoded),
-            st.just(encoded),
-            st.binary(max_size=200),
-            st.just(encoded[: max(0, len(encoded) // 2)]),
-        )
-    )
-    parts: list[tuple[str | None, str | None, bytes]] = []
-    # Hypothesis leans to the smallest draw, so 0 is the well-formed choice everywhere.
-    if draw(st.integers(0, 9)) != 9:  # one time in ten: no payload part
-        name = draw(st.sampled_from(["payload", "payload", "payload", "Payload", "", None]))
-        parts.append((name, draw(st.sampled_from(["application/json", None, "x/y"])), payload))
-    for _ in range(draw(st.integers(0, 2))):
-        parts.append(("thumb", "image/jpeg", draw(st.binary(max_size=3000))))
-    boundary = "b0undary"
-    body = _multipart(parts, boundary)
-    shape = draw(st.integers(0, 9))
-    ctype = f"multipart/form-data; boundary={boundary}"
-    if shape == 9:
-        body = draw(st.binary(max_size=500))
-    elif shape == 8:
-        ctype = draw(
-            st.sampled_from(
-                ["application/json", "text/plain", "multipart/form-data", "multipart/mixed; x=1"]
+    documents = plex_documents(world)
+
+    @st.composite
+    def one(draw: st.DrawFn) -> tuple[str, dict[str, str], bytes]:
+        doc = draw(documents)
+        encoded = json.dumps(doc).encode()
+        payload = draw(
+            st.one_of(
+                st.just(encoded),
+                st.just(encoded),
+                st.binary(max_size=200),
+                st.just(encoded[: max(0, len(encoded) // 2)]),
             )
         )
-    elif shape == 7:
-        body = body[: draw(st.integers(0, len(body)))]
-    secret = draw(
-        st.sampled_from([SECRETS["webhook"]] * 6 + ["", "wrong", SECRETS["webhook"] + "x"])
-    )
-    query = f"secret={secret}" if draw(st.integers(0, 9)) != 9 else ""
-    return query, {"Content-Type": ctype}, body
-
-
-@st.composite
-def tautulli_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, str], bytes]:
-    doc = draw(
-        st.one_of(
-            st.fixed_dictionaries(
-                {"action": st.one_of(st.sampled_from(TAUTULLI_ACTIONS), json_values(2))},
-                optional={
-                    k: st.one_of(rating_keys(world), json_values(2))
-                    for k in TAUTULLI_KEYS
-                    if k != "action"
-                },
-            ),
-            json_values(),
+        parts: list[tuple[str | None, str | None, bytes]] = []
+        # Hypothesis leans to the smallest draw, so 0 is the well-formed choice everywhere.
+        if draw(st.integers(0, 9)) != 9:  # one time in ten: no payload part
+            name = draw(st.sampled_from(["payload", "payload", "payload", "Payload", "", None]))
+            parts.append((name, draw(st.sampled_from(["application/json", None, "x/y"])), payload))
+        for _ in range(draw(st.integers(0, 2))):
+            parts.append(("thumb", "image/jpeg", draw(st.binary(max_size=3000))))
+        boundary = "b0undary"
+        body = _multipart(parts, boundary)
+        shape = draw(st.integers(0, 9))
+        ctype = f"multipart/form-data; boundary={boundary}"
+        if shape == 9:
+            body = draw(st.binary(max_size=500))
+        elif shape == 8:
+            ctype = draw(st.sampled_from(CONTENT_TYPES))
+        elif shape == 7:
+            body = body[: draw(st.integers(0, len(body)))]
+        secret = draw(
+            st.sampled_from([SECRETS["webhook"]] * 6 + ["", "wrong", SECRETS["webhook"] + "x"])
         )
+        query = f"secret={secret}" if draw(st.integers(0, 9)) != 9 else ""
+        return query, {"Content-Type": ctype}, body
+
+    return one()
+
+
+CONTENT_TYPES = ["application/json", "text/plain", "multipart/form-data", "multipart/mixed; x=1"]
+
+
+def tautulli_requests(world: World) -> st.SearchStrategy[tuple[str, dict[str, str], bytes]]:
+    keys = rating_keys(world)
+    documents = st.one_of(
+        st.fixed_dictionaries(
+            {"action": st.one_of(st.sampled_from(TAUTULLI_ACTIONS), json_values(2))},
+            optional={k: st.one_of(keys, json_values(2)) for k in TAUTULLI_KEYS if k != "action"},
+        ),
+        json_values(),
     )
-    body = json.dumps(doc).encode()
-    body = draw(st.one_of(st.just(body), st.just(body), st.binary(max_size=300)))
-    ctype = draw(st.sampled_from(["application/json", "application/json", "text/plain", ""]))
-    secret = draw(st.sampled_from([SECRETS["webhook"]] * 6 + ["", "nope"]))
-    return f"secret={secret}", {"Content-Type": ctype} if ctype else {}, body
+
+    @st.composite
+    def one(draw: st.DrawFn) -> tuple[str, dict[str, str], bytes]:
+        body = json.dumps(draw(documents)).encode()
+        body = draw(st.one_of(st.just(body), st.just(body), st.binary(max_size=300)))
+        ctype = draw(st.sampled_from(["application/json", "application/json", "text/plain", ""]))
+        secret = draw(st.sampled_from([SECRETS["webhook"]] * 6 + ["", "nope"]))
+        return f"secret={secret}", {"Content-Type": ctype} if ctype else {}, body
+
+    return one()
 
 
 async def _untouched_after(daemon: Client, before: Any, root: Any) -> None:

@@ -14,9 +14,9 @@ from cacherr import events, keys
 from cacherr.app import create_app
 from cacherr.config import ConfigStore
 from cacherr.config.models import SessionsConfig
-from cacherr.events import EventBus, Subscription
+from cacherr.events import EventBus, Playback, Subscription
 from cacherr.fakeplex import Episode, World, start_fake_plex, webhooks
-from cacherr.sources.playback import PlaybackEvent, PlaybackStream
+from cacherr.sources.playback import PlaybackStream
 from cacherr.sources.sessions import SessionPoller
 from tests.waiting import until
 
@@ -170,7 +170,7 @@ async def test_the_scrobble_percent_follows_the_settings(
 async def test_no_poll_scrobble_when_a_webhook_said_so_minutes_earlier(
     poller: SessionPoller, plex_sessions: Any, stream: PlaybackStream, clock: Clock
 ) -> None:
-    stream.offer(PlaybackEvent(kind="scrobble", rating_key="1101", source="plex_webhook",
+    stream.offer(Playback(kind="scrobble", rating_key="1101", source="plex_webhook",
                                user_id="1", username="owner"))  # fmt: skip
     assert kinds(stream) == ["scrobble"]
     clock.now += 240
@@ -183,7 +183,7 @@ async def test_no_poll_scrobble_when_a_webhook_said_so_minutes_earlier(
 async def test_a_webhook_and_a_poll_seeing_the_same_play_are_one_event(
     poller: SessionPoller, plex_sessions: Any, stream: PlaybackStream, clock: Clock
 ) -> None:
-    webhook = PlaybackEvent(kind="play", rating_key="1101", source="plex_webhook",
+    webhook = Playback(kind="play", rating_key="1101", source="plex_webhook",
                             user_id="1", username="owner")  # fmt: skip
     assert stream.offer(webhook) == "queued"
     clock.now += 9
@@ -191,9 +191,9 @@ async def test_a_webhook_and_a_poll_seeing_the_same_play_are_one_event(
     await poller.poll_once()
     assert [e.source for e in drain(stream)] == ["plex_webhook"]
     # A resume within the window is the same class as the play; a pause is not.
-    assert stream.offer(PlaybackEvent(kind="resume", rating_key="1101", source="tautulli",
+    assert stream.offer(Playback(kind="resume", rating_key="1101", source="tautulli",
                                       username="OWNER")) == "duplicate"  # fmt: skip
-    assert stream.offer(PlaybackEvent(kind="pause", rating_key="1101", source="tautulli",
+    assert stream.offer(Playback(kind="pause", rating_key="1101", source="tautulli",
                                       username="owner")) == "queued"  # fmt: skip
     clock.now += 31
     assert stream.offer(webhook) == "queued"
@@ -201,9 +201,9 @@ async def test_a_webhook_and_a_poll_seeing_the_same_play_are_one_event(
 
 async def test_another_user_or_item_is_not_a_duplicate(stream: PlaybackStream) -> None:
     base: dict[str, Any] = {"kind": "play", "source": "plex_webhook"}
-    assert stream.offer(PlaybackEvent(rating_key="1", user_id="1", **base)) == "queued"
-    assert stream.offer(PlaybackEvent(rating_key="1", user_id="2", **base)) == "queued"
-    assert stream.offer(PlaybackEvent(rating_key="2", user_id="1", **base)) == "queued"
+    assert stream.offer(Playback(rating_key="1", user_id="1", **base)) == "queued"
+    assert stream.offer(Playback(rating_key="1", user_id="2", **base)) == "queued"
+    assert stream.offer(Playback(rating_key="2", user_id="1", **base)) == "queued"
     assert stream.stats() == {"waiting": 3, "queued": 3, "duplicates": 0, "overflowed": 0,
                               "foreign": 0}  # fmt: skip
 
@@ -212,7 +212,7 @@ async def test_the_stream_is_bounded_and_iterable(bus: EventBus) -> None:
     stream = PlaybackStream(bus, maxsize=2)
     sub = bus.subscribe({events.PLAYBACK})
     for key in ("1", "2", "3"):
-        stream.offer(PlaybackEvent(kind="play", rating_key=key, source="poll"))
+        stream.offer(Playback(kind="play", rating_key=key, source="poll"))
     assert stream.overflowed == 1
     seen = []
     async for event in stream:

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cacherr.claims import ClaimStore
+from cacherr.claims import Claim, ClaimStore
 from cacherr.config.models import Settings
 from cacherr.db import Database
 from cacherr.events import EventBus
@@ -25,6 +25,7 @@ from cacherr.plex.status import PlexStatus
 from cacherr.plex.users import UserDirectory
 from cacherr.sources.lists import (
     Fetcher,
+    FillRoom,
     ListRepository,
     ListService,
     PlexLists,
@@ -251,3 +252,8 @@ def make_service(
 @pytest.fixture
 async def service(make_service: ServiceFactory) -> ListService:
     return await make_service()
+
+
+async def list_claims(service: ListService, room: FillRoom | None = None) -> list[Claim]:
+    """Every enabled list's claims as the sweep builds them (`claims_by_holder`), in list order."""
+    return [c for claims in (await service.claims_by_holder(room)).values() for c in claims]

@@ -17,7 +17,7 @@ from cacherr.fakeplex import FakePlexServer, World
 from cacherr.sources.lists import holder
 
 from . import samples
-from .conftest import Providers, settings_for
+from .conftest import Providers, list_claims, settings_for
 
 Client = TestClient[Any, Any]
 
@@ -142,7 +142,7 @@ async def test_a_failed_refresh_answers_502_and_keeps_the_claims(
     providers.json("/users/sean/lists/picks/items", samples.TRAKT_LIST_PAGE_1)
     await api.call("POST", "/api/lists", PICKS)
     assert (await api.call("POST", "/api/lists/picks/refresh"))[0] == 200
-    claims = await api.client.app[keys.LISTS].claims_for_lists()
+    claims = await list_claims(api.client.app[keys.LISTS])
     assert {c.user_id for c in claims} == {holder("picks")}
 
     providers.text("/users/sean/lists/picks/items", "", status=401)
@@ -153,7 +153,7 @@ async def test_a_failed_refresh_answers_502_and_keeps_the_claims(
     status, body = await api.call("GET", "/api/lists/picks")
     assert body["data"]["status"]["state"] == "failed"
     assert body["data"]["status"]["item_count"] == 2
-    again = await api.client.app[keys.LISTS].claims_for_lists()
+    again = await list_claims(api.client.app[keys.LISTS])
     assert [c.key for c in again] == [c.key for c in claims]
 
 

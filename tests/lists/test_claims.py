@@ -10,7 +10,7 @@ from cacherr.fakeplex import Show, World
 from cacherr.sources.lists import FillRoom, ListScheduler, ListService, holder
 
 from . import samples
-from .conftest import Box, Providers
+from .conftest import Box, Providers, list_claims
 
 FOUR_FILMS = [{"imdb_id": "tt1375666", "title": "Inception"},  # 1000 bytes
               {"imdb_id": "tt0113277", "title": "Heat"},  # 2000
@@ -68,11 +68,11 @@ async def test_episodes_per_show_are_the_first_unwatched_for_the_lists_users(
     world.watch(alice, episodes[1])
     rows = [{"tvdb_id": 121361, "title": "Game of Thrones"}]
     await setup(service, box, providers, rows, episodes_per_show=1)
-    assert names(await service.claims_for_lists()) == ["Game of Thrones - S01E02.mkv"]
+    assert names(await list_claims(service)) == ["Game of Thrones - S01E02.mkv"]
     await setup(service, box, providers, rows, episodes_per_show=1, users=["alice"])
-    assert names(await service.claims_for_lists()) == ["Game of Thrones - S01E03.mkv"]
+    assert names(await list_claims(service)) == ["Game of Thrones - S01E03.mkv"]
     await setup(service, box, providers, rows, episodes_per_show=1, users=["alice", "owner"])
-    assert names(await service.claims_for_lists()) == [
+    assert names(await list_claims(service)) == [
         "Game of Thrones - S01E02.mkv", "Game of Thrones - S01E03.mkv"]  # fmt: skip
 
 
@@ -82,11 +82,11 @@ async def test_air_date_filter(service: ListService, box: Box, providers: Provid
             {"imdb_id": "tt0113277", "release_date": (today - dt.timedelta(days=400)).isoformat()},
             {"imdb_id": "tt2543164"}]  # fmt: skip
     await setup(service, box, providers, rows, released_within_days=30)
-    assert names(await service.claims_for_lists()) == ["Inception (2010).mkv"]
+    assert names(await list_claims(service)) == ["Inception (2010).mkv"]
     await setup(service, box, providers, rows, released_within_days=365 * 2)
-    assert names(await service.claims_for_lists()) == ["Inception (2010).mkv", "Heat (1995).mkv"]
+    assert names(await list_claims(service)) == ["Inception (2010).mkv", "Heat (1995).mkv"]
     await setup(service, box, providers, rows)
-    assert len(await service.claims_for_lists()) == 3
+    assert len(await list_claims(service)) == 3
 
 
 async def test_fill_list_takes_what_fits_in_order_at_a_low_priority(
@@ -94,25 +94,25 @@ async def test_fill_list_takes_what_fits_in_order_at_a_low_priority(
 ) -> None:
     await setup(service, box, providers, FOUR_FILMS, mode="fill")
     room = FillRoom(free_bytes=3500)
-    taken = await service.claims_for_lists(room)
+    taken = await list_claims(service, room)
     # 1000 + 2000 fit; Arrival (3000) does not, and Dune never jumps ahead of it.
     assert names(taken) == ["Inception (2010).mkv", "Heat (1995).mkv"]
     assert all(c.priority < 100 and c.reason.startswith("fill: ") for c in taken)
-    assert names(await service.claims_for_lists(FillRoom(free_bytes=500))) == []
+    assert names(await list_claims(service, FillRoom(free_bytes=500))) == []
 
     await setup(service, box, providers, FOUR_FILMS, mode="fill", fill_limit="1500B")
-    assert names(await service.claims_for_lists(room)) == ["Inception (2010).mkv"]
+    assert names(await list_claims(service, room)) == ["Inception (2010).mkv"]
     # Without the sweep's word on the room, the fill limit alone bounds it.
-    assert names(await service.claims_for_lists()) == ["Inception (2010).mkv"]
+    assert names(await list_claims(service)) == ["Inception (2010).mkv"]
     await setup(service, box, providers, FOUR_FILMS, mode="fill", fill_limit="50%")
     half = FillRoom(free_bytes=10_000, pool_total_bytes=7000)
-    assert names(await service.claims_for_lists(half)) == [
+    assert names(await list_claims(service, half)) == [
         "Inception (2010).mkv",
         "Heat (1995).mkv",
     ]
 
     await setup(service, box, providers, FOUR_FILMS, max_items=3)
-    strict = await service.claims_for_lists(FillRoom(free_bytes=0))  # strict ignores room
+    strict = await list_claims(service, FillRoom(free_bytes=0))  # strict ignores room
     assert names(strict) == ["Inception (2010).mkv", "Heat (1995).mkv", "Arrival (2016).mkv"]
     assert min(c.priority for c in strict) > 190
 

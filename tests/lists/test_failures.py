@@ -14,7 +14,7 @@ from cacherr.sources.lists.model import MAX_ENTRIES
 from cacherr.sources.lists.service import FAILED_RETRY_S
 
 from . import samples
-from .conftest import Box, Providers, ServiceFactory
+from .conftest import Box, Providers, ServiceFactory, list_claims
 from .test_providers import config
 
 TRAKT = {"name": "picks", "provider": "trakt", "source": "sean/picks", "max_items": 10}
@@ -146,7 +146,7 @@ async def test_a_failed_refresh_keeps_items_and_claims(
         assert failed.fetched_at == status.fetched_at  # the last good fetch
         assert await service.repo.items("picks") == before_items
         assert await claims.for_user(holder("picks"), "list") == before_claims
-        assert [c.key for c in await service.claims_for_lists()] == [c.key for c in before_claims]
+        assert [c.key for c in await list_claims(service)] == [c.key for c in before_claims]
 
 
 async def test_a_failed_list_is_retried_after_15_minutes_even_across_a_restart(

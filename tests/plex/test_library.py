@@ -88,18 +88,6 @@ async def test_invalidate_sees_a_new_episode(
     assert [e.rating_key for e in nxt] == [str(new.rating_key)]
 
 
-async def test_prefetch_by_runtime(library: Library, world: World, box: Any) -> None:
-    expanse = show(world, "The Expanse")  # 45-minute episodes
-    first = str(expanse.seasons[1].episodes[0].rating_key)
-    box.patch("cache", prefetch_minutes=100)
-    assert len(await library.upcoming(first)) == 3  # 45 + 45 < 100 <= 135
-    box.patch("cache", prefetch_minutes=90)
-    assert len(await library.upcoming(first)) == 2
-    box.patch("cache", prefetch_minutes=0, next_episodes=4)
-    assert len(await library.upcoming(first)) == 4
-    assert len(await library.upcoming(first, count=1)) == 1
-
-
 async def test_sections_filtered_by_setting(library: Library, box: Any) -> None:
     assert [(s.id, s.title, s.hidden) for s in await library.sections()] == [
         (1, "TV Shows", False), (2, "Movies", False), (3, "Kids", True),

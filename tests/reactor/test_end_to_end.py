@@ -17,7 +17,7 @@ from cacherr.claims import Claim, ClaimStore
 from cacherr.db import DB_NAME, Database
 from cacherr.fakeplex import Episode, Movie, World
 from cacherr.files.names import backup_path
-from tests.hardening.test_faults import until
+from tests.waiting import until
 
 from .flow import AppFactory, Client, Clock, Events, api_key, send, settle
 
@@ -323,9 +323,13 @@ def metric_samples(text: str) -> dict[str, float]:
 async def test_metrics_time_the_real_reactions_and_sweeps(
     start_app: AppFactory, world: World
 ) -> None:
-    """The latency and duration histograms are fed by the reactor's and sweeper's own events."""
+    """The latency and duration histograms are fed by the reactor's and sweeper's own events.
+
+    The reaction's latency is read on the app's clock, which stands still in these tests: the
+    histogram holds exactly what the `reaction` event said."""
     client = await start_app()
     await settle(client)
+    seen = Events(client)
     before = metric_samples(await (await client.get("/metrics", headers=api_key(client))).text())
     await send(client, "media.play", episode(world, "Bluey", 1, 1), world.owner)
     assert (await client.post("/api/sweep", headers=api_key(client))).status == 202
@@ -333,4 +337,8 @@ async def test_metrics_time_the_real_reactions_and_sweeps(
     after = metric_samples(await (await client.get("/metrics", headers=api_key(client))).text())
     for histogram in ("cacherr_reaction_latency_seconds", "cacherr_sweep_duration_seconds"):
         assert after[f"{histogram}_count"] - before[f"{histogram}_count"] == 1, histogram
-        assert after[f"{histogram}_sum"] > before[f"{histogram}_sum"], histogram
+    (reaction,) = seen.of(events.REACTION)
+    latency = "cacherr_reaction_latency_seconds_sum"
+    assert after[latency] - before[latency] == pytest.approx(reaction["latency_s"])
+    sweep = "cacherr_sweep_duration_seconds_sum"
+    assert after[sweep] > before[sweep]

@@ -51,10 +51,54 @@ async def notifier(store: ConfigStore, bus: EventBus) -> AsyncIterator[Notifier]
     await running.close()
 
 
+class Copies:
+    """The real executor on the notifier's bus, copying files under `tmp_path`: the
+    `operation_complete` events the notifier receives are the ones a running daemon's
+    executor publishes, so a field renamed on either side fails these tests."""
+
+    def __init__(self, executor: Executor, resolver: PathResolver, array: Path) -> None:
+        self._executor = executor
+        self._resolver = resolver
+        self._array = array
+
+    async def cache(self, *episodes: int, size_bytes: int = 1000) -> None:
+        """Copy `Show S01Enn.mkv` for each number to the pool, until every copy ended."""
+        for n in episodes:
+            name = f"Show S01E{n:02d}.mkv"
+            (self._array / "Show" / name).write_bytes(b"m" * size_bytes)
+            self._executor.submit("cache", self._resolver.from_plex(f"/data/Show/{name}"))
+        await self._executor.run_until_idle()
+
+    async def restore(self, *episodes: int) -> None:
+        """Put cached episodes back on the array, until every restore ended."""
+        for n in episodes:
+            location = self._resolver.from_plex(f"/data/Show/Show S01E{n:02d}.mkv")
+            self._executor.submit("restore", location)
+        await self._executor.run_until_idle()
+
+
+@pytest.fixture
+async def copies(store: ConfigStore, bus: EventBus, tmp_path: Path) -> AsyncIterator[Copies]:
+    array, cache = tmp_path / "array", tmp_path / "cache"
+    (array / "Show").mkdir(parents=True)
+    cache.mkdir()
+    mapping = {"name": "tv", "plex": "/data", "array": str(array), "cache": str(cache)}
+    store.save({"paths": {"mappings": [mapping]}})
+    db = await Database.open(tmp_path / "cacherr.db")
+    executor = Executor(db, bus, lambda: store.current)
+    await executor.start()
+    try:
+        yield Copies(executor, PathResolver(store.current.paths.mappings), array)
+    finally:
+        await executor.close()
+        await db.close()
+
+
 def done(
     kind: events.OperationKind, path: str, size_bytes: int = 0, error: str | None = None
 ) -> events.OperationComplete:
-    """An operation's end as the executor tells it (`path` is the Plex path)."""
+    """An operation's end as the executor tells it (`path` is the Plex path); for the tests
+    of how a batch reads, where the sizes and failures must be exactly these."""
     return events.OperationComplete(
         id=1, kind=kind, path=path, result="failed" if error else "done", error=error,
         duration_s=1.0, size_bytes=size_bytes,
@@ -75,6 +119,8 @@ def sweep(duration_s: float, restored: int = 0) -> events.CycleComplete:
 async def test_fifty_cached_files_make_one_message(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
+    """How fifty completions read (sizes as big as real episodes): typed events built here;
+    the executor's own fifty copies are `test_the_running_app_notifies_from_its_own_bus`."""
     configure(store, [receiver.url(auth=f"cacherr:{SECRET}")], window_s=0.3)
     for n in range(1, 51):
         bus.publish(cached(n))
@@ -92,24 +138,26 @@ async def test_fifty_cached_files_make_one_message(
 
 
 async def test_events_after_the_window_make_a_second_message(
-    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
+    store: ConfigStore, notifier: Notifier, receiver: Receiver, copies: Copies
 ) -> None:
     configure(store, [receiver.url()], window_s=0.1)
-    bus.publish(cached(1))
+    await copies.cache(1)
     await notifier.run_until_idle()
-    bus.publish(cached(2))
-    bus.publish(cached(3))
+    await copies.cache(2, 3)
     await notifier.run_until_idle()
 
     assert [m["message"].split(":")[0] for m in receiver.messages] == [
-        "Cached 1 file (246.0 MB)",
-        "Cached 2 files (492.0 MB)",
+        "Cached 1 file (1.0 KB)",
+        "Cached 2 files (2.0 KB)",
     ]
 
 
 async def test_a_mixed_batch_is_one_message_most_urgent_first(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
+    """How one batch of every kind reads: typed events built here, since a failed copy, a
+    full pool and a sweep at once take the whole daemon; each producer is driven by its own
+    test below (config error, low space, Plex down) or in tests/reactor (the sweep)."""
     configure(store, [receiver.url()], restores=True, sweep_summary=True)
     bus.publish(cached(1))
     bus.publish(done("restore", "/data/movies/Heat.mkv"))
@@ -137,30 +185,29 @@ async def test_a_mixed_batch_is_one_message_most_urgent_first(
 
 
 async def test_toggles_off_send_nothing_and_edits_apply_at_once(
-    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
+    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver, copies: Copies
 ) -> None:
+    """The executor's real starts and ends; the sweep's end is built here (a sweep takes
+    the whole daemon: tests/reactor drives it)."""
     configure(store, [receiver.url()], caching_summary=False)
-    bus.publish(cached(1))
-    # Off by default: restores and sweep summaries.
-    bus.publish(done("restore", "/data/movies/Heat.mkv"))
+    await copies.cache(1)
+    # Off by default: restores and sweep summaries (and a start is never news).
+    await copies.restore(1)
     bus.publish(sweep(duration_s=1.0))
-    bus.publish(events.OperationStarted(id=2, kind="cache", path="/data/never notified.mkv"))
     await notifier.run_until_idle()
     assert receiver.requests == 0
 
     configure(store, [receiver.url()], caching_summary=True)
-    bus.publish(cached(2))
+    await copies.cache(2)
     await notifier.run_until_idle()
-    assert [m["message"] for m in receiver.messages] == [
-        "Cached 1 file (246.0 MB): Show S01E02.mkv"
-    ]
+    assert [m["message"] for m in receiver.messages] == ["Cached 1 file (1.0 KB): Show S01E02.mkv"]
 
 
 async def test_nothing_is_sent_without_urls(
-    store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
+    store: ConfigStore, notifier: Notifier, receiver: Receiver, copies: Copies
 ) -> None:
     configure(store, [])
-    bus.publish(cached(1))
+    await copies.cache(1)
     await notifier.run_until_idle()
     assert receiver.messages == []
     assert notifier.sent_messages == 0
@@ -208,7 +255,10 @@ async def test_plex_down_and_back_but_not_the_first_connect(
 
 
 def test_only_down_and_back_are_plex_news() -> None:
-    """Degraded (one kind of request failing) and a repeated state are not worth a message."""
+    """Degraded (one kind of request failing) and a repeated state are not worth a message.
+
+    The filter alone, on typed states built here; the gateway's own `plex_state` events go
+    through it in `test_plex_down_and_back_but_not_the_first_connect`."""
     transitions = PlexTransitions()
 
     def state(name: str) -> events.PlexState:
@@ -272,15 +322,15 @@ async def test_low_space_is_told_once_until_the_pool_has_room_again(
 
 async def test_a_dead_receiver_is_logged_by_service_name_only(
     store: ConfigStore,
-    bus: EventBus,
     notifier: Notifier,
+    copies: Copies,
     dead_port: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url = f"json://cacherr:{SECRET}@127.0.0.1:{dead_port}/token-path-{SECRET}"
     configure(store, [url], window_s=0)
-    bus.publish(cached(1))
+    await copies.cache(1)
     await notifier.run_until_idle()
 
     failures = [r for r in caplog.records if r.name == "cacherr.notify.sender"]
@@ -292,7 +342,7 @@ async def test_a_dead_receiver_is_logged_by_service_name_only(
     assert SECRET not in caplog.text
     assert f":{dead_port}/" not in caplog.text
     # The loop goes on: a later event is still handled.
-    bus.publish(cached(2))
+    await copies.cache(2)
     await notifier.run_until_idle()
     assert len([r for r in caplog.records if r.name == "cacherr.notify.sender"]) == 2
 
@@ -301,7 +351,10 @@ async def test_a_slow_service_never_blocks_the_event_loop(
     store: ConfigStore, bus: EventBus, notifier: Notifier, receiver: Receiver
 ) -> None:
     """The receiver runs on the test's own loop and holds the first message until released:
-    if sending blocked the loop, the receiver could never take it and this test would hang."""
+    if sending blocked the loop, the receiver could never take it and this test would hang.
+
+    About the notifier's own queue under a burst, so 501 typed completions are built here
+    (as many real copies would only slow the test)."""
     receiver.gate.clear()
     configure(store, [receiver.url()], window_s=0)
     bus.publish(cached(1))
@@ -320,14 +373,18 @@ async def test_a_slow_service_never_blocks_the_event_loop(
 
 
 async def test_a_hung_service_times_out(
-    store: ConfigStore, bus: EventBus, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    store: ConfigStore,
+    bus: EventBus,
+    receiver: Receiver,
+    copies: Copies,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.gate.clear()  # the service takes the request and never answers
     configure(store, [receiver.url()], window_s=0)
     impatient = Notifier(store, bus, timeout_s=0.3)
     await impatient.start()
     try:
-        bus.publish(cached(1))
+        await copies.cache(1)
         async with asyncio.timeout(10):
             await impatient.run_until_idle()
         assert receiver.requests == 1 and receiver.messages == []  # given up, not answered
@@ -339,19 +396,18 @@ async def test_a_hung_service_times_out(
 
 
 async def test_a_batch_still_waiting_is_sent_at_shutdown(
-    store: ConfigStore, bus: EventBus, receiver: Receiver
+    store: ConfigStore, bus: EventBus, receiver: Receiver, copies: Copies
 ) -> None:
     configure(store, [receiver.url()], window_s=60)
     stopping = Notifier(store, bus)
     await stopping.start()
-    bus.publish(cached(1))
+    await copies.cache(1)
     await stopping.close()  # at once: the event may not have left the queue yet
-    assert [m["message"] for m in receiver.messages] == [
-        "Cached 1 file (246.0 MB): Show S01E01.mkv"
-    ]
+    assert [m["message"] for m in receiver.messages] == ["Cached 1 file (1.0 KB): Show S01E01.mkv"]
 
 
 def test_compose_leaves_out_what_is_switched_off() -> None:
+    """The composer alone, on one typed completion built here."""
     batch: list[Event] = [cached(1)]
     assert compose(batch, NotificationEvents(caching_summary=False)) is None
     message = compose(batch, NotificationEvents())

@@ -37,7 +37,7 @@ import pytest
 from cacherr.config import ConfigStore
 from cacherr.fakeplex import FakePlexServer, World, start_fake_plex
 from cacherr.files.mover import MARKER
-from tests.foundation.test_cli import free_port
+from tests.foundation.test_cli import free_port, wait_healthy
 from tests.hardening.test_faults import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,20 +192,6 @@ exec chroot "$root" "$@"
 """
 
 
-async def until_healthy(port: int, daemon: asyncio.subprocess.Process) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}/api/health"
-    async with asyncio.timeout(60):
-        while True:
-            if daemon.returncode is not None:
-                assert daemon.stdout is not None
-                raise AssertionError((await daemon.stdout.read()).decode())
-            try:
-                body = await asyncio.to_thread(_get_json, url)
-                return dict(body["data"])
-            except OSError:
-                await asyncio.sleep(0.2)
-
-
 def _get_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as answer:
         body: dict[str, Any] = json.load(answer)
@@ -294,7 +280,14 @@ async def test_the_readme_first_run_on_unraid(
     )  # fmt: skip
     output = ""  # what the test read of the daemon's output while it ran
     try:
-        health = await until_healthy(port, daemon)
+        try:
+            answer = await asyncio.to_thread(
+                wait_healthy, port, 60, lambda: daemon.returncode is None
+            )
+        except AssertionError:
+            assert daemon.stdout is not None
+            raise AssertionError((await daemon.stdout.read()).decode()) from None
+        health = answer["data"]
         assert health["database"]["ok"], health
 
         # The share had nothing on the pool: its folder is made like the array's.

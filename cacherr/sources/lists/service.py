@@ -26,6 +26,7 @@ from cacherr.sources.lists.model import ListFetchError
 from cacherr.sources.lists.plexside import PlexSide, SizeLookup
 from cacherr.sources.lists.providers import fetch_entries
 from cacherr.sources.lists.store import ListRepository, ListStatus
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -133,24 +134,6 @@ class ListService:
         change = await self._claims.replace("list", holder_id, claims)
         if self.on_claims is not None:
             await self.on_claims(change)
-
-    async def claims_for_lists(self, room: FillRoom | None = None) -> list[Claim]:
-        """Every enabled list's claims, from the stored matches (the sweep's lists hook).
-
-        `room` is the space left after the higher sources (for fill lists). A list whose
-        claims cannot be built now (Plex trouble) contributes its claims in force instead.
-        """
-        out: list[Claim] = []
-        for definition in self.definitions():
-            if not definition.enabled:
-                continue
-            try:
-                out += await self._list_claims(definition, room)
-            except PlexError as exc:
-                log.warning("Claims of list %s kept as they were: %s", definition.name,
-                            exc.message)  # fmt: skip
-                out += await self._claims.for_user(holder(definition.name), "list")
-        return out
 
     async def claims_by_holder(self, room: FillRoom | None = None) -> dict[str, list[Claim]]:
         """Each list holder's whole claim set, for the sweep to replace (source `list`).
@@ -268,8 +251,5 @@ class ListScheduler:
         """Stop and wait for the loop to end."""
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
