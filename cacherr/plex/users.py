@@ -150,6 +150,11 @@ class UserDirectory:
         self._shared_lock = asyncio.Lock()
         self._home_locks: dict[str, asyncio.Lock] = {}
         self._deck_sources: dict[str, DeckSource] = {}
+        # Plays noted while a write of earlier ones is under way share the next write.
+        self._activity: dict[str, float] = {}
+        self._activity_next: asyncio.Future[None] | None = None
+        self._activity_lock = asyncio.Lock()
+        self._activity_writes: set[asyncio.Task[None]] = set()
 
     async def refresh(self) -> list[PlexUser]:
         """Ask plex.tv who uses the server (one hop, two calls) and update the table.
@@ -247,11 +252,33 @@ class UserDirectory:
         return out
 
     async def note_activity(self, user_id: str, at: float) -> None:
-        """Record that the user played something at `at` (keeps the latest)."""
-        await self._db.execute(
-            "UPDATE users SET last_active_at = max(coalesce(last_active_at, 0), ?) WHERE id = ?",
-            (at, user_id),
-        )
+        """Record that the user played something at `at` (keeps the latest); written when it
+        returns. A burst of plays is written in one or two statements, not one per play."""
+        self._activity[user_id] = max(at, self._activity.get(user_id, 0.0))
+        if self._activity_next is None:
+            written = self._activity_next = asyncio.get_running_loop().create_future()
+            written.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved
+            task = asyncio.create_task(self._write_activity(written), name="users-activity")
+            self._activity_writes.add(task)
+            task.add_done_callback(self._activity_writes.discard)
+        await asyncio.shield(self._activity_next)
+
+    async def _write_activity(self, written: asyncio.Future[None]) -> None:
+        async with self._activity_lock:  # one write at a time; what comes meanwhile waits
+            pending, self._activity, self._activity_next = self._activity, {}, None
+            try:
+                await self._db.executemany(
+                    "UPDATE users SET last_active_at = max(coalesce(last_active_at, 0), ?) "
+                    "WHERE id = ?",
+                    [(at, user_id) for user_id, at in pending.items()],
+                )
+            except asyncio.CancelledError:
+                written.cancel()
+                raise
+            except Exception as exc:
+                written.set_exception(exc)
+            else:
+                written.set_result(None)
 
     async def token(self, user: PlexUser) -> str | None:
         """The user's token (fetched when missing or older than the TTL), None if withheld."""

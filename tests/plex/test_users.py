@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -133,6 +134,27 @@ async def test_inactive_users_are_skipped(users: UserDirectory, box: Any, clock:
     assert "bob" in {u.name for u, _ in await users.active()}
     cfg = UsersConfig(inactive_days=0)
     assert is_active(PlexUser("2", "bob", "", "shared", last_active_at=0.0), cfg, clock.now)
+
+
+async def test_a_burst_of_plays_notes_everyone_in_a_write_or_two(
+    users: UserDirectory, db: Database, world: World, clock: Any
+) -> None:
+    """Forty plays at once (the burst a Saturday evening brings): every player's activity
+    is recorded when its note returns, in one or two transactions, not forty."""
+    for i in range(38):
+        world.add_user(f"friend{i}")
+    everyone = await users.refresh()
+    statements: list[str] = []
+    await db.conn.set_trace_callback(statements.append)
+
+    await asyncio.gather(
+        *(users.note_activity(u.id, clock.now - i) for i, u in enumerate(everyone))
+    )
+
+    await db.conn.set_trace_callback(None)
+    noted = {u.id: u.last_active_at for u in await users.all()}
+    assert noted == {u.id: clock.now - i for i, u in enumerate(everyone)}
+    assert 1 <= sum(s.startswith("BEGIN") for s in statements) <= 2
 
 
 async def test_tokens_never_reach_the_log(
