@@ -9,9 +9,12 @@ stay at the limit, however many copies share it. Time unused is saved up to `bur
 enough to make up for the time a chunk took to copy and for a copying thread that woke late
 on a busy machine, too little for an idle pacer to let a long burst through.
 
-The disk: Unraid mounts each array disk as `<disks root>/diskN`; `/mnt/user0/<share>/x` (the
-array as a union) is on the disk whose `/mnt/diskN/<share>/x` exists. Where that cannot be
-told (no such layout, e.g. another host), each copy counts as its own disk.
+The disk: Unraid mounts each array disk as `/mnt/diskN`; `/mnt/user0/<share>/x` (the array
+as a union) is on the disk whose `<disks root>/diskN/<share>/x` exists. The union is told by
+its Unraid name wherever the array is mounted (`…/mnt/user0`, or `<disks root>/user0`), the
+disks are looked up under the disks root alone: in the container the array keeps its host
+path while the host's /mnt is mapped read-only elsewhere (e.g. /host/mnt). Where the disk
+cannot be told (no such layout, e.g. another host), each copy counts as its own disk.
 """
 
 from __future__ import annotations
@@ -62,27 +65,31 @@ def pace(pacers: Iterable[Pacer], nbytes: int, cancel: threading.Event) -> None:
         cancel.wait(wait_s)  # the copy checks the flag itself before its next chunk
 
 
+def _array_part(array_path: str, disks_root: str, name: Callable[[str], object]) -> int:
+    """Index of the first part of the path that `name` accepts and that lies right in a
+    folder named `mnt` or in `disks_root`; -1 if none."""
+    parts, root = PurePosixPath(array_path).parts, PurePosixPath(disks_root)
+    for i in range(1, len(parts)):
+        parent = PurePosixPath(*parts[:i])
+        if name(parts[i]) and (parent.name == "mnt" or parent == root):
+            return i
+    return -1
+
+
 def union_share_path(array_path: str, disks_root: str) -> PurePosixPath | None:
-    """The share-relative path of a file under `<root>/user0` or `<root>/user`, or None;
-    a file already on `<root>/diskN` gives None too (its disk is in its path)."""
-    path, root = PurePosixPath(array_path), PurePosixPath(disks_root)
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return None
-    if len(rel.parts) > 1 and rel.parts[0] in _UNIONS:
-        return PurePosixPath(*rel.parts[1:])
-    return None
+    """The share-relative path of a file under `…/mnt/user0` or `…/mnt/user` (or the same
+    under `disks_root`), or None; a file already on a `diskN` gives None (its disk is in its
+    path)."""
+    parts = PurePosixPath(array_path).parts
+    i = _array_part(array_path, disks_root, _UNIONS.__contains__)
+    return PurePosixPath(*parts[i + 1 :]) if 0 <= i < len(parts) - 1 else None
 
 
 def disk_in_path(array_path: str, disks_root: str) -> str | None:
-    """`diskN` when the path is on `<root>/diskN/...` itself (no file system access)."""
-    try:
-        rel = PurePosixPath(array_path).relative_to(PurePosixPath(disks_root))
-    except ValueError:
-        return None
-    first = rel.parts[0] if rel.parts else ""
-    return first if _DISK.fullmatch(first) else None
+    """`diskN` when the path is on `…/mnt/diskN/...` or `<disks_root>/diskN/...` itself (no
+    file system access)."""
+    i = _array_part(array_path, disks_root, _DISK.fullmatch)
+    return PurePosixPath(array_path).parts[i] if i >= 0 else None
 
 
 def find_disks(share_paths: list[PurePosixPath | None], disks_root: str) -> list[str | None]:
