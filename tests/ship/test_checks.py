@@ -235,6 +235,24 @@ async def test_the_daemon_refuses_to_start_on_a_union_array(tmp_path: Path) -> N
     await runner.cleanup()
 
 
+async def test_start_up_warns_when_the_array_disks_cannot_be_told(
+    aiohttp_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An installed container from before the template mapped /host/mnt: one copy per disk
+    silently holds no more, so the log says so; the daemon runs on."""
+    array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    store = ConfigStore.open(tmp_path / "config")
+    store.save({"paths": {"mappings": [mapping(array, cache)]},
+                "cache": {"disks_root": str(tmp_path / "mnt")}})  # fmt: skip
+
+    client = await aiohttp_client(create_app(store))
+
+    warned = [r for r in caplog.records if "✗ array disks" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"]
+    assert "map the host's /mnt read-only to /host/mnt" in warned[0].getMessage()
+    assert (await client.get("/api/health")).status == 200
+
+
 def _share_not_on_the_pool(root: Path) -> tuple[Path, Path]:
     """Unraid before anything of share `media` is on the pool: /mnt/cache exists, its
     `media` folder does not; the array's folders belong to 1234:100, mode 2775."""
