@@ -1,6 +1,9 @@
 """Benchmark: Cacherr's cache protocol against `cp` on the same file, in turns.
 
     python -m bench.copy [--size 2GiB] [--rounds 5] [--dir /tmp]
+    python -m bench.copy --small 1000 [--rounds 3] [--dir /tmp]
+
+(`--small N`: the fixed cost per file instead, N files of 4 KiB; see `bench.small_files`.)
 
 (As a module from the repository root: run as a script, this file would shadow the
 standard library's `copy` module.)
@@ -28,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import small_files
 from cacherr.config.models import Mapping, parse_size
 from cacherr.db import Database
 from cacherr.files.model import ProtocolOptions
@@ -132,9 +136,13 @@ async def bench(size: int, rounds: int, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="2GiB", help="source size, e.g. 2GiB or 256MiB")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of every method")
+    parser.add_argument("--rounds", type=int, help="rounds of every method (5; --small: 3)")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where to work")
+    parser.add_argument("--small", type=int, metavar="N", help="cache N files of 4 KiB instead")
     args = parser.parse_args()
+    if args.small:
+        small_files.run(args.small, args.rounds or 3, args.dir)
+        return
     size = parse_size(args.size)
     work = Path(tempfile.mkdtemp(prefix="cacherr-bench-", dir=args.dir))
     free = shutil.disk_usage(work).free
@@ -142,7 +150,7 @@ def main() -> None:
         shutil.rmtree(work)
         sys.exit(f"{work.parent} has {free / 2**30:.1f} GiB free; the benchmark needs 3 x --size")
     try:
-        asyncio.run(bench(size, args.rounds, work))
+        asyncio.run(bench(size, args.rounds or 5, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

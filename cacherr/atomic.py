@@ -52,6 +52,15 @@ def current_umask() -> int:
     return mask
 
 
+def fsync_file(path: Path) -> None:
+    """Make the bytes written to `path` durable (through a new descriptor)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename or creation in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

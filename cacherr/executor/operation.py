@@ -20,7 +20,9 @@ class Operation:
     claim is for (None: a movie or not known) and `item` the Plex item it belongs to (a media
     file and its sidecars share one), which the queue's fair order counts by; `after` are
     operations that must finish first (evictions making room for a copy); `disk` is the
-    array disk a copy reads from, when it can be told.
+    array disk a copy reads from, when it can be told; `size_bytes` the file's size as the
+    planner saw it (None: not told), and `batched` whether it runs in a batch with other
+    small copies (one task for all).
     """
 
     id: int
@@ -33,6 +35,8 @@ class Operation:
     after: tuple[Operation, ...] = ()
     show: str | None = None
     disk: str | None = None
+    size_bytes: int | None = None
+    batched: bool = False
     depth: int = 0
     window_depth: int = 0
     state: State = "queued"

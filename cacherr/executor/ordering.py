@@ -102,6 +102,21 @@ class FairQueue:
             for entry in passed:
                 heapq.heappush(self._heap, entry)
 
+    def take_run(self, joins: Callable[[Operation], bool], limit: int) -> list[Operation]:
+        """The best queued operations while each `joins` (at most `limit`), in order; stops
+        at the first that does not, so nothing better is passed over. Between `take`'s
+        yields, the operations right after the one it yielded."""
+        taken: list[Operation] = []
+        while self._heap and len(taken) < limit:
+            op = self._heap[0][-1]
+            if op.state == "queued" and not joins(op):
+                break
+            heapq.heappop(self._heap)
+            if op.state == "queued":  # not cancelled while it waited
+                self._waiting[op.kind] -= 1
+                taken.append(op)
+        return taken
+
     def drop(self, op: Operation) -> None:
         """Forget a queued operation (cancelled): it is skipped when its turn comes."""
         self._waiting[op.kind] -= 1

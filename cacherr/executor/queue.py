@@ -7,7 +7,8 @@ and restores have their own concurrency limits (`cache.copy_concurrency`,
 `cache.restore_concurrency`, read at each start so a reload applies), copies also one per
 array disk at a time (`cache.copies_per_disk`), and bytes are paced to the bandwidth limits
 (`bandwidth`). Two operations on the same file never run at once; while Unraid's mover runs
-no operation starts.
+no operation starts. Small copies next to each other in that order start together, as one
+batch in one slot (`batching`, `files.batch`), each still with its own events and outcome.
 
 An operation ends one way for everyone: its `operation_complete` event, then the owner's
 `on_finish(op, outcome)` hook (done, skipped, failed or cancelled alike), then its `result`
@@ -40,10 +41,19 @@ from cacherr.executor.bandwidth import (
     paced_chunk_bytes,
     union_share_path,
 )
+from cacherr.executor.batching import BATCH_FILES, batchable, joiner
 from cacherr.executor.operation import Operation
 from cacherr.executor.ordering import FairQueue
 from cacherr.executor.progress import ProgressReporter
-from cacherr.files.model import CHUNK_BYTES, FileLocation, Kind, Outcome, ProtocolOptions
+from cacherr.files.batch import BatchItem, cache_batch
+from cacherr.files.model import (
+    CHUNK_BYTES,
+    FileLocation,
+    Kind,
+    Outcome,
+    ProtocolOptions,
+    Result,
+)
 from cacherr.files.protocol import Recovered, cache_file, plan, recover, restore_file
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,7 @@ class Executor:
         self._queue = FairQueue()
         self._ops: dict[tuple[Kind, tuple[str, str]], Operation] = {}  # unfinished, by file
         self._active: dict[Kind, set[Operation]] = {"cache": set(), "restore": set()}
+        self._slots: Counter[Kind] = Counter()  # running tasks (a batch is one)
         self._disk_copies: Counter[str] = Counter()
         self._locating: list[Operation] = []
         self._locator = False  # a `_locate` loop runs (one at a time)
@@ -95,6 +106,7 @@ class Executor:
         self._idle.set()
         self._started = False
         self._closing = False
+        self._pump_scheduled = False
 
     async def recover_stranded(self) -> list[Recovered]:
         """Finish or undo the operations a journal write failure stopped half-way.
@@ -129,7 +141,7 @@ class Executor:
         for op in running:
             op.control.cancel.set()
             if op.state == "waiting" and op.task is not None:
-                op.task.cancel()
+                op.task.cancel()  # a batch's task: all of it, none of it has started
         tasks = [op.task for op in running if op.task is not None]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=grace_s)
@@ -159,12 +171,14 @@ class Executor:
         holder: str | None = None,
         show: str | None = None,
         after: Sequence[Operation] = (),
+        size_bytes: int | None = None,
     ) -> Operation:
         """Queue an operation; the same operation already queued or running is returned.
 
         `priority`, `holder` (whose claim it serves) and `show` (which show that claim is
         for) place it in the fair order; `after` are operations that must finish before it
-        starts (evictions making room).
+        starts (evictions making room); `size_bytes` is the file's size as the planner saw
+        it (a small copy may then start in a batch).
         """
         if self._closing:
             raise RuntimeError("the executor is closing")
@@ -175,14 +189,14 @@ class Executor:
         other = self._ops.get(("restore" if kind == "cache" else "cache", key[1]))
         waits = (*after, other) if other is not None else tuple(after)
         op = Operation(next(self._ids), kind, location, rating_key, reason, priority, holder,
-                       waits, show)  # fmt: skip
+                       waits, show, size_bytes=size_bytes)  # fmt: skip
         self._ops[key] = op
         self._idle.clear()
         share_path = self._share_path(op)
         if share_path is None:
             op.disk = self._disk_without_looking(op)
             self._queue.push(op)
-            self._pump()
+            self._pump_soon()
         else:
             self._locating.append(op)
             if not self._locator:
@@ -199,8 +213,8 @@ class Executor:
             self._cancel_unstarted(op)
         else:
             op.control.cancel.set()
-            if op.state == "waiting" and op.task is not None:
-                op.task.cancel()
+            if op.state == "waiting" and op.task is not None and not op.batched:
+                op.task.cancel()  # a batched copy sees its flag instead: the others go on
         return True
 
     def operations(self) -> list[Operation]:
@@ -268,9 +282,17 @@ class Executor:
     def _room(self, kind: Kind) -> bool:
         cache = self._settings().cache
         limit = cache.copy_concurrency if kind == "cache" else cache.restore_concurrency
-        return len(self._active[kind]) < limit
+        return self._slots[kind] < limit
+
+    def _pump_soon(self) -> None:
+        """Start what can start once the caller's burst of `submit`s is queued (a plan hands
+        over all its actions at once): the small copies among them then start together."""
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
 
     def _pump(self) -> None:
+        self._pump_scheduled = False
         if not self._started or self._closing:
             return
         per_disk = self._settings().cache.copies_per_disk
@@ -282,12 +304,19 @@ class Executor:
             return not (per_disk and op.disk and self._disk_copies[op.disk] >= per_disk)
 
         for op in self._queue.take(ready, self._room):
-            running.add(op.key)
-            self._active[op.kind].add(op)
+            group = [op]
+            if batchable(op):  # the small copies right after it in the order come along
+                group += self._queue.take_run(joiner(op, running), BATCH_FILES - 1)
+            self._slots[op.kind] += 1
             if op.disk is not None:
                 self._disk_copies[op.disk] += 1
-            op.state = "waiting"
-            op.task = asyncio.create_task(self._run(op), name=f"cacherr-op-{op.id}")
+            task = asyncio.create_task(self._run(group), name=f"cacherr-op-{op.id}")
+            for member in group:
+                running.add(member.key)
+                self._active[member.kind].add(member)
+                member.state = "waiting"
+                member.task = task
+                member.batched = len(group) > 1
         self._update_idle()
 
     def _update_idle(self) -> None:
@@ -314,30 +343,59 @@ class Executor:
 
     # --- running and finishing -------------------------------------------------------------
 
-    async def _run(self, op: Operation) -> None:
-        started = time.monotonic()
+    async def _run(self, group: list[Operation]) -> None:
+        """Run one operation, or a batch of small copies (`group`), in one slot."""
+        op, started = group[0], time.monotonic()
+        outcomes: list[Outcome] | None = None
         try:
             if self._mover is not None:
                 await self._mover.wait_until_idle()
-            outcome = await self._execute(op)
+            outcomes = await self._execute(group)
         except asyncio.CancelledError:
-            outcome = Outcome(op.kind, op.location.plex_path, "cancelled", error="cancelled")
+            error = "cancelled"
         except DatabaseUnwritable as exc:
             # The journal cannot be written (a full config folder): the files stay where it
             # says until `recover_stranded` (the next sweep) or the next start settles them.
             log.warning("Operation %d on %s stopped: %s", op.id, op.location.plex_path,
                         exc.message)  # fmt: skip
-            self._stranded.add(op.key)
-            outcome = Outcome(op.kind, op.location.plex_path, "failed", error=exc.message)
+            self._stranded.update(member.key for member in group)
+            error = exc.message
         except Exception as exc:  # a bug, not a file problem: report it, keep the queue going
             log.exception("Operation %d on %s crashed", op.id, op.location.plex_path)
-            outcome = Outcome(op.kind, op.location.plex_path, "failed", error=repr(exc))
-        self._active[op.kind].discard(op)
+            error = repr(exc)
+        if outcomes is None:
+            result: Result = "cancelled" if error == "cancelled" else "failed"
+            outcomes = [Outcome(m.kind, m.location.plex_path, result, error=error) for m in group]
+        self._slots[op.kind] -= 1
         if op.disk is not None:
             self._disk_copies[op.disk] -= 1
-        await self._finish(op, outcome, time.monotonic() - started)
+        for member in group:
+            self._active[member.kind].discard(member)
+        duration_s = time.monotonic() - started
+        for member, outcome in zip(group, outcomes, strict=True):
+            await self._finish(member, outcome, duration_s)
 
-    async def _execute(self, op: Operation) -> Outcome:
+    async def _execute(self, group: list[Operation]) -> list[Outcome]:
+        settings = self._settings()
+        chunk_bytes = min(self._prepare(op, settings) for op in group)
+        options = ProtocolOptions.from_settings(settings, chunk_bytes=chunk_bytes)
+        if len(group) > 1:
+            items = [BatchItem(o.location, o.control, o.rating_key, o.reason) for o in group]
+            return await cache_batch(self._db, items, options)
+        op = group[0]
+        if op.kind == "cache":
+            outcome = await cache_file(
+                self._db, op.location, options, control=op.control,
+                rating_key=op.rating_key, reason=op.reason,
+            )  # fmt: skip
+        else:
+            outcome = await restore_file(
+                self._db, op.location, options, control=op.control, reason=op.reason
+            )
+        return [outcome]
+
+    def _prepare(self, op: Operation, settings: Settings) -> int:
+        """`op` is running: its event, progress and pacing; returns its chunk size."""
         op.state = "running"
         path = op.location.plex_path
         self._bus.publish(OperationStarted(id=op.id, kind=op.kind, path=path))
@@ -345,22 +403,11 @@ class Executor:
             asyncio.get_running_loop(), self._bus, op_id=op.id, kind=op.kind, path=path,
             interval_s=self._progress_interval_s,
         )  # fmt: skip
-        settings = self._settings()
         pacers = self._pacers_for(op, settings.cache)
-        chunk_bytes = self._chunk_bytes
-        if pacers:
-            op.control.pace = lambda nbytes: pace(pacers, nbytes, op.control.cancel)
-            slowest = min(p.rate_bps for p in pacers)
-            chunk_bytes = paced_chunk_bytes(slowest, chunk_bytes)
-        options = ProtocolOptions.from_settings(settings, chunk_bytes=chunk_bytes)
-        if op.kind == "cache":
-            return await cache_file(
-                self._db, op.location, options, control=op.control,
-                rating_key=op.rating_key, reason=op.reason,
-            )  # fmt: skip
-        return await restore_file(
-            self._db, op.location, options, control=op.control, reason=op.reason
-        )
+        if not pacers:
+            return self._chunk_bytes
+        op.control.pace = lambda nbytes: pace(pacers, nbytes, op.control.cancel)
+        return paced_chunk_bytes(min(p.rate_bps for p in pacers), self._chunk_bytes)
 
     def _cancel_unstarted(self, op: Operation) -> None:
         if op.state != "queued":

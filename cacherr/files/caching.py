@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from cacherr.db import Database
-from cacherr.errors import CacherrError
+from cacherr.errors import CacherrError, InsufficientSpace
 from cacherr.files import names
 from cacherr.files.copy import CopyControl, copy_to_temp
 from cacherr.files.journal import Budget
@@ -53,7 +53,7 @@ from cacherr.files.ondisk import (
     undo_cache,
 )
 from cacherr.files.run import OperationRun
-from cacherr.files.space import check_space, pool_space
+from cacherr.files.space import PoolSpace, check_space, pool_space
 from cacherr.files.verify import verify_copy
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,34 @@ def hardlink_skip_reason(st: os.stat_result, options: ProtocolOptions) -> str | 
 
 def space_admission(loc: FileLocation, size: int, options: ProtocolOptions, budget: Budget) -> None:
     """Blocking: raise `InsufficientSpace` unless `size` more bytes fit on the pool."""
+    refused = admit_in_turn([(loc, size)], options, budget)[0]
+    if refused is not None:
+        raise refused
+
+
+def admit_in_turn(
+    files: list[tuple[FileLocation, int]], options: ProtocolOptions, budget: Budget
+) -> list[InsufficientSpace | None]:
+    """Blocking: for each (file, size) in turn, None if it fits on the pool beside those
+    admitted before it, or why not. Each pool's free space is read once."""
     written = sum(_written(p) for p in budget.temp_paths)
-    check_space(
-        size,
-        pool_space(Path(loc.mapping.cache)),
-        min_free=options.min_free,
-        limit=options.limit,
-        managed_bytes=budget.managed_bytes,
-        pending_bytes=max(0, budget.caching_bytes - written),
-    )
+    managed, pending = budget.managed_bytes, max(0, budget.caching_bytes - written)
+    pools: dict[str, PoolSpace] = {}
+    verdicts: list[InsufficientSpace | None] = []
+    for loc, size in files:
+        root = loc.mapping.cache
+        if root not in pools:
+            pools[root] = pool_space(Path(root))
+        try:
+            check_space(size, pools[root], min_free=options.min_free, limit=options.limit,
+                        managed_bytes=managed, pending_bytes=pending)  # fmt: skip
+        except InsufficientSpace as exc:
+            verdicts.append(exc)
+            continue
+        managed += size
+        pending += size
+        verdicts.append(None)
+    return verdicts
 
 
 def _written(temp: Path) -> int:
@@ -91,7 +110,7 @@ def _written(temp: Path) -> int:
     return st.st_size if st is not None else 0
 
 
-class _CacheRun(OperationRun):
+class CacheRun(OperationRun):
     """The state of one cache operation while it runs (what clean-up needs to know)."""
 
     def __init__(self, db: Database, loc: FileLocation, options: ProtocolOptions) -> None:
@@ -138,12 +157,12 @@ async def cache_file(
     re-raises.
     """
     control = control or CopyControl()
-    run = _CacheRun(db, loc, options)
+    run = CacheRun(db, loc, options)
     await run.begin(reason)
     return await run.settle(_cache_steps(run, control, rating_key))
 
 
-async def _cache_steps(run: _CacheRun, control: CopyControl, rating_key: str | None) -> Outcome:
+async def _cache_steps(run: CacheRun, control: CopyControl, rating_key: str | None) -> Outcome:
     loc, options, journal, cancel = run.loc, run.options, run.journal, control.cancel
     st = await run_blocking(cancel, inspect_source, loc)
     run.size = st.st_size

@@ -75,8 +75,12 @@ def copy_to_temp(
     control: CopyControl,
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    sync: bool = True,
 ) -> CopyResult:
-    """Copy `source` to the new file `temp` (which must not exist); blocking, run it off-loop."""
+    """Copy `source` to the new file `temp` (which must not exist); blocking, run it off-loop.
+
+    The copy and its folder are fsynced, unless `sync=False`: then the caller fsyncs both
+    before it relies on them (after several copies, which then share the disk's flushes)."""
     fin = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     fout = -1
     try:
@@ -94,8 +98,9 @@ def copy_to_temp(
         if done != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise SourceChanged(f"{source} changed while it was being copied")
         _copy_metadata(fout, st)
-        os.fsync(fout)
-        fsync_dir(temp.parent)
+        if sync:
+            os.fsync(fout)
+            fsync_dir(temp.parent)
         os.close(fout)
         return CopyResult(st.st_size, st.st_mtime_ns)
     except BaseException:

@@ -162,27 +162,34 @@ def _refused(message: str) -> Iterator[None]:
         raise Conflict(message) from None
 
 
-def publish(temp: Path, final: Path) -> None:
+# Each action below fsyncs its folder unless `sync=False`: then the caller fsyncs it (once
+# for several actions in the same folder, as a batch does) before it journals the next step.
+
+
+def publish(temp: Path, final: Path, *, sync: bool = True) -> None:
     """Give the verified temp copy its final name on the cache (never over another file)."""
     with _refused(f"{final} appeared while it was being copied; it was kept, the copy dropped"):
         rename_noreplace(temp, final)
-    fsync_dir(final.parent)
+    if sync:
+        fsync_dir(final.parent)
 
 
-def hide(array: Path, backup: Path) -> None:
+def hide(array: Path, backup: Path, *, sync: bool = True) -> None:
     """Union mode: rename the array original aside, so the union serves the cache copy."""
     with _refused(f"{backup} already exists; it was kept"):
         rename_noreplace(array, backup)
-    fsync_dir(array.parent)
+    if sync:
+        fsync_dir(array.parent)
 
 
-def back_up_by_link(array: Path, backup: Path) -> None:
+def back_up_by_link(array: Path, backup: Path, *, sync: bool = True) -> None:
     """Symlink mode: a second name for the original; the array name stays in place."""
     os.link(array, backup)
-    fsync_dir(array.parent)
+    if sync:
+        fsync_dir(array.parent)
 
 
-def link_over(array: Path, cache: Path, symlink_temp: Path) -> None:
+def link_over(array: Path, cache: Path, symlink_temp: Path, *, sync: bool = True) -> None:
     """Symlink mode: a symlink to the cache copy takes the array name in one rename."""
     unlink_quiet(symlink_temp)
     os.symlink(cache, symlink_temp)
@@ -192,7 +199,8 @@ def link_over(array: Path, cache: Path, symlink_temp: Path) -> None:
     except FileExistsError:
         unlink_quiet(symlink_temp)  # still our symlink: the names were swapped back
         raise Conflict(f"{array} was replaced while it was being cached; it was kept") from None
-    fsync_dir(array.parent)
+    if sync:
+        fsync_dir(array.parent)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ paths are the journal's own (what was touched, even if the mappings changed sinc
 | restore | replacing      | the temp, or the copy at the name      | forward: rename, release    |
 | restore | releasing      | original back; cache copy maybe        | forward: release            |
 
+A batch of small files (`batch`) journals its operations straight at `copying`, with their
+`caching` rows and temp names, in one commit; each of its rows is recovered by this table.
+
 "Back" ends `rolled_back` with no `caching` row left; "forward" ends `done`, a cache
 operation with its row `cached`, a restore with its row deleted. "Release" unlinks the
 cache copy, removes the folders Cacherr created that are now empty, and (replacing) the

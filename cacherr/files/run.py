@@ -63,11 +63,15 @@ class OperationRun:
         except asyncio.CancelledError:
             await asyncio.shield(self.clean_up("cancelled", "cancelled"))
             raise
-        except CopyCancelled:
+        except (OSError, CacherrError) as exc:
+            return await self.settle_error(exc)
+
+    async def settle_error(self, exc: OSError | CacherrError) -> Outcome:
+        """Clean up (shielded) after `exc` stopped the operation; say how it ended."""
+        if isinstance(exc, CopyCancelled):
             await asyncio.shield(self.clean_up("cancelled", "cancelled"))
             return self.outcome("cancelled", "cancelled")
-        except (OSError, CacherrError) as exc:
-            error = str(exc) if isinstance(exc, CacherrError) else f"{type(exc).__name__}: {exc}"
-            log.warning("%s %s failed: %s", _DOING[self.kind], self.loc.array_path, error)
-            await asyncio.shield(self.clean_up("failed", error))
-            return self.outcome("failed", error)
+        error = str(exc) if isinstance(exc, CacherrError) else f"{type(exc).__name__}: {exc}"
+        log.warning("%s %s failed: %s", _DOING[self.kind], self.loc.array_path, error)
+        await asyncio.shield(self.clean_up("failed", error))
+        return self.outcome("failed", error)

@@ -14,7 +14,6 @@ both, unless asked to gather afresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -31,6 +30,7 @@ from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.window import ahead, describe
 from cacherr.sources.ondeck import OnDeck, OnDeckResult
 from cacherr.sources.watchlist import WatchlistResult, Watchlists
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,8 @@ class Collector:
 
     async def close(self) -> None:
         """Stop a background refresh of plex.tv."""
-        if self._refresh is not None:
-            self._refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh
-            self._refresh = None
+        await cancel_and_wait(self._refresh)
+        self._refresh = None
 
     async def refresh_users(self, failed: dict[str, str], *, background: bool = True) -> None:
         """Know the users: from plex.tv now when none is known yet; with `background`, a

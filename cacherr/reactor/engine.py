@@ -237,7 +237,7 @@ class CacheEngine:
                                     priority=action.priority or 0.0,
                                     holder=strongest.user_id if strongest else None,
                                     show=strongest.show_key if strongest else None,
-                                    after=leaving)  # fmt: skip
+                                    after=leaving, size_bytes=action.size_bytes)  # fmt: skip
                 except RuntimeError:  # the executor is closing
                     continue
                 self.index.put_managed(

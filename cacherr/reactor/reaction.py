@@ -17,7 +17,6 @@ client hanging up cannot cancel the work its event started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -43,6 +42,7 @@ from cacherr.reactor.window import (
     window_claims,
 )
 from cacherr.sources.playback import PlaybackStream
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,8 @@ class Reactor:
         """Stop taking events; give reactions in progress a moment, then cancel them."""
         for retry in [*self._requeues]:
             retry.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._running:
             _, late = await asyncio.wait(self._running, timeout=grace_s)
             for task in late:

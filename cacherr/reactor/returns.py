@@ -10,7 +10,6 @@ keeps anyway (being played, a restore that failed) is tried again after `RETRY_S
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -18,6 +17,7 @@ from typing import Final
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError
 from cacherr.reactor.engine import CacheEngine
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,8 @@ class ReturnTimer:
 
     async def close(self) -> None:
         """Stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def next_due(self, now: float) -> tuple[float | None, list[str]]:
         """When the next file goes back, and the files due at `now`."""

@@ -31,6 +31,7 @@ from cacherr.reactor.collect import Collector, Replacement
 from cacherr.reactor.cron import Cron, CronError
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.pins import Pins
+from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,7 @@ class Sweeper:
             await self._collector.close()
         self._stop.set()
         for task in (self._task, self._current):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         self._task = self._current = None
 
     def state(self) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The process the crash tests stop and kill: one cache, restore or recovery on a real database.
 
 Usage: python crash_child.py '<json spec>' with `db`, `mapping`, `rel`, `kind`
-(`cache`, `restore` or `recover`), `options`, and optionally `fsize_limit` (bytes, applied
-with RLIMIT_FSIZE before anything is written) and `stop`. Prints the outcome as one JSON line.
+(`cache`, `restore`, `recover`, or `batch`: cache every path of `rels` in one batch),
+`options`, and optionally `fsize_limit` (bytes, applied with RLIMIT_FSIZE before anything is
+written) and `stop`. Prints the outcome as one JSON line (a batch first prints
+`{"started": true}`, so a test can kill it at a random moment of the batch).
 
 `stop` names a moment of the on-disk protocol. There the child writes `CACHERR_PAUSED
 <stop>` to stderr and stops itself (SIGSTOP), so the test can SIGKILL it at exactly that
@@ -53,6 +55,7 @@ from typing import Any
 
 from cacherr.config.models import Mapping
 from cacherr.db import Database
+from cacherr.files.batch import BatchItem, cache_batch
 from cacherr.files.copy import CopyControl
 from cacherr.files.model import ProtocolOptions
 from cacherr.files.paths import PathResolver
@@ -150,7 +153,13 @@ async def main(spec: dict[str, Any], control: CopyControl | None) -> dict[str, A
             done = await recover(db)
             return {"recovered": [(r.kind, r.step, r.action, r.error) for r in done]}
         mapping = Mapping(**spec["mapping"])
-        loc = PathResolver([mapping]).from_rel(mapping.name, spec["rel"])
+        resolver = PathResolver([mapping])
+        if spec["kind"] == "batch":
+            items = [BatchItem(resolver.from_rel(mapping.name, rel)) for rel in spec["rels"]]
+            print(json.dumps({"started": True}), flush=True)
+            outcomes = await cache_batch(db, items, ProtocolOptions(**spec["options"]))
+            return {"results": [o.result for o in outcomes]}
+        loc = resolver.from_rel(mapping.name, spec["rel"])
         act = cache_file if spec["kind"] == "cache" else restore_file
         outcome = await act(db, loc, ProtocolOptions(**spec["options"]), control=control)
         return {"result": outcome.result, "error": outcome.error}

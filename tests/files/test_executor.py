@@ -618,3 +618,130 @@ async def test_a_damaged_cache_copy_never_replaces_the_original(
         [e for e in recorder.events if e.type == OPERATION_COMPLETE], conf.notifications.events
     )
     assert message is not None and "damaged" in message.body
+
+
+# --- small files: batches ------------------------------------------------------------------
+
+
+def subtitles(mapping: Mapping, shows: int, per_show: int) -> list[Any]:
+    """`per_show` 4 KiB subtitles in each of `shows` show folders, seeded show * 100 + n."""
+    locs = []
+    for show in range(shows):
+        for n in range(per_show):
+            loc = locate(mapping, f"Show {show}/Season 01/E{n:02d}.en.srt")
+            put_media(loc, media_bytes(4096, seed=show * 100 + n))
+            locs.append(loc)
+    return locs
+
+
+class Commits:
+    """Counts the transactions committed on a real connection (SQLite's trace callback)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, statement: str) -> None:
+        if statement.strip().upper() == "COMMIT":
+            self.count += 1
+
+
+async def test_small_files_are_cached_in_batches_with_a_few_commits_for_all(
+    db: Database, bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    recorder = Recorder(bus)
+    executor = await make_executor(settings())  # defaults: 2 copies at once
+    locs = subtitles(mapping, shows=4, per_show=10)
+    commits = Commits()
+    await db.conn.set_trace_callback(commits)
+
+    # 40 people's next episode each (its subtitle), all at once, as a plan hands them over.
+    ops = [
+        executor.submit("cache", loc, holder=f"viewer{i}", rating_key=str(i), size_bytes=4096)
+        for i, loc in enumerate(locs)
+    ]
+    await executor.run_until_idle()
+    await db.conn.set_trace_callback(None)
+
+    assert [op.result.result().result for op in ops] == ["done"] * 40
+    for i, loc in enumerate(locs):
+        data = media_bytes(4096, seed=(i // 10) * 100 + i % 10)
+        await assert_consistent(db, loc, data, cached=True, empty_cache=False)
+    # One at a time, each file took 9 commits (360); a batch takes 4 for all its files
+    # (journal, publishing, hiding, done), and 40 files make 2 batches.
+    assert commits.count <= 8
+    assert len(recorder.of(OPERATION_STARTED)) == len(recorder.of(OPERATION_COMPLETE)) == 40
+    steps = await db.fetchall("SELECT DISTINCT step, state FROM operations")
+    assert [tuple(r) for r in steps] == [("hiding", "done")]
+
+
+async def test_a_file_that_fails_in_a_batch_fails_alone(
+    db: Database, mapping: Mapping, make_executor: Any
+) -> None:
+    executor = await make_executor(settings(), mover=(gate := Gate()))
+    locs = subtitles(mapping, shows=1, per_show=6)
+    taken = locs[2]
+    taken.cache_path.parent.mkdir(parents=True)
+    taken.cache_path.write_bytes(b"someone else's file")
+    gone = locs[4]
+    ops = [executor.submit("cache", loc, size_bytes=4096) for loc in locs]
+    await gate.waiting.wait()
+    gone.array_path.unlink()  # after it was queued, before the batch looked at it
+    assert len({op.task for op in ops}) == 1  # one batch
+    gate.open.set()
+    await executor.run_until_idle()
+
+    results = [op.result.result() for op in ops]
+    assert [r.result for r in results] == ["done", "done", "failed", "done", "failed", "done"]
+    assert "already exists" in (results[2].error or "")
+    assert taken.cache_path.read_bytes() == b"someone else's file"
+    assert taken.array_path.read_bytes() == media_bytes(4096, seed=2)
+    for i in (0, 1, 3, 5):
+        await assert_consistent(db, locs[i], media_bytes(4096, seed=i), cached=True,
+                                empty_cache=False)  # fmt: skip
+    rows = await db.fetchall("SELECT state FROM operations ORDER BY id")
+    assert [r[0] for r in rows] == ["done", "done", "failed", "done", "failed", "done"]
+
+
+async def test_symlink_mode_batches_keep_the_array_name_a_symlink(
+    db: Database, mapping: Mapping, make_executor: Any
+) -> None:
+    conf = Settings(
+        cache={"min_free": "0B", "limit": "100%"},
+        paths={"mode": "symlink", "mappings": [mapping.model_dump()]},
+    )
+    executor = await make_executor(conf)
+    locs = subtitles(mapping, shows=2, per_show=5)
+    ops = [executor.submit("cache", loc, size_bytes=4096) for loc in locs]
+    await executor.run_until_idle()
+
+    assert len({op.task for op in ops}) < len(ops)
+    for i, loc in enumerate(locs):
+        data = media_bytes(4096, seed=(i // 5) * 100 + i % 5)
+        await assert_consistent(db, loc, data, cached=True, empty_cache=False)
+        assert os.readlink(loc.array_path) == str(loc.cache_path)
+
+
+async def test_a_big_copy_ends_a_batch_and_starts_in_its_own_slot(
+    db: Database, mapping: Mapping, make_executor: Any
+) -> None:
+    executor = await make_executor(settings(), mover=(gate := Gate()))
+    small = subtitles(mapping, shows=1, per_show=4)
+    (big,) = files(mapping, 1)
+    # One order, by priority: two small copies, the big one, two more small ones.
+    sizes = [4096, 4096, 2 * MiB * 4, 4096, 4096]
+    locs = [small[0], small[1], big, small[2], small[3]]
+    ops = [
+        executor.submit("cache", loc, priority=10.0 - i, size_bytes=size)
+        for i, (loc, size) in enumerate(zip(locs, sizes, strict=True))
+    ]
+    await gate.waiting.wait()
+
+    # Two slots: the first two small copies together, the big one alone; the rest wait
+    # for a slot rather than joining a batch ahead of the big copy.
+    assert ops[0].task is ops[1].task and ops[0].batched
+    assert ops[2].task is not None and ops[2].task is not ops[0].task and not ops[2].batched
+    assert [op.state for op in ops[3:]] == ["queued", "queued"]
+    gate.open.set()
+    await executor.run_until_idle()
+    assert [op.result.result().result for op in ops] == ["done"] * 5
+    assert ops[3].task is ops[4].task
