@@ -195,3 +195,21 @@ def test_fingerprint_changes_with_content_and_size(tmp_path: Path) -> None:
     assert fingerprint(copy) != before
     os.truncate(source, 2**20 - 1)
     assert fingerprint(source) != before
+
+
+@pytest.mark.parametrize("size", [1, SAMPLE_BLOCK_BYTES + 7, 16 * SAMPLE_BLOCK_BYTES])
+def test_a_small_file_is_verified_whole_with_the_fingerprint_recorded_before(
+    tmp_path: Path, size: int
+) -> None:
+    """A file of at most 16 blocks is read whole: a flipped byte anywhere is seen (named
+    near its block), and its fingerprint is the one earlier versions recorded for it (the
+    size, then every byte, in blake2b-128), so a copy cached before still matches."""
+    source, copy = copies(tmp_path, size)
+    data = source.read_bytes()
+    recorded = hashlib.blake2b(size.to_bytes(8, "little") + data, digest_size=16).hexdigest()
+
+    assert verify_copy(source, copy, "sample") == fingerprint(copy) == f"s16:{recorded}"
+    flip(copy, size - 1)
+    block = (size - 1) // SAMPLE_BLOCK_BYTES * SAMPLE_BLOCK_BYTES
+    with pytest.raises(VerificationFailed, match=f"near byte {block}"):
+        verify_copy(source, copy, "sample")
