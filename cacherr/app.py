@@ -17,7 +17,7 @@ from cacherr.api import setup_routes
 from cacherr.api.auth import auth_middleware
 from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
-from cacherr.checks import check_paths, fatal, refused_mapping_change
+from cacherr.checks import check_array_disks, check_paths, fatal, refused_mapping_change
 from cacherr.claims import ClaimStore
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
@@ -81,6 +81,7 @@ async def _preflight(app: web.Application) -> AsyncIterator[None]:
     problems = await asyncio.to_thread(check_mappings, settings.paths.mappings)
     app[keys.MAPPING_PROBLEMS] = problems  # the engine leaves these mappings out
     results = await asyncio.to_thread(check_paths, settings, problems=problems)
+    results += await asyncio.to_thread(check_array_disks, settings)  # the per-disk limits
     for result in results:
         if not result.ok:
             log.warning("%s", result.line())

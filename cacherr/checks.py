@@ -12,13 +12,14 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from cacherr.config.models import Mapping, Settings, parse_size
 from cacherr.db import DB_NAME
 from cacherr.errors import CacherrError, Problem
 from cacherr.events import EventBus
 from cacherr.files import access, audit
+from cacherr.files.disks import array_disks, union_share_path
 from cacherr.files.mover import (
     HOST_RUN,
     exclude_file_path,
@@ -293,6 +294,41 @@ def check_mover_pid(
     ]
 
 
+def check_array_disks(settings: Settings) -> list[Check]:
+    """Whether the per-disk limits can tell which array disk a copy from the union
+    (/mnt/user0) reads: some `diskN` under `cache.disks_root`. Blocking."""
+    cache = settings.cache
+    unions = [
+        m for m in settings.paths.mappings
+        if m.cacheable and union_share_path(str(PurePosixPath(m.array, "f")), cache.disks_root)
+    ]  # fmt: skip
+    if not (cache.copies_per_disk or cache.disk_limit_mib_s) or not unions:
+        return []
+    disks = array_disks(cache.disks_root)
+    copies = "one copy" if cache.copies_per_disk == 1 else f"{cache.copies_per_disk} copies"
+    limits = [f"{copies} per disk at a time"] if cache.copies_per_disk else []
+    limits += (
+        [f"at most {cache.disk_limit_mib_s:g} MiB/s per disk"] if cache.disk_limit_mib_s else []
+    )
+    if len(disks) > 2 and int(disks[-1][4:]) - int(disks[0][4:]) == len(disks) - 1:
+        names = f"{disks[0]}–{disks[-1]}"
+    else:
+        names = ", ".join(disks)
+    return [
+        Check(
+            "array disks",
+            bool(disks),
+            f"{names} found under {cache.disks_root}; {', '.join(limits)}"
+            if disks
+            else f"no diskN under {cache.disks_root}, so copies from {unions[0].array} cannot "
+            "be told apart by disk and each counts as its own: two may read the disk a stream "
+            "reads",
+            "map the host's /mnt read-only to /host/mnt and set cache.disks_root to /host/mnt, "
+            "as the template does (-v /mnt:/host/mnt:ro -e CACHERR_CACHE__DISKS_ROOT=/host/mnt)",
+        )
+    ]
+
+
 def check_host_pool(settings: Settings, pool: str | None = None) -> list[Check]:
     """Each cached file's exclusion line names the host's pool (`pool`, default HOST_POOL):
     a `host_cache` off that pool lets the mover move the cached files back."""
@@ -430,6 +466,7 @@ async def run_checks(settings: Settings, config_dir: Path, *, plex: bool = True)
     results = await asyncio.to_thread(check_paths, settings)
     results += await asyncio.to_thread(check_mover, settings, config_dir)
     results += await asyncio.to_thread(check_mover_pid, settings)
+    results += await asyncio.to_thread(check_array_disks, settings)
     results += await asyncio.to_thread(check_audit, settings, config_dir / DB_NAME)
     if plex:
         results += await check_plex(settings)

@@ -248,8 +248,9 @@ class CacheConfig(StrictModel):
     )
     disks_root: str = Field(
         "/mnt",
-        description="Where Unraid mounts the array disks (disk1, disk2, ...): a copy from "
-        "<root>/user0/<share>/... reads from the disk holding the same share path.",
+        description="Where the array disks (disk1, disk2, ...) are seen: /mnt on the host, "
+        "/host/mnt in the Unraid template (the host's /mnt mapped read-only); a copy from "
+        "/mnt/user0/<share>/... reads from the disk holding the same share path.",
     )
 
     @model_validator(mode="after")

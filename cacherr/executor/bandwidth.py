@@ -1,4 +1,4 @@
-"""Copy bandwidth: a global limit, a limit per array disk, and the disk a copy reads from.
+"""Copy bandwidth: a global limit and a limit per array disk.
 
 A copy from an array disk competes with any stream Plex reads from the same disk. The
 executor paces copies on their copying thread (never on the event loop): after every chunk a
@@ -9,25 +9,23 @@ stay at the limit, however many copies share it. Time unused is saved up to `bur
 enough to make up for the time a chunk took to copy and for a copying thread that woke late
 on a busy machine, too little for an idle pacer to let a long burst through.
 
-The disk: Unraid mounts each array disk as `<disks root>/diskN`; `/mnt/user0/<share>/x` (the
-array as a union) is on the disk whose `/mnt/diskN/<share>/x` exists. Where that cannot be
-told (no such layout, e.g. another host), each copy counts as its own disk.
+The disk a copy reads from is told by `cacherr.files.disks` (the executor imports it from
+here).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Final
 
+from cacherr.files.disks import disk_in_path as disk_in_path
+from cacherr.files.disks import find_disks as find_disks
+from cacherr.files.disks import union_share_path as union_share_path
+
 MiB: Final = 2**20
-_DISK = re.compile(r"disk\d+")
-# Array union mounts whose files live on one of the diskN mounts beside them.
-_UNIONS: Final = ("user0", "user")
 
 
 @dataclass
@@ -60,40 +58,3 @@ def pace(pacers: Iterable[Pacer], nbytes: int, cancel: threading.Event) -> None:
     wait_s = max((p.reserve(nbytes) for p in pacers), default=0.0)
     if wait_s > 0:
         cancel.wait(wait_s)  # the copy checks the flag itself before its next chunk
-
-
-def union_share_path(array_path: str, disks_root: str) -> PurePosixPath | None:
-    """The share-relative path of a file under `<root>/user0` or `<root>/user`, or None;
-    a file already on `<root>/diskN` gives None too (its disk is in its path)."""
-    path, root = PurePosixPath(array_path), PurePosixPath(disks_root)
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return None
-    if len(rel.parts) > 1 and rel.parts[0] in _UNIONS:
-        return PurePosixPath(*rel.parts[1:])
-    return None
-
-
-def disk_in_path(array_path: str, disks_root: str) -> str | None:
-    """`diskN` when the path is on `<root>/diskN/...` itself (no file system access)."""
-    try:
-        rel = PurePosixPath(array_path).relative_to(PurePosixPath(disks_root))
-    except ValueError:
-        return None
-    first = rel.parts[0] if rel.parts else ""
-    return first if _DISK.fullmatch(first) else None
-
-
-def find_disks(share_paths: list[PurePosixPath | None], disks_root: str) -> list[str | None]:
-    """Blocking (run off the loop): the `diskN` holding each share path, or None."""
-    root = Path(disks_root)
-    try:
-        disks = sorted(p.name for p in root.iterdir() if _DISK.fullmatch(p.name))
-    except OSError:
-        disks = []
-    found: list[str | None] = []
-    for share_path in share_paths:
-        hits = (d for d in disks if share_path is not None and (root / d / share_path).exists())
-        found.append(next(hits, None))
-    return found

@@ -495,17 +495,21 @@ def on_disk(tv: Mapping, mnt: Path, disk: str, rel: str, size: int, seed: int) -
     return loc
 
 
+@pytest.mark.parametrize("disks_at", ["mnt", "host/mnt"])
 async def test_one_copy_per_array_disk_at_a_time_paced_per_disk(
-    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any
+    bus: EventBus, unraid: tuple[Mapping, Path], make_executor: Any, tmp_path: Path, disks_at: str
 ) -> None:
-    tv, mnt = unraid
+    """`host/mnt`: the container's layout (the template's), the array at its host path
+    (<tmp>/mnt/user0) and the host's disks mapped read-only elsewhere (<tmp>/host/mnt)."""
+    tv, _ = unraid
+    disks = tmp_path / disks_at
     recorder = Recorder(bus)
     executor = await make_executor(
-        settings(copy_concurrency=3, disk_limit_mib_s=16.0, disks_root=str(mnt)),
+        settings(copy_concurrency=3, disk_limit_mib_s=16.0, disks_root=str(disks)),
         progress_interval_s=0.05,
     )
-    one = [on_disk(tv, mnt, "disk1", f"A/E{i}.mkv", 16 * MiB, i) for i in range(2)]
-    two = on_disk(tv, mnt, "disk2", "B/E1.mkv", 16 * MiB, 9)
+    one = [on_disk(tv, disks, "disk1", f"A/E{i}.mkv", 16 * MiB, i) for i in range(2)]
+    two = on_disk(tv, disks, "disk2", "B/E1.mkv", 16 * MiB, 9)
     ops = [executor.submit("cache", loc) for loc in [*one, two]]
     await executor.run_until_idle()
 

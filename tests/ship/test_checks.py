@@ -19,6 +19,7 @@ from cacherr import keys
 from cacherr.app import create_app
 from cacherr.checks import (
     check_array_access,
+    check_array_disks,
     check_audit,
     check_host_pool,
     check_mover,
@@ -144,6 +145,37 @@ def test_a_host_cache_off_the_hosts_pool_is_reported() -> None:
     assert check_host_pool(settings(paths={"mappings": [tv]}), "") == []  # not in the image
 
 
+def test_check_says_whether_the_array_disks_can_be_told(tmp_path: Path) -> None:
+    """The per-disk limits find a union file's disk under cache.disks_root: in the container
+    only where the host's /mnt is mapped (the template's /host/mnt); else a ✗, not fatal."""
+    array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    disks = tmp_path / "host/mnt"
+    for name in ("disk1", "disk2", "disk3", "disk10"):
+        tree(disks, name)
+    tv = {"paths": {"mappings": [mapping(array, cache)]}}
+    (seen,) = check_array_disks(settings(**tv, cache={"disks_root": str(disks)}))
+    assert seen.ok, seen.line()
+    assert seen.line() == (f"✓ array disks: disk1, disk2, disk3, disk10 found under {disks}; "
+                           "one copy per disk at a time")  # fmt: skip
+    shutil.rmtree(disks / "disk10")
+    limited = {"disks_root": str(disks), "copies_per_disk": 2, "disk_limit_mib_s": 80}
+    (both,) = check_array_disks(settings(**tv, cache=limited))
+    assert both.detail.endswith("disk1–disk3 found under " + str(disks) + "; 2 copies per "
+                                "disk at a time, at most 80 MiB/s per disk")  # fmt: skip
+
+    unmapped = settings(**tv, cache={"disks_root": str(tmp_path / "mnt")})  # no diskN there
+    (bad,) = check_array_disks(unmapped)
+    assert not bad.ok and fatal([bad]) == []
+    assert f"no diskN under {tmp_path / 'mnt'}" in bad.detail
+    assert "map the host's /mnt read-only to /host/mnt" in bad.fix
+    assert "-e CACHERR_CACHE__DISKS_ROOT=/host/mnt" in bad.fix
+    # Nothing to tell: the limits off, or an array on a disk already (or not Unraid's).
+    off = {"disks_root": str(tmp_path / "mnt"), "copies_per_disk": 0}
+    assert check_array_disks(settings(**tv, cache=off)) == []
+    on_disk = {"paths": {"mappings": [mapping(tree(disks, "disk1/media/tv"), cache)]}}
+    assert check_array_disks(settings(**on_disk, cache={"disks_root": str(disks)})) == []
+
+
 def test_start_up_checks_the_pools_host_path_given_by_the_template(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +233,24 @@ async def test_the_daemon_refuses_to_start_on_a_union_array(tmp_path: Path) -> N
     with pytest.raises(Unavailable, match="would lose data"):
         await runner.setup()
     await runner.cleanup()
+
+
+async def test_start_up_warns_when_the_array_disks_cannot_be_told(
+    aiohttp_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An installed container from before the template mapped /host/mnt: one copy per disk
+    silently holds no more, so the log says so; the daemon runs on."""
+    array, cache = tree(tmp_path, "mnt/user0/media/tv"), tree(tmp_path, "mnt/cache/media/tv")
+    store = ConfigStore.open(tmp_path / "config")
+    store.save({"paths": {"mappings": [mapping(array, cache)]},
+                "cache": {"disks_root": str(tmp_path / "mnt")}})  # fmt: skip
+
+    client = await aiohttp_client(create_app(store))
+
+    warned = [r for r in caplog.records if "✗ array disks" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"]
+    assert "map the host's /mnt read-only to /host/mnt" in warned[0].getMessage()
+    assert (await client.get("/api/health")).status == 200
 
 
 def _share_not_on_the_pool(root: Path) -> tuple[Path, Path]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from cacherr.config.models import Settings, WebConfig
+from cacherr.config.models import CacheConfig, Settings, WebConfig
 from cacherr.files.mover import DEFAULT_PID_FILE, HOST_RUN
 from tests.ship.test_unraid_walkthrough import docker_run
 
@@ -91,7 +91,7 @@ def test_the_template_has_the_fields_community_applications_needs(
 
 def test_paths_are_the_config_folder_and_the_same_host_paths(container: ET.Element) -> None:
     paths = configs(container, "Path")
-    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache", str(HOST_RUN)}
+    assert set(paths) == {"/config", "/mnt/user0", "/mnt/cache", str(HOST_RUN), "/host/mnt"}
     assert paths["/config"].attrib["Default"] == "/mnt/user/appdata/cacherr"
     for target in ("/mnt/user0", "/mnt/cache"):
         # Identical inside and out: the mover exclusion list holds host paths.
@@ -102,6 +102,19 @@ def test_paths_are_the_config_folder_and_the_same_host_paths(container: ET.Eleme
     assert paths[str(HOST_RUN)].attrib["Default"] == str(Path(DEFAULT_PID_FILE).parent)
     assert paths[str(HOST_RUN)].attrib["Mode"] == "ro"
     assert all(p.attrib["Required"] == "true" for p in paths.values())
+
+
+def test_the_hosts_disks_are_mapped_read_only_where_cacherr_looks_for_them(
+    container: ET.Element,
+) -> None:
+    """The array's own mapping (/mnt/user0) shows no /mnt/diskN: the host's /mnt, read-only,
+    at a path of its own, and cache.disks_root pointed there, tell a copy's disk."""
+    disks = configs(container, "Path")["/host/mnt"].attrib
+    assert (disks["Default"], disks["Mode"]) == ("/mnt", "ro")
+    assert "read-only" in disks["Description"] and "one copy per disk" in disks["Description"]
+    root = configs(container, "Variable")["CACHERR_CACHE__DISKS_ROOT"].attrib
+    assert root["Default"] == "/host/mnt"
+    assert setting_field("CACHERR_CACHE__DISKS_ROOT") == (CacheConfig, "disks_root")
 
 
 def test_the_port_is_the_web_port(container: ET.Element) -> None:

@@ -135,11 +135,12 @@ def host() -> Iterator[Path]:
 
 
 def _unraid_host(h: Path) -> Path:
-    """The appdata share, the array's media share as New Permissions leaves it."""
+    """The appdata share, the array's media share as New Permissions leaves it, on disk1."""
     appdata = h / "mnt/user/appdata/cacherr"  # what Docker makes of a missing -v source
     appdata.mkdir(parents=True)
     season = h / "mnt/user0/media/tv/Show/Season 01"
     season.mkdir(parents=True)
+    (h / "mnt/disk1/media").mkdir(parents=True)  # the array disk that holds the share
     for n in (1, 2):
         (season / f"Show - S01E0{n}.mkv").write_bytes(os.urandom(4096))
     for folder, _, files in os.walk(h / "mnt/user0/media"):
@@ -325,7 +326,8 @@ async def test_the_readme_first_run_on_unraid(
         )  # fmt: skip
         assert status == 0, report
         for line in ("✓ renames in the array of media", "✓ owners in the array of media",
-                     "✓ mover pid file", "✓ mover paths of media", "✓ plex:"):  # fmt: skip
+                     "✓ mover pid file", "✓ mover paths of media", "✓ plex:",
+                     "✓ array disks: disk1 found under /host/mnt"):  # fmt: skip
             assert line in report, report
         assert "✗" not in report, report
 
