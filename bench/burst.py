@@ -4,10 +4,11 @@ The daemon runs as a real process with DEFAULT cache settings (`cache.next_episo
 `copy_concurrency` 2, ...), only Plex, the mapping, the webhook and the port set. The
 simulated Plex (+20 ms on every request) has one show per person; the owner, 9 Home users
 and 30 shared friends each post a Plex `media.play` of their show's S01E01 (multipart,
-secret in the URL), all at once from 40 threads. A watcher polls the cache every
-millisecond for each person's S01E02 under its final name at full size (a copy is renamed to
-its final name only once complete and fsynced). Latency = complete on the cache - that
-person's send time; the p95 is over the 40 people, and the slowest kind of user is shown.
+secret in the URL), all at once from 40 threads. A watcher follows the cache through
+inotify (`bench.latency.Watcher`, to within 5 ms) for each person's S01E02 under its final
+name (a copy is renamed to its final name only once complete, fsynced and verified).
+Latency = complete on the cache - that person's send time; the p95 is over the 40 people,
+and the slowest kind of user is shown.
 
     python -m bench.burst [--people 40] [--size-mb 1] [--latency-ms 20]
 """
@@ -15,17 +16,15 @@ person's send time; the p95 is over the 40 people, and the slowest kind of user 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.crash_campaign import API_KEY, SECRET, Daemon, free_port
-from bench.latency import multipart
+from bench.latency import Watcher, multipart
 from cacherr.config.store import ConfigStore
 from cacherr.fakeplex import FakePlexThread, World, webhooks
 from cacherr.fakeplex.model import Show, User
@@ -35,28 +34,6 @@ def kinds(people: int) -> list[str]:
     """The owner, then a quarter Home users, the rest shared friends."""
     home = (people - 1) // 4
     return ["owner"] + ["home"] * home + ["shared"] * (people - 1 - home)
-
-
-class Complete(threading.Thread):
-    """Polls for each person's next episode under its final name at full size."""
-
-    def __init__(self, targets: dict[int, Path], size: int) -> None:
-        super().__init__(daemon=True)
-        self.pending = dict(targets)
-        self.size = size
-        self.seen: dict[int, float] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while self.pending and not self.stop.is_set():
-            for who, path in list(self.pending.items()):
-                try:
-                    if os.stat(path).st_size == self.size:
-                        self.seen[who] = time.perf_counter()
-                        del self.pending[who]
-                except FileNotFoundError:
-                    pass
-            time.sleep(0.001)
 
 
 def play(url: str, world: World, user: User, show: Show) -> float:
@@ -116,8 +93,9 @@ def main() -> int:
                 i: cache / "tv" / show.title / "Season 01" / f"{show.title} - S01E02.mkv"
                 for i, show in enumerate(shows)
             }
-            watcher = Complete(targets, size)
+            watcher = Watcher(cache, targets)
             watcher.start()
+            watcher.ready.wait()
             url = f"http://127.0.0.1:{port}/api/webhooks/plex?secret={SECRET}"
             with ThreadPoolExecutor(len(people)) as pool:
                 who = range(len(people))
@@ -128,7 +106,7 @@ def main() -> int:
             daemon.stop()
             thread.stop()
 
-    waits = {i: watcher.seen[i] - sent[i] for i in watcher.seen}
+    waits = {i: watcher.done[i] - sent[i] for i in watcher.done}
     ordered = sorted(waits.values())
     print(f"{len(waits)} of {len(people)} people at once ({args.size_mb:g} MiB episodes, Plex "
           f"+{args.latency_ms} ms, default settings): play sent → next episode complete on the "
