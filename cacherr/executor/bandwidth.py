@@ -9,8 +9,7 @@ stay at the limit, however many copies share it. Time unused is saved up to `bur
 enough to make up for the time a chunk took to copy and for a copying thread that woke late
 on a busy machine, too little for an idle pacer to let a long burst through.
 
-The disk a copy reads from is told by `cacherr.files.disks` (the executor imports it from
-here).
+The disk a copy reads from is told by `cacherr.files.disks`.
 """
 
 from __future__ import annotations
@@ -20,10 +19,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
-
-from cacherr.files.disks import disk_in_path as disk_in_path
-from cacherr.files.disks import find_disks as find_disks
-from cacherr.files.disks import union_share_path as union_share_path
 
 MiB: Final = 2**20
 

@@ -32,20 +32,13 @@ from cacherr.config.models import CacheConfig, Settings
 from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus, OperationComplete, OperationStarted
-from cacherr.executor.bandwidth import (
-    MiB,
-    Pacer,
-    disk_in_path,
-    find_disks,
-    pace,
-    paced_chunk_bytes,
-    union_share_path,
-)
+from cacherr.executor.bandwidth import MiB, Pacer, pace, paced_chunk_bytes
 from cacherr.executor.batching import BATCH_FILES, batchable, joiner
 from cacherr.executor.operation import Operation
 from cacherr.executor.ordering import FairQueue
 from cacherr.executor.progress import ProgressReporter
 from cacherr.files.batch import BatchItem, cache_batch
+from cacherr.files.disks import disk_in_path, find_disks, union_share_path
 from cacherr.files.model import (
     CHUNK_BYTES,
     FileLocation,
