@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.crash_campaign import API_KEY, SECRET, Daemon, free_port
-from bench.latency import Watcher, multipart
+from bench.latency import Watcher, multipart, p95
 from cacherr.config.store import ConfigStore
 from cacherr.fakeplex import FakePlexThread, World, webhooks
 from cacherr.fakeplex.model import Show, User
@@ -112,8 +112,7 @@ def main() -> int:
           f"+{args.latency_ms} ms, default settings): play sent → next episode complete on the "
           "cache")  # fmt: skip
     if ordered:
-        p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-        print(f"  p50 {statistics.median(ordered):.3f} s   p95 {p95:.3f} s   "
+        print(f"  p50 {statistics.median(ordered):.3f} s   p95 {p95(ordered):.3f} s   "
               f"max {ordered[-1]:.3f} s")  # fmt: skip
         for kind in ("owner", "home", "shared"):
             mine = sorted(w for i, w in waits.items() if people[i].kind == kind)

@@ -117,11 +117,15 @@ class Watcher(threading.Thread):
                     break
 
 
+def p95(ordered: list[float]) -> float:
+    """The 95th percentile of sorted values (nearest rank)."""
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
 def summary(label: str, latencies_ms: list[float]) -> str:
     """p50 / p95 / max / min of a list of latencies."""
     ordered = sorted(latencies_ms)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return (f"  {label}: p50 {statistics.median(ordered):.0f} ms   p95 {p95:.0f} ms   "
+    return (f"  {label}: p50 {statistics.median(ordered):.0f} ms   p95 {p95(ordered):.0f} ms   "
             f"max {ordered[-1]:.0f} ms   min {ordered[0]:.0f} ms")  # fmt: skip
 
 
