@@ -17,7 +17,6 @@ client hanging up cannot cancel the work its event started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -211,23 +210,8 @@ class Reactor:
         user, policy = await self._who(event.user_id, event.username)
         if not policy.enabled:
             return self._skipped(user, event, "caching is off for this user")
-        try:
-            result = await self._window(event, user, policy, scrobbled=scrobbled)
-        except (PlexError, CacherrError):
-            with contextlib.suppress(CacherrError):  # the reaction's own error is the news
-                await self._note_activity(user, event)
-            raise
-        # Once the copies are queued: who was active never delays them.
-        await self._note_activity(user, event)
-        return result
-
-    async def _note_activity(self, user: PlexUser, event: Playback) -> None:
         if self._users is not None and user.id and not user.id.startswith("name:"):
             await self._users.note_activity(user.id, event.received_at)
-
-    async def _window(
-        self, event: Playback, user: PlexUser, policy: EffectivePolicy, *, scrobbled: bool
-    ) -> Reaction | None:
         library = self._need_library()
         settings = self._settings()
         media_type = event.media_type
