@@ -74,7 +74,7 @@ async def claims_of(client: Client, user_id: str) -> set[tuple[str, str]]:
 async def test_a_play_caches_the_next_episodes_across_a_season_boundary(
     start_app: AppFactory, world: World, cache_root: Path, config_dir: Path
 ) -> None:
-    client = await start_app()
+    client = await start_app(cache={"copy_concurrency": 1})  # one at a time: the order shows
     seen = Events(client)
     await send(client, "media.play", episode(world, "The Expanse", 1, 3), world.owner)
 
