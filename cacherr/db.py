@@ -192,6 +192,10 @@ SIZE_WITH_SIDECARS = (
 # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
 _OUTSIDE_FAULTS = frozenset({5, 6, 8, 10, 13, 14})
 
+# Every commit is synced (`synchronous = FULL`) but those of a `transaction(durable=False)`.
+_DURABLE = "PRAGMA synchronous = FULL"
+_LAZY = "PRAGMA synchronous = NORMAL"
+
 # Set inside `Database.transaction()`: that task's reads must see its own uncommitted writes.
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("in_tx", default=False)
 
@@ -266,7 +270,7 @@ class Database:
         try:
             await conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a journal row that was committed survives a power cut.
-            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute(_DURABLE)
             checked = await conn.execute_fetchall("PRAGMA quick_check")
             verdict = [str(row[0]) for row in checked]
             if verdict != ["ok"]:
@@ -309,16 +313,21 @@ class Database:
                 raise
             log.info("Database %s migrated to schema %d", self.path.name, number)
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    async def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, durable: bool = True
+    ) -> int:
         """Run one statement; returns the last row id (for inserts).
 
         Inside `transaction()` it joins that transaction. Outside one it is a transaction of
         its own, in one trip to the database thread: it waits for any transaction in
         progress (so it cannot join another task's), then commits (with `synchronous =
-        FULL`, durable) by itself.
+        FULL`, durable unless `durable=False`: see `transaction`) by itself.
         """
         if _IN_TRANSACTION.get():
             return await self._execute(sql, params)
+        if not durable:
+            async with self.transaction(durable=False):
+                return await self._execute(sql, params)
         async with self._tx_lock:
             return await self._execute(sql, params)
 
@@ -327,10 +336,12 @@ class Database:
             async with self.conn.execute(sql, params) as cur:
                 return cur.lastrowid or 0
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def executemany(
+        self, sql: str, rows: Iterable[Sequence[Any]], *, durable: bool = True
+    ) -> None:
         """Run one statement for many rows (outside a transaction: in one of its own)."""
         if not _IN_TRANSACTION.get():
-            async with self.transaction() as tx:
+            async with self.transaction(durable=durable) as tx:
                 await tx.executemany(sql, rows)
             return
         with self._writing():
@@ -338,11 +349,13 @@ class Database:
             await cursor.close()
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, *, proves: bool = True) -> Iterator[None]:
         """Note why a write failed, and that writes work again (once committed).
 
         A failure of the disk or a lock held elsewhere is raised as `DatabaseUnwritable`
         (every caller's clear-error path); other SQLite errors are bugs and stay as they are.
+        Only a synced commit `proves` writes work again: on a full disk a small unsynced one
+        (the activity line saying the disk is full) can still fit in the WAL's pages.
         """
         try:
             yield
@@ -354,7 +367,7 @@ class Database:
                           "restored until it can be written.", self.path, exc)  # fmt: skip
             self.write_problem = str(exc)
             raise DatabaseUnwritable(f"the state database cannot be written ({exc})") from exc
-        if self.write_problem is not None and not _IN_TRANSACTION.get():
+        if self.write_problem is not None and proves and not _IN_TRANSACTION.get():
             log.warning("The state database %s can be written again", self.path)
             self.write_problem = None
 
@@ -372,31 +385,50 @@ class Database:
         return rows[0] if rows else None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Database]:
-        """Statements inside commit together or not at all (one transaction at a time)."""
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Database]:
+        """Statements inside commit together or not at all (one transaction at a time).
+
+        `durable=False` is for state Cacherr can derive again (claims, the activity feed,
+        tokens): its commit is not fsynced. It survives Cacherr being killed (it is in the
+        WAL), and a power cut once the next durable commit (every journal step is one) has
+        synced the WAL, which reaches the disk in order; on a loaded disk a synced commit
+        waits for the copies' writes, and the journal waits behind it.
+        """
         async with self._tx_lock:
-            with self._writing():
-                await self.conn.execute("BEGIN IMMEDIATE")
-            token = _IN_TRANSACTION.set(True)
             try:
-                yield self
-            except BaseException:
-                await self._rollback()
-                raise
-            finally:
-                _IN_TRANSACTION.reset(token)
-            try:
-                with self._writing():
+                with self._writing(proves=False):  # a lock taken, nothing written yet
+                    if durable:
+                        await self.conn.execute("BEGIN IMMEDIATE")
+                    else:  # one trip for both (not for COMMIT: a script commits first)
+                        await self.conn.executescript(f"{_LAZY};BEGIN IMMEDIATE")
+                token = _IN_TRANSACTION.set(True)
+                try:
+                    yield self
+                finally:
+                    _IN_TRANSACTION.reset(token)
+                with self._writing(proves=durable):
                     await self.conn.execute("COMMIT")
             except BaseException:
-                # A failed COMMIT (a full disk) may leave the transaction open: close it, or
-                # every later write on this connection would fail too.
-                await self._rollback()
+                # Whatever failed or was cancelled (BEGIN, a statement, COMMIT on a full
+                # disk), the connection must not stay inside the transaction, or every
+                # later write on it would fail too.
+                await asyncio.shield(asyncio.ensure_future(self._close(durable)))
                 raise
+            if not durable:
+                await self.conn.execute(_DURABLE)
 
-    async def _rollback(self) -> None:
+    async def _close(self, durable: bool) -> None:
+        """Roll back whatever is open, and go back to synced commits.
+
+        A statement whose wait was cancelled still runs on the database thread (a BEGIN
+        that then opens a transaction, a COMMIT that then closes it): the thread runs them
+        in order, so a statement sent after them tells when they have run.
+        """
+        await self.conn.execute("SELECT 1")
         if self.conn.in_transaction:
             await self.conn.execute("ROLLBACK")
+        if not durable:
+            await self.conn.execute(_DURABLE)
 
     async def ping(self) -> bool:
         """Whether the database answers."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -170,5 +171,63 @@ async def test_a_lone_write_never_joins_another_tasks_transaction(tmp_path: Path
         await asyncio.wait_for(step, 10)
         rows = await db.fetchall("SELECT key FROM kv ORDER BY key")
         assert [r[0] for r in rows] == ["step"]
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_cancelled_at_any_moment_leaves_the_database_writable(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled while it waits for BEGIN, a statement or COMMIT: the statement still
+    runs on the database thread. Whatever moment the cancel lands on, the connection must not
+    stay inside the transaction (every later write would fail), the row is there whole or
+    not at all, and commits are synced again after an unsynced one."""
+    db = await Database.open(tmp_path / "c.db")
+    try:
+        for n in range(40):
+            durable = n % 2 == 0
+
+            async def write(key: str, durable: bool) -> None:
+                async with db.transaction(durable=durable) as tx:
+                    await tx.execute("INSERT INTO kv (key, value) VALUES (?, 'a')", (key,))
+                    await tx.execute("UPDATE kv SET value = 'b' WHERE key = ?", (key,))
+
+            task = asyncio.create_task(write(f"k{n}", durable))
+            for _ in range(n // 2):  # lands on a later moment each time
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await db.execute("INSERT INTO kv (key, value) VALUES (?, 'after')", (f"after{n}",))
+            assert not db.conn.in_transaction
+            (level,) = await db.fetchone("PRAGMA synchronous") or (0,)
+            assert level == 2  # FULL
+        rows = await db.fetchall("SELECT key, value FROM kv WHERE key LIKE 'k%'")
+        assert all(r["value"] == "b" for r in rows)  # never half a transaction
+        (written,) = await db.fetchone("SELECT COUNT(*) FROM kv WHERE key LIKE 'after%'") or (0,)
+        assert written == 40
+    finally:
+        await db.close()
+
+
+async def test_an_unsynced_commit_is_kept_and_the_next_one_is_synced(tmp_path: Path) -> None:
+    """`durable=False` (claims, the activity feed): its commit is in the database for every
+    reader at once, and the connection is back to synced commits for the journal's next
+    step."""
+    path = tmp_path / "c.db"
+    db = await Database.open(path)
+    try:
+        async with db.transaction(durable=False) as tx:
+            await tx.execute("INSERT INTO kv (key, value) VALUES ('claims', 'x')")
+            (inside,) = await tx.fetchone("PRAGMA synchronous") or (0,)
+        await db.executemany(
+            "INSERT INTO kv (key, value) VALUES (?, ?)", [("feed", "y")], durable=False
+        )
+        await db.execute("INSERT INTO kv (key, value) VALUES ('lone', 'z')", durable=False)
+        (after,) = await db.fetchone("PRAGMA synchronous") or (0,)
+        assert (inside, after) == (1, 2)  # NORMAL inside, FULL after
+        with sqlite3.connect(path) as other:
+            keys = [r[0] for r in other.execute("SELECT key FROM kv ORDER BY key")]
+        assert keys == ["claims", "feed", "lone"]
     finally:
         await db.close()
