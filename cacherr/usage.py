@@ -67,13 +67,14 @@ async def measure(db: Database, settings: Settings) -> Usage:
 
 
 async def record(db: Database, usage: Usage, now: float) -> None:
-    """Store one history point and drop the points that are too old."""
-    await db.execute(
-        "INSERT OR REPLACE INTO usage_history (ts, used_bytes, limit_bytes, files)"
-        " VALUES (?, ?, ?, ?)",
-        (int(now), usage.used_bytes, usage.limit_bytes, usage.files),
-    )
-    await db.execute("DELETE FROM usage_history WHERE ts < ?", (int(now - HISTORY_KEEP_S),))
+    """Store one history point and drop the points that are too old (a chart: unsynced)."""
+    async with db.transaction(durable=False) as tx:
+        await tx.execute(
+            "INSERT OR REPLACE INTO usage_history (ts, used_bytes, limit_bytes, files)"
+            " VALUES (?, ?, ?, ?)",
+            (int(now), usage.used_bytes, usage.limit_bytes, usage.files),
+        )
+        await tx.execute("DELETE FROM usage_history WHERE ts < ?", (int(now - HISTORY_KEEP_S),))
 
 
 async def history(db: Database, range_s: int, now: float) -> list[dict[str, int]]:

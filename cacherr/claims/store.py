@@ -4,6 +4,8 @@ Releasing is where retention starts: when the last claim of a file goes away its
 `managed_files.released_at` is set to the release time, and a new claim clears it again.
 Every write runs in `Database.transaction()`: the connection is shared, and a bare
 statement issued while another coroutine holds a transaction would join that transaction.
+Claims are derived state (a play, the sweep, a pin make them again), so their commits are
+not synced (`durable=False`); a pin itself is.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class ClaimStore:
         batch = list(claims)
         for claim in batch:
             _check_source(claim.source)
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             added = await self._write(tx, batch, now)
         return Change(added=added)
 
@@ -144,7 +146,7 @@ class ClaimStore:
         if show_key is not None:
             sql += " AND show_key = ?"
             params.append(show_key)
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             removed = [r[0] for r in await tx.fetchall(sql + " RETURNING plex_path", params)]
             added = await self._write(tx, batch, now)
             released = await self._mark_released(tx, removed, now)
@@ -174,14 +176,14 @@ class ClaimStore:
             where.append("user_id = ?")
             params.append(user_id)
         sql = f"DELETE FROM claims WHERE {' AND '.join(where)} RETURNING plex_path"
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             removed = list(dict.fromkeys(r[0] for r in await tx.fetchall(sql, params)))
             released = await self._mark_released(tx, removed, now)
         return Change(removed=tuple(removed), released=released)
 
     async def expire(self, now: float) -> Change:
         """Delete claims whose `expires_at` has passed; retention starts at `now`."""
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(durable=False) as tx:
             rows = await tx.fetchall(
                 "DELETE FROM claims WHERE expires_at IS NOT NULL AND expires_at <= ? "
                 "RETURNING plex_path",

@@ -271,6 +271,7 @@ class UserDirectory:
                     "UPDATE users SET last_active_at = max(coalesce(last_active_at, 0), ?) "
                     "WHERE id = ?",
                     [(at, user_id) for user_id, at in pending.items()],
+                    durable=False,  # a moment lost to a power cut changes no policy
                 )
             except asyncio.CancelledError:
                 written.cancel()
@@ -330,7 +331,9 @@ class UserDirectory:
     async def drop_token(self, user_id: str) -> None:
         """Forget a token Plex refused, so the next use fetches it again."""
         await self._db.execute(
-            "UPDATE users SET token = NULL, token_fetched_at = NULL WHERE id = ?", (user_id,)
+            "UPDATE users SET token = NULL, token_fetched_at = NULL WHERE id = ?",
+            (user_id,),
+            durable=False,
         )
 
     async def call_as(self, user: PlexUser, fn: Callable[[str], Awaitable[T]]) -> T:
@@ -362,12 +365,12 @@ class UserDirectory:
         return (row[0],)
 
     async def _store_tokens(self, tokens: dict[str, str | None]) -> None:
-        now = self._clock()
-        for user_id, token in tokens.items():
-            await self._db.execute(
-                "UPDATE users SET token = ?, token_fetched_at = ? WHERE id = ?",
-                (token, now, user_id),
-            )
+        now = self._clock()  # every user's in one commit (a friend list can be long)
+        await self._db.executemany(
+            "UPDATE users SET token = ?, token_fetched_at = ? WHERE id = ?",
+            [(token, now, user_id) for user_id, token in tokens.items()],
+            durable=False,  # fetched again if lost
+        )
 
     async def _switch_home_user(self, user_id: str) -> str | None:
         url = f"{MyPlexAccount.HOMEUSERS}/{user_id}/switch"
