@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 5000
 PRUNE_EVERY = 100
+# Events stored in one commit at most.
+BATCH_MAX = 200
 MAX_DATA_CHARS = 4000
 
 
@@ -94,37 +96,51 @@ class ActivityLog:
 
     async def _run(self, subscription: events.Subscription) -> None:
         try:
-            async for event in subscription:
+            while True:
+                # What arrived meanwhile goes in the same commit: a burst of plays finishes
+                # hundreds of operations, and a commit each would keep the database writer
+                # (which the journal and the claims wait for) busy for a second.
+                batch = [await subscription.get()]
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    while len(batch) < BATCH_MAX:
+                        batch.append(subscription.get_nowait())
                 try:
-                    await self.store(event)
+                    await self.store(*batch)
                 except Exception:  # never through `log`: a warning would come back as an event
                     logging.getLogger("cacherr.activity.quiet").debug(
-                        "Could not store %s", event.type, exc_info=True
+                        "Could not store %d events", len(batch), exc_info=True
                     )
         finally:
             subscription.close()
 
-    async def store(self, event: Event) -> bool:
-        """Store one event if it is notable; returns whether it was stored."""
-        described = describe(event)
-        if described is None:
-            return False
-        level, message = described
-        data = json.dumps(event.data, default=str)
-        await self._db.execute(
+    async def store(self, *batch: Event) -> int:
+        """Store the notable ones of `batch` in one commit; returns how many were stored."""
+        rows = []
+        for event in batch:
+            described = describe(event)
+            if described is None:
+                continue
+            level, message = described
+            data = json.dumps(event.data, default=str)
+            rows.append((event.timestamp, level, event.type, message, data[:MAX_DATA_CHARS]))
+        if not rows:
+            return 0
+        await self._db.executemany(
             "INSERT INTO activity (ts, level, type, message, data) VALUES (?, ?, ?, ?, ?)",
-            (event.timestamp, level, event.type, message, data[:MAX_DATA_CHARS]),
+            rows,
+            durable=False,  # a feed: a power cut may lose its last lines, never a file
         )
-        self._written += 1
-        if self._written % PRUNE_EVERY == 0:
+        before, self._written = self._written, self._written + len(rows)
+        if before // PRUNE_EVERY != self._written // PRUNE_EVERY:
             await self.prune()
-        return True
+        return len(rows)
 
     async def prune(self) -> None:
         """Keep the newest `max_rows` lines."""
         await self._db.execute(
             "DELETE FROM activity WHERE id <= (SELECT MAX(id) FROM activity) - ?",
             (self._max_rows,),
+            durable=False,
         )
 
     async def recent(

@@ -15,6 +15,7 @@ from cacherr.config import ConfigStore
 from cacherr.db import Database
 from cacherr.executor.queue import Executor
 from cacherr.files.paths import PathResolver
+from tests.waiting import until
 
 Client = TestClient[Any, Any]
 
@@ -160,3 +161,31 @@ async def test_activity_keeps_a_bounded_number_of_lines(api: Client) -> None:
     newest = await db.fetchone("SELECT message FROM activity WHERE type = 'log' ORDER BY id DESC")
     assert newest is not None
     assert newest[0] == "low 29"
+
+
+async def test_a_burst_of_activity_is_stored_in_a_few_commits(api: Client) -> None:
+    """A burst of plays finishes hundreds of copies at once; each line in a commit of its
+    own kept the database writer, which the journal and the claims wait for, busy for a
+    second. What arrives together is stored together, in order."""
+    db = api.app[keys.DB]
+    transactions = 0
+
+    def count(statement: str) -> None:  # a BEGIN, or a write that commits by itself
+        nonlocal transactions
+        words = statement.split(None, 1)
+        verb = words[0].upper() if words else ""
+        transactions += verb == "BEGIN" or (verb == "INSERT" and not db.conn.in_transaction)
+
+    await db.conn.set_trace_callback(count)
+    for n in range(300):  # the log forwarder publishes each as the page's feed takes it
+        logging.getLogger("cacherr.test").warning("burst %d", n)
+    sql = "SELECT message FROM activity WHERE message LIKE 'burst %' ORDER BY id"
+    stored = await until(lambda: _stored(db, sql, 300))
+    await db.conn.set_trace_callback(None)
+    assert stored == [f"burst {n}" for n in range(300)]
+    assert transactions <= 5
+
+
+async def _stored(db: Database, sql: str, count: int) -> list[str] | None:
+    rows = [r[0] for r in await db.fetchall(sql)]
+    return rows if len(rows) >= count else None
