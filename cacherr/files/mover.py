@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cacherr.atomic import atomic_write_text
 from cacherr.config.models import Mapping, MoverConfig
-from cacherr.files.paths import Location
+from cacherr.files.paths import Location, Placed
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class MoverExclusion:
         pool = host_pool if host_pool is not None else host_pool_from_env()
         return cls(exclude_file_path(config, config_dir), host_pool=pool)
 
-    async def refresh(self, locations: Iterable[Location]) -> None:
+    async def refresh(self, locations: Iterable[Location | Placed]) -> None:
         """Rewrite the list for these cached files, atomically and only if it changes.
 
         Pass every cached file, sidecars included: the list is replaced, not appended to.

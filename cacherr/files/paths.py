@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,18 @@ class Location:
             )
 
 
+@dataclass(frozen=True)
+class Placed:
+    """Where a path falls by its text alone: its mapping and the path below it.
+
+    No folder was looked at on disk, so a `Placed` names a file, never opens one: it is for
+    lists of names (the mover's ignore list), where a path's file was checked when cached.
+    """
+
+    mapping: Mapping = field(compare=False)
+    rel: str
+
+
 class PathResolver:
     """Resolves paths against the configured mappings; the only way to obtain a `Location`."""
 
@@ -87,6 +100,11 @@ class PathResolver:
 
     def from_plex(self, plex_path: str) -> Location:
         """Locate a file by the path Plex (or a list, the API, a user) reports for it."""
+        placed = self.place(plex_path)
+        return _locate(placed.mapping, placed.rel)
+
+    def place(self, plex_path: str) -> Placed:
+        """`from_plex`'s checks of the text only (no folder resolved on disk)."""
         _check_text(plex_path)
         if not plex_path.startswith("/"):
             raise PathRefused(f"{plex_path!r} is not an absolute path")
@@ -104,7 +122,7 @@ class PathResolver:
             name = posixpath.basename(rel)
             if names.is_temp(Path(name)) or names.is_backup(Path(name)):
                 raise PathRefused(f"{plex_path!r} is one of Cacherr's own backup or temp names")
-            return _locate(mapping, rel)
+            return Placed(mapping, rel)
         raise PathRefused(f"{plex_path!r} is under no configured path mapping")
 
     def for_move(self, plex_path: str) -> Location:
@@ -127,6 +145,9 @@ class PathResolver:
         return _locate(mapping, normal)
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _check_text(path: object) -> None:
     if not isinstance(path, str):
         raise PathRefused(f"{path!r} is not a text path")
@@ -135,7 +156,7 @@ def _check_text(path: object) -> None:
     if "\x00" in path:
         raise PathRefused(f"{path!r} contains a NUL byte")
     # Newlines would split a line of the mover's list; no real media name has controls.
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029" for ch in path):
+    if _CONTROLS.search(path):
         raise PathRefused(f"{path!r} contains a newline or another control character")
 
 

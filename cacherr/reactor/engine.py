@@ -35,7 +35,7 @@ from cacherr.executor import Executor, Operation
 from cacherr.files.journal import Journal
 from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
-from cacherr.files.paths import Location, PathResolver
+from cacherr.files.paths import PathResolver, Placed
 from cacherr.files.queries import media_file
 from cacherr.files.sidecars import is_media
 from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 # While the mover's ignore list cannot be written (its folder full or read-only), try again
 # this often: until then the mover may move newly cached files back to the array.
 MOVER_RETRY_S: Final = 60.0
+# After a rewrite, what finished meanwhile is written together this much later.
+MOVER_COALESCE_S: Final = 0.25
 
 
 @dataclass
@@ -369,14 +371,17 @@ class CacheEngine:
                 return
             paths = list(self.index.managed_files)
             try:
-                locations = await asyncio.to_thread(_locate_all, self.resolver, paths)
-                await exclusion.refresh(locations)
+                await exclusion.refresh(_place_all(self.resolver, paths))
             except OSError as exc:
                 self._mover_failed(f"{exclusion.path}: {exc.strerror or exc}")
             else:
                 if self.mover_problem is not None:
                     log.warning("The mover exclusion file is written again")
                 self.mover_problem = None
+            if self._mover_dirty:
+                # Copies finishing meanwhile wait a moment for one rewrite together: in a
+                # burst, a rewrite per copy finished went over every cached file each time.
+                await asyncio.sleep(MOVER_COALESCE_S)
 
     def _mover_failed(self, problem: str) -> None:
         if self.mover_problem is None:
@@ -420,9 +425,11 @@ class CacheEngine:
                 await task
 
 
-def _locate_all(resolver: PathResolver, paths: list[str]) -> list[Location]:
+def _place_all(resolver: PathResolver, paths: list[str]) -> list[Placed]:
+    # By the text alone: each file's folders were checked on disk when it was cached, and
+    # resolving them all again after every finished copy kept a core busy during bursts.
     out = []
     for path in paths:
         with contextlib.suppress(PathRefused):
-            out.append(resolver.from_plex(path))
+            out.append(resolver.place(path))
     return out

@@ -14,6 +14,7 @@ from cacherr.files.paths import (
     UNION_FIX,
     Location,
     PathResolver,
+    Placed,
     check_mappings,
     is_within,
     refused_mappings,
@@ -99,6 +100,8 @@ def test_normalises_dots_and_slashes(resolver: PathResolver) -> None:
 def test_from_plex_refuses(resolver: PathResolver, path: str, reason: str) -> None:
     with pytest.raises(PathRefused, match=reason):
         resolver.from_plex(path)
+    with pytest.raises(PathRefused, match=reason):  # the text alone says so
+        resolver.place(path)
 
 
 def test_refuses_non_text(resolver: PathResolver) -> None:
@@ -113,6 +116,8 @@ def test_symlinked_parent_escaping_a_root_is_refused(tmp_path: Path, tv: Mapping
     resolver = PathResolver([tv])
     with pytest.raises(PathRefused, match="leaves the array root"):
         resolver.from_plex("/data/tv/Show/a.mkv")
+    # By its text alone (a name for the mover's list, never a file to open) it is placed.
+    assert resolver.place("/data/tv/Show/a.mkv") == Placed(tv, "Show/a.mkv")
     (Path(tv.cache) / "Other").symlink_to(outside)
     with pytest.raises(PathRefused, match="leaves the cache root"):
         resolver.from_rel("tv", "Other/a.mkv")
