@@ -2,15 +2,16 @@
 
 Releasing is where retention starts: when the last claim of a file goes away its
 `managed_files.released_at` is set to the release time, and a new claim clears it again.
-Every write runs in `Database.transaction()`: the connection is shared, and a bare
-statement issued while another coroutine holds a transaction would join that transaction.
-Claims are derived state (a play, the sweep, a pin make them again), so their commits are
-not synced (`durable=False`); a pin itself is.
+Every write is one transaction in one trip to the database thread (`Database.run`), so a
+burst of reactions does not keep the writer busy a trip per statement. Claims are derived
+state (a play, the sweep, a pin make them again), so their commits are not synced
+(`durable=False`); a pin itself is.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,53 @@ def _row(claim: Claim, now: float) -> tuple[Any, ...]:
     )
 
 
+def _write(conn: sqlite3.Connection, batch: Sequence[Claim], now: float) -> tuple[str, ...]:
+    """Upsert `batch`; the paths newly claimed (on the database thread, in a transaction)."""
+    if not batch:
+        return ()
+    paths = json.dumps([c.plex_path for c in batch])
+    known = {
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            f"SELECT plex_path, source, user_id FROM claims WHERE plex_path IN {_IN_JSON}",
+            (paths,),
+        )
+    }
+    conn.executemany(_UPSERT, (_row(c, now) for c in batch))
+    # A claimed file is no longer in retention.
+    conn.execute(
+        f"UPDATE managed_files SET released_at = NULL WHERE plex_path IN {_IN_JSON} "
+        "AND released_at IS NOT NULL",
+        (paths,),
+    )
+    return tuple(dict.fromkeys(c.plex_path for c in batch if c.key not in known))
+
+
+def _delete(conn: sqlite3.Connection, sql: str, params: Sequence[Any], now: float) -> Change:
+    """Run a `DELETE ... RETURNING plex_path` of claims; release what nothing claims now."""
+    removed = list(dict.fromkeys(r[0] for r in conn.execute(sql, params)))
+    return Change(removed=tuple(removed), released=_mark_released(conn, removed, now))
+
+
+def _mark_released(conn: sqlite3.Connection, removed: Sequence[str], now: float) -> tuple[str, ...]:
+    """Of `removed`, the paths no claim holds any more: their retention starts at `now`."""
+    if not removed:
+        return ()
+    rows = conn.execute(
+        "SELECT value FROM json_each(?) WHERE NOT EXISTS "
+        "(SELECT 1 FROM claims WHERE claims.plex_path = value)",
+        (json.dumps(list(removed)),),
+    )
+    released = tuple(dict.fromkeys(r[0] for r in rows))
+    if released:
+        conn.execute(
+            f"UPDATE managed_files SET released_at = ? WHERE plex_path IN {_IN_JSON} "
+            "AND released_at IS NULL",
+            (now, json.dumps(released)),
+        )
+    return released
+
+
 def _check_source(source: str) -> None:
     if source not in SOURCES:
         raise ValueError(f"unknown claim source {source!r}: one of {', '.join(SOURCES)}")
@@ -106,8 +154,7 @@ class ClaimStore:
         batch = list(claims)
         for claim in batch:
             _check_source(claim.source)
-        async with self.db.transaction(durable=False) as tx:
-            added = await self._write(tx, batch, now)
+        added = await self.db.run(lambda conn: _write(conn, batch, now), durable=False)
         return Change(added=added)
 
     async def replace(
@@ -146,11 +193,15 @@ class ClaimStore:
         if show_key is not None:
             sql += " AND show_key = ?"
             params.append(show_key)
-        async with self.db.transaction(durable=False) as tx:
-            removed = [r[0] for r in await tx.fetchall(sql + " RETURNING plex_path", params)]
-            added = await self._write(tx, batch, now)
-            released = await self._mark_released(tx, removed, now)
-        return Change(added=added, removed=tuple(removed), released=released)
+
+        def body(conn: sqlite3.Connection) -> Change:
+            removed = [r[0] for r in conn.execute(sql + " RETURNING plex_path", params)]
+            added = _write(conn, batch, now)
+            return Change(added=added, removed=tuple(removed),
+                          released=_mark_released(conn, removed, now))  # fmt: skip
+
+        # One trip to the database thread: a burst's reactions each wait for the writer.
+        return await self.db.run(body, durable=False)
 
     async def release(
         self,
@@ -176,61 +227,15 @@ class ClaimStore:
             where.append("user_id = ?")
             params.append(user_id)
         sql = f"DELETE FROM claims WHERE {' AND '.join(where)} RETURNING plex_path"
-        async with self.db.transaction(durable=False) as tx:
-            removed = list(dict.fromkeys(r[0] for r in await tx.fetchall(sql, params)))
-            released = await self._mark_released(tx, removed, now)
-        return Change(removed=tuple(removed), released=released)
+        return await self.db.run(lambda conn: _delete(conn, sql, params, now), durable=False)
 
     async def expire(self, now: float) -> Change:
         """Delete claims whose `expires_at` has passed; retention starts at `now`."""
-        async with self.db.transaction(durable=False) as tx:
-            rows = await tx.fetchall(
-                "DELETE FROM claims WHERE expires_at IS NOT NULL AND expires_at <= ? "
-                "RETURNING plex_path",
-                (now,),
-            )
-            removed = list(dict.fromkeys(r[0] for r in rows))
-            released = await self._mark_released(tx, removed, now)
-        return Change(removed=tuple(removed), released=released)
-
-    async def _write(self, tx: Database, batch: Sequence[Claim], now: float) -> tuple[str, ...]:
-        if not batch:
-            return ()
-        paths = json.dumps([c.plex_path for c in batch])
-        known = {
-            (r[0], r[1], r[2])
-            for r in await tx.fetchall(
-                f"SELECT plex_path, source, user_id FROM claims WHERE plex_path IN {_IN_JSON}",
-                (paths,),
-            )
-        }
-        await tx.executemany(_UPSERT, (_row(c, now) for c in batch))
-        # A claimed file is no longer in retention.
-        await tx.execute(
-            f"UPDATE managed_files SET released_at = NULL WHERE plex_path IN {_IN_JSON} "
-            "AND released_at IS NOT NULL",
-            (paths,),
+        sql = (
+            "DELETE FROM claims WHERE expires_at IS NOT NULL AND expires_at <= ? "
+            "RETURNING plex_path"
         )
-        return tuple(dict.fromkeys(c.plex_path for c in batch if c.key not in known))
-
-    async def _mark_released(
-        self, tx: Database, removed: Sequence[str], now: float
-    ) -> tuple[str, ...]:
-        if not removed:
-            return ()
-        rows = await tx.fetchall(
-            "SELECT value FROM json_each(?) WHERE NOT EXISTS "
-            "(SELECT 1 FROM claims WHERE claims.plex_path = value)",
-            (json.dumps(list(removed)),),
-        )
-        released = tuple(dict.fromkeys(r[0] for r in rows))
-        if released:
-            await tx.execute(
-                f"UPDATE managed_files SET released_at = ? WHERE plex_path IN {_IN_JSON} "
-                "AND released_at IS NULL",
-                (now, json.dumps(released)),
-            )
-        return released
+        return await self.db.run(lambda conn: _delete(conn, sql, (now,), now), durable=False)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -341,15 +346,13 @@ class ClaimStore:
     async def unpin(self, rating_key: str, *, now: float | None = None) -> Change:
         """Forget a pin and release its claims (files pinned by another pin stay)."""
         now = time.time() if now is None else now
-        async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM pins WHERE rating_key = ?", (rating_key,))
-            rows = await tx.fetchall(
-                "DELETE FROM claims WHERE source = 'pinned' AND user_id = ? RETURNING plex_path",
-                (pin_holder(rating_key),),
-            )
-            removed = [r[0] for r in rows]
-            released = await self._mark_released(tx, removed, now)
-        return Change(removed=tuple(removed), released=released)
+        sql = "DELETE FROM claims WHERE source = 'pinned' AND user_id = ? RETURNING plex_path"
+
+        def body(conn: sqlite3.Connection) -> Change:
+            conn.execute("DELETE FROM pins WHERE rating_key = ?", (rating_key,))
+            return _delete(conn, sql, (pin_holder(rating_key),), now)
+
+        return await self.db.run(body)  # the pin itself is the user's: synced
 
     async def pins(self) -> list[Pin]:
         """Every pin, oldest first."""

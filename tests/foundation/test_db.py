@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -229,5 +230,91 @@ async def test_an_unsynced_commit_is_kept_and_the_next_one_is_synced(tmp_path: P
         with sqlite3.connect(path) as other:
             keys = [r[0] for r in other.execute("SELECT key FROM kv ORDER BY key")]
         assert keys == ["claims", "feed", "lone"]
+    finally:
+        await db.close()
+
+
+async def test_run_is_one_whole_transaction_on_the_database_thread(tmp_path: Path) -> None:
+    """`Database.run` (a reaction's claims): a body that raises leaves nothing; a wait that is
+    cancelled leaves the transaction whole, since it runs on the thread in one go; inside
+    `transaction()` it joins that transaction and rolls back with it."""
+    db = await Database.open(tmp_path / "c.db")
+
+    def two_rows(conn: sqlite3.Connection, key: str, fail: bool = False) -> int:
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, 'a')", (key + "1",))
+        if fail:
+            raise RuntimeError("the body fails half way")
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, 'b')", (key + "2",))
+        return threading.get_ident()
+
+    async def keys() -> list[str]:
+        return [r[0] for r in await db.fetchall("SELECT key FROM kv ORDER BY key")]
+
+    try:
+        thread = await db.run(lambda conn: two_rows(conn, "ok"), durable=False)
+        assert thread != threading.get_ident()
+        with pytest.raises(RuntimeError):
+            await db.run(lambda conn: two_rows(conn, "failed", fail=True))
+        assert await keys() == ["ok1", "ok2"]
+
+        task = asyncio.create_task(db.run(lambda conn: two_rows(conn, "cut")))
+        await asyncio.sleep(0)  # sent to the thread, then the wait is cancelled
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.execute("INSERT INTO kv (key, value) VALUES ('after', 'c')")
+        assert await keys() == ["after", "cut1", "cut2", "ok1", "ok2"]
+
+        async def joined_then_fail() -> None:
+            async with db.transaction():
+                await db.run(lambda conn: two_rows(conn, "joined"))
+                raise RuntimeError("the outer transaction fails")
+
+        with pytest.raises(RuntimeError):
+            await joined_then_fail()
+        assert "joined1" not in await keys()
+        (level,) = await db.fetchone("PRAGMA synchronous") or (0,)
+        assert level == 2 and not db.conn.in_transaction
+    finally:
+        await db.close()
+
+
+async def test_runs_waiting_together_are_written_in_one_transaction(tmp_path: Path) -> None:
+    """A burst's claims: bodies that wait for a busy writer are written together when its
+    turn comes, one BEGIN for all; one that raises is rolled back alone, and each body
+    sees the writes of those before it."""
+    db = await Database.open(tmp_path / "c.db")
+    inside, release = asyncio.Event(), asyncio.Event()
+    statements: list[str] = []
+
+    async def busy() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO kv (key, value) VALUES ('busy', '')")
+            inside.set()
+            await release.wait()
+
+    def add(conn: sqlite3.Connection, n: int) -> int:
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, 'x')", (f"k{n:02d}",))
+        if n == 7:
+            raise ValueError("this one fails")
+        return int(conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0])
+
+    try:
+        holder = asyncio.create_task(busy())
+        await inside.wait()
+        await db.conn.set_trace_callback(statements.append)
+        runs = [db.run(lambda conn, n=n: add(conn, n), durable=False) for n in range(20)]
+        waiting = asyncio.gather(*runs, return_exceptions=True)
+        await asyncio.sleep(0)
+        release.set()
+        results = await waiting
+        await holder
+        await db.conn.set_trace_callback(None)
+        assert isinstance(results[7], ValueError)
+        # busy + the bodies before it; the failed one left no row behind.
+        assert results[:7] == list(range(2, 9)) and results[8:] == list(range(9, 21))
+        keys = [r[0] for r in await db.fetchall("SELECT key FROM kv WHERE key LIKE 'k%'")]
+        assert "k07" not in keys and len(keys) == 19
+        assert sum(s.lstrip().upper().startswith("BEGIN") for s in statements) == 1
     finally:
         await db.close()

@@ -27,7 +27,7 @@ FLOORS: list[set[str]] = [
     {"sources", "planner", "executor", "usage", "checks", "live", "activity"},
     {"claims", "files", "plex", "notify", "security"},
     {"db", "config", "lock"},
-    {"events", "errors", "atomic", "tasks"},
+    {"events", "errors", "atomic", "tasks", "writelock", "dbgroup"},
     {"fakeplex"},
     {"__init__"},
 ]
