@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 5000
 PRUNE_EVERY = 100
-# Events stored in one commit at most.
+# Events stored in one commit at most, and how long the first waits for others to join it.
 BATCH_MAX = 200
+GATHER_S = 0.5
 MAX_DATA_CHARS = 4000
 
 
@@ -97,10 +98,12 @@ class ActivityLog:
     async def _run(self, subscription: events.Subscription) -> None:
         try:
             while True:
-                # What arrived meanwhile goes in the same commit: a burst of plays finishes
-                # hundreds of operations, and a commit each would keep the database writer
-                # (which the journal and the claims wait for) busy for a second.
+                # What arrives within GATHER_S goes in the same commit: a burst of plays
+                # finishes hundreds of operations, and a commit each would keep the database
+                # writer (which the journal and the claims wait for) busy for a second. The
+                # page shows events live; the feed's history can be a moment late.
                 batch = [await subscription.get()]
+                await asyncio.sleep(GATHER_S)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     while len(batch) < BATCH_MAX:
                         batch.append(subscription.get_nowait())

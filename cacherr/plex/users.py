@@ -254,6 +254,10 @@ class UserDirectory:
     async def note_activity(self, user_id: str, at: float) -> None:
         """Record that the user played something at `at` (keeps the latest); written when it
         returns. A burst of plays is written in one or two statements, not one per play."""
+        await asyncio.shield(self.note(user_id, at))
+
+    def note(self, user_id: str, at: float) -> asyncio.Future[None]:
+        """`note_activity` without waiting: the write it joins (done when written)."""
         self._activity[user_id] = max(at, self._activity.get(user_id, 0.0))
         if self._activity_next is None:
             written = self._activity_next = asyncio.get_running_loop().create_future()
@@ -261,7 +265,7 @@ class UserDirectory:
             task = asyncio.create_task(self._write_activity(written), name="users-activity")
             self._activity_writes.add(task)
             task.add_done_callback(self._activity_writes.discard)
-        await asyncio.shield(self._activity_next)
+        return self._activity_next
 
     async def _write_activity(self, written: asyncio.Future[None]) -> None:
         async with self._activity_lock:  # one write at a time; what comes meanwhile waits

@@ -211,7 +211,8 @@ class Reactor:
         if not policy.enabled:
             return self._skipped(user, event, "caching is off for this user")
         if self._users is not None and user.id and not user.id.startswith("name:"):
-            await self._users.note_activity(user.id, event.received_at)
+            # Written in the background with the rest of a burst's: the window does not wait.
+            self._users.note(user.id, event.received_at)
         library = self._need_library()
         settings = self._settings()
         media_type = event.media_type
