@@ -7,6 +7,10 @@ Two connections: writes (and reads inside a transaction) go to the writer, whose
 for the disk (`synchronous = FULL`); every other read goes to a query-only reader. In WAL mode
 the reader sees the last commit without waiting, so the page and the API never queue behind
 a journal fsync that a busy disk makes slow.
+
+One write at a time (`WriteLock`): the journal's synced writes before derived state (claims,
+the feed, tokens), which is committed unsynced (`durable=False`). `run` writes a transaction
+in one trip to the database thread, and groups those that wait together (`dbgroup`).
 """
 
 from __future__ import annotations
