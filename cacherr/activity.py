@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 5000
 PRUNE_EVERY = 100
-# Events stored in one commit at most, and how long the first waits for others to join it.
+# Events stored in one commit at most.
 BATCH_MAX = 200
-GATHER_S = 0.5
 MAX_DATA_CHARS = 4000
 
 
@@ -98,12 +97,11 @@ class ActivityLog:
     async def _run(self, subscription: events.Subscription) -> None:
         try:
             while True:
-                # What arrives within GATHER_S goes in the same commit: a burst of plays
-                # finishes hundreds of operations, and a commit each would keep the database
-                # writer (which the journal and the claims wait for) busy for a second. The
-                # page shows events live; the feed's history can be a moment late.
+                # What arrived meanwhile goes in the same commit, with the claims written at
+                # that moment (`Database.run` groups them): a burst of plays finishes hundreds
+                # of operations, and a commit each kept the database writer (which the
+                # journal and the claims wait for) busy for a second.
                 batch = [await subscription.get()]
-                await asyncio.sleep(GATHER_S)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     while len(batch) < BATCH_MAX:
                         batch.append(subscription.get_nowait())
@@ -128,11 +126,9 @@ class ActivityLog:
             rows.append((event.timestamp, level, event.type, message, data[:MAX_DATA_CHARS]))
         if not rows:
             return 0
-        await self._db.executemany(
-            "INSERT INTO activity (ts, level, type, message, data) VALUES (?, ?, ?, ?, ?)",
-            rows,
-            durable=False,  # a feed: a power cut may lose its last lines, never a file
-        )
+        sql = "INSERT INTO activity (ts, level, type, message, data) VALUES (?, ?, ?, ?, ?)"
+        # A feed: a power cut may lose its last lines, never a file.
+        await self._db.run(lambda conn: conn.executemany(sql, rows), durable=False)
         before, self._written = self._written, self._written + len(rows)
         if before // PRUNE_EVERY != self._written // PRUNE_EVERY:
             await self.prune()

@@ -339,9 +339,9 @@ class Database:
         """
         if _IN_TRANSACTION.get():
             return await self._execute(sql, params)
-        if not durable:
-            async with self.transaction(durable=False):
-                return await self._execute(sql, params)
+        if not durable:  # grouped with the other unsynced writes waiting (`run`)
+            return await self.run(lambda conn: conn.execute(sql, params).lastrowid or 0,
+                                  durable=False)  # fmt: skip
         async with self._writer.turn():
             return await self._execute(sql, params)
 
@@ -354,8 +354,11 @@ class Database:
         self, sql: str, rows: Iterable[Sequence[Any]], *, durable: bool = True
     ) -> None:
         """Run one statement for many rows (outside a transaction: in one of its own)."""
+        if not _IN_TRANSACTION.get() and not durable:  # grouped, as `execute`
+            await self.run(lambda conn: conn.executemany(sql, rows), durable=False)
+            return
         if not _IN_TRANSACTION.get():
-            async with self.transaction(durable=durable) as tx:
+            async with self.transaction() as tx:
                 await tx.executemany(sql, rows)
             return
         with self._writing():
