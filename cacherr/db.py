@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import sqlite3
@@ -456,7 +457,7 @@ class Database:
         if len(waiting) == 1:  # the first to wait starts the group's turn
             task = asyncio.create_task(self._write_group(durable), name="db-group")
             self._groups.add(task)
-            task.add_done_callback(self._groups.discard)
+            task.add_done_callback(functools.partial(self._group_ended, durable, done))
         outcome = await asyncio.shield(done)
         if outcome.error is not None:
             with self._writing(proves=False):
@@ -465,18 +466,35 @@ class Database:
         return value
 
     async def _write_group(self, durable: bool) -> None:
-        async with self._writer.turn(synced=durable):
-            group, self._waiting[durable] = self._waiting[durable], []
-            try:
+        group: list[tuple[Body, asyncio.Future[Outcome]]] = []
+        try:
+            async with self._writer.turn(synced=durable):
+                group, self._waiting[durable] = self._waiting[durable], []
                 with self._writing(proves=durable):
                     outcomes = await self._on_thread(
                         run_group, self.conn._conn, [body for body, _ in group], durable=durable
                     )
-            except Exception as exc:
-                outcomes = [Outcome(error=exc)] * len(group)
+        except Exception as exc:
+            outcomes = [Outcome(error=exc)] * len(group)
+        except BaseException:
+            for _, done in group:  # cancelled as it wrote (the loop closing): told so
+                done.cancel()
+            raise
         for (_, done), outcome in zip(group, outcomes, strict=True):
             if not done.done():
                 done.set_result(outcome)
+
+    def _group_ended(
+        self, durable: bool, first: asyncio.Future[Outcome], task: asyncio.Task[None]
+    ) -> None:
+        """A group's task ended. Cancelled before it took its group (the loop closing), its
+        writers are told so, rather than waiting for ever behind a turn nobody will take."""
+        self._groups.discard(task)
+        waiting = self._waiting[durable]
+        if task.cancelled() and waiting and waiting[0][1] is first:
+            self._waiting[durable] = []
+            for _, done in waiting:
+                done.cancel()
 
     async def _on_thread(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         # aiosqlite runs every statement as a function on its thread; this hands it one of

@@ -318,3 +318,31 @@ async def test_runs_waiting_together_are_written_in_one_transaction(tmp_path: Pa
         assert sum(s.lstrip().upper().startswith("BEGIN") for s in statements) == 1
     finally:
         await db.close()
+
+
+async def test_a_group_cancelled_before_its_turn_lets_its_writers_go(tmp_path: Path) -> None:
+    """The task that would write a group is cancelled (the loop closing) while the writer is
+    busy: its writers are told instead of waiting for ever, and a later write starts a group
+    of its own instead of queueing behind nobody."""
+    db = await Database.open(tmp_path / "c.db")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def busy() -> None:
+        async with db.transaction():
+            inside.set()
+            await release.wait()
+
+    try:
+        holder = asyncio.create_task(busy())
+        await inside.wait()
+        writer = asyncio.create_task(db.run(lambda conn: 1, durable=False))
+        await asyncio.sleep(0)
+        (group,) = [t for t in asyncio.all_tasks() if t.get_name() == "db-group"]
+        group.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(writer, 5)
+        release.set()
+        await holder
+        assert await asyncio.wait_for(db.run(lambda conn: 2, durable=False), 5) == 2
+    finally:
+        await db.close()
