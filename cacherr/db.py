@@ -9,7 +9,7 @@ the reader sees the last commit without waiting, so the page and the API never q
 a journal fsync that a busy disk makes slow.
 
 One write at a time (`WriteLock`): the journal's synced writes before derived state (claims,
-the feed, tokens), which is committed unsynced (`durable=False`). `run` writes a transaction
+the feed, tokens), which is committed unsynced (`run(durable=False)`). `run` writes a transaction
 in one trip to the database thread, and groups those that wait together (`dbgroup`).
 """
 
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from cacherr.dbgroup import SYNCED, UNSYNCED, Body, Outcome, run_group
+from cacherr.dbgroup import SYNCED, Body, Outcome, run_group
 from cacherr.errors import DatabaseUnwritable
 from cacherr.writelock import WriteLock
 
@@ -199,10 +199,6 @@ SIZE_WITH_SIDECARS = (
 # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
 _OUTSIDE_FAULTS = frozenset({5, 6, 8, 10, 13, 14})
 
-# Every commit is synced (`synchronous = FULL`) but those of a `transaction(durable=False)`.
-_DURABLE = SYNCED
-_LAZY = UNSYNCED
-
 T = TypeVar("T")
 
 # Set inside `Database.transaction()`: that task's reads must see its own uncommitted writes.
@@ -285,7 +281,7 @@ class Database:
         try:
             await conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a journal row that was committed survives a power cut.
-            await conn.execute(_DURABLE)
+            await conn.execute(SYNCED)
             checked = await conn.execute_fetchall("PRAGMA quick_check")
             verdict = [str(row[0]) for row in checked]
             if verdict != ["ok"]:
@@ -336,7 +332,7 @@ class Database:
         Inside `transaction()` it joins that transaction. Outside one it is a transaction of
         its own, in one trip to the database thread: it waits for any transaction in
         progress (so it cannot join another task's), then commits (with `synchronous =
-        FULL`, durable unless `durable=False`: see `transaction`) by itself.
+        FULL`, durable unless `durable=False`: see `run`) by itself.
         """
         if _IN_TRANSACTION.get():
             return await self._execute(sql, params)
@@ -403,41 +399,36 @@ class Database:
         return rows[0] if rows else None
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Database]:
-        """Statements inside commit together or not at all (one transaction at a time).
+    async def transaction(self) -> AsyncIterator[Database]:
+        """Statements inside commit together or not at all (one transaction at a time), and
+        synced. Unsynced writes go through `run(durable=False)`."""
+        async with self._writer.turn():
+            try:
+                with self._writing(proves=False):  # a lock taken, nothing written yet
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                token = _IN_TRANSACTION.set(True)
+                try:
+                    yield self
+                finally:
+                    _IN_TRANSACTION.reset(token)
+                with self._writing():
+                    await self.conn.execute("COMMIT")
+            except BaseException:
+                # Whatever failed or was cancelled (BEGIN, a statement, COMMIT on a full
+                # disk), the connection must not stay inside the transaction, or every
+                # later write on it would fail too.
+                await asyncio.shield(asyncio.ensure_future(self._roll_back()))
+                raise
+
+    async def run(self, body: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """`body` as one transaction on the database thread: BEGIN, its statements on the
+        connection it is given, COMMIT; rolled back if it raises.
 
         `durable=False` is for state Cacherr can derive again (claims, the activity feed,
         tokens): its commit is not fsynced. It survives Cacherr being killed (it is in the
         WAL), and a power cut once the next durable commit (every journal step is one) has
         synced the WAL, which reaches the disk in order; on a loaded disk a synced commit
         waits for the copies' writes, and the journal waits behind it.
-        """
-        async with self._writer.turn(synced=durable):
-            try:
-                with self._writing(proves=False):  # a lock taken, nothing written yet
-                    if durable:
-                        await self.conn.execute("BEGIN IMMEDIATE")
-                    else:  # one trip for both (not for COMMIT: a script commits first)
-                        await self.conn.executescript(f"{_LAZY};BEGIN IMMEDIATE")
-                token = _IN_TRANSACTION.set(True)
-                try:
-                    yield self
-                finally:
-                    _IN_TRANSACTION.reset(token)
-                with self._writing(proves=durable):
-                    await self.conn.execute("COMMIT")
-            except BaseException:
-                # Whatever failed or was cancelled (BEGIN, a statement, COMMIT on a full
-                # disk), the connection must not stay inside the transaction, or every
-                # later write on it would fail too.
-                await asyncio.shield(asyncio.ensure_future(self._close(durable)))
-                raise
-            if not durable:
-                await self.conn.execute(_DURABLE)
-
-    async def run(self, body: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
-        """`body` as one transaction on the database thread: BEGIN, its statements on the
-        connection it is given, COMMIT; rolled back if it raises.
 
         For writes that run often (a reaction's claims): `transaction()` takes a trip per
         statement, each waiting for the event loop's turn, while every other writer waits
@@ -503,8 +494,8 @@ class Database:
         result: T = await execute(fn, *args, **kw)
         return result
 
-    async def _close(self, durable: bool) -> None:
-        """Roll back whatever is open, and go back to synced commits.
+    async def _roll_back(self) -> None:
+        """Roll back whatever is open.
 
         A statement whose wait was cancelled still runs on the database thread (a BEGIN
         that then opens a transaction, a COMMIT that then closes it): the thread runs them
@@ -513,8 +504,6 @@ class Database:
         await self.conn.execute("SELECT 1")
         if self.conn.in_transaction:
             await self.conn.execute("ROLLBACK")
-        if not durable:
-            await self.conn.execute(_DURABLE)
 
     async def ping(self) -> bool:
         """Whether the database answers."""

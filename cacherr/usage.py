@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,13 +69,16 @@ async def measure(db: Database, settings: Settings) -> Usage:
 
 async def record(db: Database, usage: Usage, now: float) -> None:
     """Store one history point and drop the points that are too old (a chart: unsynced)."""
-    async with db.transaction(durable=False) as tx:
-        await tx.execute(
+
+    def body(conn: sqlite3.Connection) -> None:
+        conn.execute(
             "INSERT OR REPLACE INTO usage_history (ts, used_bytes, limit_bytes, files)"
             " VALUES (?, ?, ?, ?)",
             (int(now), usage.used_bytes, usage.limit_bytes, usage.files),
         )
-        await tx.execute("DELETE FROM usage_history WHERE ts < ?", (int(now - HISTORY_KEEP_S),))
+        conn.execute("DELETE FROM usage_history WHERE ts < ?", (int(now - HISTORY_KEEP_S),))
+
+    await db.run(body, durable=False)
 
 
 async def history(db: Database, range_s: int, now: float) -> list[dict[str, int]]:

@@ -75,7 +75,7 @@ async def test_a_journal_step_is_written_before_queued_claims(tmp_path: Path) ->
     written: list[str] = []
 
     async def busy() -> None:
-        async with db.transaction(durable=False) as tx:
+        async with db.transaction() as tx:
             await tx.execute("INSERT INTO kv (key, value) VALUES ('busy', '')")
             inside.set()
             await release.wait()
