@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cacherr.db import MIGRATIONS, SCHEMA_VERSION, Database, DatabaseError
+from tests.foundation.holding import hold_writer
 
 TABLES = {
     "operations",
@@ -295,14 +296,7 @@ async def test_runs_waiting_together_are_written_in_one_transaction(tmp_path: Pa
     turn comes, one BEGIN for all; one that raises is rolled back alone, and each body
     sees the writes of those before it."""
     db = await Database.open(tmp_path / "c.db")
-    inside, release = asyncio.Event(), asyncio.Event()
     statements: list[str] = []
-
-    async def busy() -> None:
-        async with db.transaction() as tx:
-            await tx.execute("INSERT INTO kv (key, value) VALUES ('busy', '')")
-            inside.set()
-            await release.wait()
 
     def add(conn: sqlite3.Connection, n: int) -> int:
         conn.execute("INSERT INTO kv (key, value) VALUES (?, 'x')", (f"k{n:02d}",))
@@ -311,8 +305,7 @@ async def test_runs_waiting_together_are_written_in_one_transaction(tmp_path: Pa
         return int(conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0])
 
     try:
-        holder = asyncio.create_task(busy())
-        await inside.wait()
+        holder, release = await hold_writer(db)
         await db.conn.set_trace_callback(statements.append)
         runs = [db.run(lambda conn, n=n: add(conn, n), durable=False) for n in range(20)]
         waiting = asyncio.gather(*runs, return_exceptions=True)
@@ -336,16 +329,9 @@ async def test_a_group_cancelled_before_its_turn_lets_its_writers_go(tmp_path: P
     busy: its writers are told instead of waiting for ever, and a later write starts a group
     of its own instead of queueing behind nobody."""
     db = await Database.open(tmp_path / "c.db")
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def busy() -> None:
-        async with db.transaction():
-            inside.set()
-            await release.wait()
 
     try:
-        holder = asyncio.create_task(busy())
-        await inside.wait()
+        holder, release = await hold_writer(db)
         writer = asyncio.create_task(db.run(lambda conn: 1, durable=False))
         await asyncio.sleep(0)
         (group,) = [t for t in asyncio.all_tasks() if t.get_name() == "db-group"]

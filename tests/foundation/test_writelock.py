@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cacherr.db import Database
 from cacherr.writelock import WriteLock
+from tests.foundation.holding import hold_writer
 
 
 async def test_a_waiting_synced_write_goes_before_waiting_unsynced_ones() -> None:
@@ -71,14 +72,7 @@ async def test_a_journal_step_is_written_before_queued_claims(tmp_path: Path) ->
     """Through the real database: claims transactions queued behind a busy writer wait for
     a synced journal step that came after them."""
     db = await Database.open(tmp_path / "c.db")
-    inside, release = asyncio.Event(), asyncio.Event()
     written: list[str] = []
-
-    async def busy() -> None:
-        async with db.transaction() as tx:
-            await tx.execute("INSERT INTO kv (key, value) VALUES ('busy', '')")
-            inside.set()
-            await release.wait()
 
     def claims(n: int) -> None:
         written.append(f"claims-{n}")
@@ -88,8 +82,7 @@ async def test_a_journal_step_is_written_before_queued_claims(tmp_path: Path) ->
         written.append("step")
 
     try:
-        holder = asyncio.create_task(busy())
-        await inside.wait()
+        holder, release = await hold_writer(db)
         tasks = [asyncio.create_task(db.run(lambda _c, n=n: claims(n), durable=False))
                  for n in range(3)]  # fmt: skip
         await asyncio.sleep(0)
