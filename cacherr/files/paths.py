@@ -13,7 +13,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +81,26 @@ class Placed:
 class PathResolver:
     """Resolves paths against the configured mappings; the only way to obtain a `Location`."""
 
-    def __init__(self, mappings: Sequence[Mapping]) -> None:
+    def __init__(
+        self, mappings: Sequence[Mapping], *, realpath: Callable[[str], str] = os.path.realpath
+    ) -> None:
         # Longest plex prefix first, so the first match is the most specific mapping.
         self._by_prefix = sorted(mappings, key=lambda m: len(m.plex), reverse=True)
         self._by_name = {m.name: m for m in mappings}
+        self._realpath = realpath
+
+    def for_one_pass(self) -> PathResolver:
+        """A resolver for one blocking pass over many paths (a survey): each folder is
+        resolved on disk once, not once per file in it. Keep it for that pass only."""
+        seen: dict[str, str] = {}
+
+        def realpath(path: str) -> str:
+            real = seen.get(path)
+            if real is None:
+                real = seen[path] = os.path.realpath(path)
+            return real
+
+        return PathResolver(self._by_prefix, realpath=realpath)
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -101,7 +117,7 @@ class PathResolver:
     def from_plex(self, plex_path: str) -> Location:
         """Locate a file by the path Plex (or a list, the API, a user) reports for it."""
         placed = self.place(plex_path)
-        return _locate(placed.mapping, placed.rel)
+        return _locate(placed.mapping, placed.rel, self._realpath)
 
     def place(self, plex_path: str) -> Placed:
         """`from_plex`'s checks of the text only (no folder resolved on disk)."""
@@ -142,7 +158,7 @@ class PathResolver:
         normal = posixpath.normpath(rel)
         if normal == "." or normal == ".." or normal.startswith("../"):
             raise PathRefused(f"{rel!r} does not name a file inside mapping {mapping_name!r}")
-        return _locate(mapping, normal)
+        return _locate(mapping, normal, self._realpath)
 
 
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -176,7 +192,7 @@ def is_within(path: str, root: str) -> bool:
     return _relative_to(path, root) is not None
 
 
-def _locate(mapping: Mapping, rel: str) -> Location:
+def _locate(mapping: Mapping, rel: str, realpath: Callable[[str], str]) -> Location:
     array_path = Path(mapping.array) / rel
     cache_path = Path(mapping.cache) / rel
     # A symlinked folder along the way could lead anywhere: resolve the parents on disk and
@@ -185,8 +201,8 @@ def _locate(mapping: Mapping, rel: str) -> Location:
         ("array", mapping.array, array_path),
         ("cache", mapping.cache, cache_path),
     ):
-        real_root = os.path.realpath(root)
-        real_parent = os.path.realpath(target.parent)
+        real_root = realpath(root)
+        real_parent = realpath(str(target.parent))
         if not is_within(real_parent, real_root):
             raise PathRefused(
                 f"{target} leaves the {side} root {root} of mapping {mapping.name!r} "

@@ -35,7 +35,7 @@ from cacherr.executor import Executor, Operation
 from cacherr.files.journal import Journal
 from cacherr.files.model import CACHED, Outcome
 from cacherr.files.mover import MoverExclusion
-from cacherr.files.paths import PathResolver, Placed
+from cacherr.files.paths import Location, PathResolver, Placed
 from cacherr.files.queries import media_file
 from cacherr.files.sidecars import is_media
 from cacherr.planner import Index, Plan, Space, plan_all, plan_paths
@@ -205,13 +205,13 @@ class CacheEngine:
             )
             if dry_run:
                 return result, Submitted()
-            submitted = self._submit(result, now)
+            submitted = self._submit(result, now, found)
         self.planned.set()
         if result.dropped:
             await self._drop(result, found)
         return result, submitted
 
-    def _submit(self, result: Plan, now: float) -> Submitted:
+    def _submit(self, result: Plan, now: float, found: Survey) -> Submitted:
         done = Submitted()
         # A copy that evictions make room for waits for them: the protocol's own space check
         # would refuse the copy while they run.
@@ -224,7 +224,7 @@ class CacheEngine:
             path = action.plex_path
             try:
                 if action.kind == "cache":
-                    loc = self.resolver.for_move(path)
+                    loc = self._surveyed(found, path) or self.resolver.for_move(path)
                 else:
                     loc = self.resolver.from_plex(path)
             except PathRefused as exc:
@@ -258,6 +258,13 @@ class CacheEngine:
                 done.evicted += 1
                 leaving.append(op)
         return done
+
+    def _surveyed(self, found: Survey, plex_path: str) -> Location | None:
+        """Where the survey just found the file on disk, if under the current mappings."""
+        loc = found.locations.get(plex_path)
+        if loc is None or all(loc.mapping is not m for m in self.resolver.mappings):
+            return None
+        return loc
 
     def _strongest(self, plex_path: str, now: float) -> Claim | None:
         """The file's strongest live claim: whose it is and for which show, the fair order

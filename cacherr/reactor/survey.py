@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cacherr.config.models import Mapping
 from cacherr.errors import PathRefused
-from cacherr.files.paths import PathResolver
+from cacherr.files.paths import Location, PathResolver
 from cacherr.files.sidecars import SidecarPolicy, find_sidecars
 from cacherr.files.space import pools_space
 from cacherr.planner import FILE_GONE
@@ -23,13 +23,15 @@ from cacherr.planner import FILE_GONE
 
 @dataclass
 class Survey:
-    """What the disks said: sidecars per media file, sizes, problems, the pool's bytes."""
+    """What the disks said: sidecars per media file, sizes, problems, the pool's bytes, and
+    where each measured file lies (checked on disk, so a plan need not check it again)."""
 
     sidecars: dict[str, list[str]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     total_bytes: int = 0
     free_bytes: int = 0
+    locations: dict[str, Location] = field(default_factory=dict)
 
     def knows(self, plex_path: str) -> bool:
         """Whether this survey has a size or a problem for the file."""
@@ -43,6 +45,7 @@ class Survey:
             {**self.problems, **other.problems},
             other.total_bytes,
             other.free_bytes,
+            {**self.locations, **other.locations},
         )
 
     def with_sidecars(self, media: Iterable[str]) -> list[str]:
@@ -73,6 +76,7 @@ def survey(
     (or replaced by a symlink) and only its cache copy still carries its plain name.
     """
     out = Survey()
+    resolver = resolver.for_one_pass()
     wanted: dict[str, None] = {}
     for path in media:
         wanted[path] = None
@@ -102,6 +106,7 @@ def survey(
         else:
             if stat.S_ISREG(st.st_mode):
                 out.sizes[path] = st.st_size
+                out.locations[path] = loc
             else:
                 out.problems[path] = "it is not a regular file on the array"
     out.total_bytes, out.free_bytes = pool_bytes(resolver.mappings)

@@ -124,6 +124,27 @@ def test_symlinked_parent_escaping_a_root_is_refused(tmp_path: Path, tv: Mapping
     assert list(outside.iterdir()) == []  # nothing touched
 
 
+def test_a_one_pass_resolver_refuses_the_same_escapes_and_looks_at_each_folder_once(
+    tmp_path: Path, tv: Mapping
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (Path(tv.array) / "Show").symlink_to(outside)
+    one_pass = PathResolver([tv]).for_one_pass()
+    with pytest.raises(PathRefused, match="leaves the array root"):
+        one_pass.from_plex("/data/tv/Show/a.mkv")
+    real = Path(tv.array) / "Real"
+    real.mkdir()
+    (Path(tv.array) / "Later").symlink_to(real)
+    assert one_pass.from_plex("/data/tv/Later/a.mkv").rel == "Later/a.mkv"
+    # Within the pass a folder's answer is kept; a new pass looks on disk again.
+    (Path(tv.array) / "Later").unlink()
+    (Path(tv.array) / "Later").symlink_to(outside)
+    assert one_pass.from_plex("/data/tv/Later/b.mkv").rel == "Later/b.mkv"
+    with pytest.raises(PathRefused, match="leaves the array root"):
+        PathResolver([tv]).for_one_pass().from_plex("/data/tv/Later/b.mkv")
+
+
 def test_symlink_inside_the_root_is_fine(tv: Mapping) -> None:
     real = Path(tv.array) / "Real"
     real.mkdir()
