@@ -6,7 +6,6 @@ page asks for them with `POST /api/security/webhook-urls`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -16,9 +15,8 @@ from cacherr import __version__, keys
 from cacherr.api.auth import principal
 from cacherr.api.envelope import ok
 from cacherr.api.plex_words import plex_card
-from cacherr.claims.queries import claimed_paths, pin_count
+from cacherr.claims.queries import at_a_glance
 from cacherr.errors import Conflict, Forbidden
-from cacherr.files.queries import footprint
 
 AUTH_NONE_WARNING = (
     "Login is off (web.auth = none): anyone on the network can use Cacherr and change its "
@@ -27,20 +25,7 @@ AUTH_NONE_WARNING = (
 
 
 async def _counts(request: web.Request) -> dict[str, int]:
-    app = request.app
-    db = app[keys.DB]
-    # Asked together: the reader answers them back to back, one wait for the database
-    # thread instead of four (what a busy machine makes the page wait for).
-    files, claimed, users, pins = await asyncio.gather(
-        footprint(db), claimed_paths(db), app[keys.PLEX_USERS].count(), pin_count(db)
-    )
-    return {
-        "files_cached": files.media_cached,
-        "files_in_flight": files.media_in_flight,
-        "files_claimed": claimed,
-        "users": users,
-        "pins": pins,
-    }
+    return await at_a_glance(request.app[keys.DB])
 
 
 def _sweep_state(app: web.Application) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Reads of `claims` (and `pins`) for the page: what is cached for whom, and what for no one.
+"""Reads of `claims` (and `pins`) for the page: what is cached for whom, and what for no one;
+and the status's counts at a glance.
 
 A file counts once per holder however many of its claims that holder has; only media rows
 count (`db.MEDIA_ROW`), each by its own bytes. The claim store (`claims.store`)
@@ -64,13 +65,20 @@ async def unclaimed(db: Database) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-async def claimed_paths(db: Database) -> int:
-    """How many files at least one claim holds (managed or not)."""
-    row = await db.fetchone("SELECT COUNT(DISTINCT plex_path) FROM claims")
-    return int(row[0]) if row is not None else 0
+# One statement, so one trip to the database's reader thread: under a load of copies each
+# trip waits for that thread to get a core, and monitors poll the status.
+_AT_A_GLANCE = (
+    f"SELECT (SELECT COUNT(*) FROM managed_files m WHERE {MEDIA_ROW} AND m.state = 'cached'),"
+    f" (SELECT COUNT(*) FROM managed_files m WHERE {MEDIA_ROW} AND m.state != 'cached'),"
+    " (SELECT COUNT(DISTINCT plex_path) FROM claims),"
+    " (SELECT COUNT(*) FROM users),"
+    " (SELECT COUNT(*) FROM pins)"
+)
+_GLANCE_NAMES = ("files_cached", "files_in_flight", "files_claimed", "users", "pins")
 
 
-async def pin_count(db: Database) -> int:
-    """How many pins there are."""
-    row = await db.fetchone("SELECT COUNT(*) FROM pins")
-    return int(row[0]) if row is not None else 0
+async def at_a_glance(db: Database) -> dict[str, int]:
+    """Media files cached and on their way, files claimed, users and pins, in one read."""
+    row = await db.fetchone(_AT_A_GLANCE)
+    values = row or (0,) * len(_GLANCE_NAMES)
+    return dict(zip(_GLANCE_NAMES, (int(v) for v in values), strict=True))

@@ -227,11 +227,6 @@ class UserDirectory:
         )
         return [PlexUser(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
-    async def count(self) -> int:
-        """How many users are known."""
-        row = await self._db.fetchone("SELECT COUNT(*) FROM users")
-        return int(row[0]) if row is not None else 0
-
     async def get(self, user_id: str) -> PlexUser | None:
         """A user by id."""
         return next((u for u in await self.all() if u.id == user_id), None)

@@ -24,8 +24,13 @@ async def test_status_counts_and_warnings(api: Client, seeded: Database) -> None
     body = await (await api.get("/api/status")).json()
     data = body["data"]
     assert body["success"] is True
-    assert data["counts"]["files_cached"] == 3
-    assert data["counts"]["users"] == 2
+    assert data["counts"] == {
+        "files_cached": 3,
+        "files_in_flight": 0,
+        "files_claimed": 2,  # S01E03 is claimed twice, counted once
+        "users": 2,
+        "pins": 0,
+    }
     assert data["plex"]["state"] == "not_configured"
     assert data["sweep"]["state"] in ("unavailable", "idle", "running")
     assert {w["code"] for w in data["warnings"]} == {"plex_not_configured"}
