@@ -87,25 +87,29 @@ async def cache_all(root: Path, mapping: Mapping, files: list[Location]) -> floa
     return elapsed
 
 
+def plain_copy(source: Path, final: Path) -> None:
+    """The plain durable copy: to a temp name, fsync it, rename it, fsync the folder."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f".{final.name}.tmp")
+    with open(source, "rb") as src, open(temp, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(temp, final)
+    fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def baseline(mapping: Mapping, files: list[Location], target: Path) -> float:
-    """Seconds to copy `files` one by one: temp, fsync, rename, fsync the folder."""
+    """Seconds to copy `files` one by one with `plain_copy`."""
     started = time.perf_counter()
     for loc in files:
-        final = target / loc.rel
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.tmp")
         # After Cacherr's turn the original is the backup (union mode): same bytes.
         source = loc.array_path if loc.array_path.exists() else loc.backup_path
-        with open(source, "rb") as src, open(temp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.rename(temp, final)
-        fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        plain_copy(source, target / loc.rel)
     return time.perf_counter() - started
 
 
