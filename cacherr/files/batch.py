@@ -75,6 +75,7 @@ from cacherr.files.ondisk import (
     missing_dirs,
     publish,
 )
+from cacherr.files.paths import is_within
 from cacherr.files.verify import verify_copy
 
 log = logging.getLogger(__name__)
@@ -273,13 +274,15 @@ def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.E
 
 
 def _share_folders(entries: list[_Entry]) -> None:
-    """Each file keeps, of the folders it needed, those the batch made, whichever of its
-    copies made them: the last of those files to go (rolled back, restored) removes a folder
-    once empty, and one made by something else meanwhile is never Cacherr's to remove."""
+    """Each file keeps, of the folders the batch made, those it lies in, whichever of its
+    copies made them (one may have been made again: gone since the look). The last of those
+    files to go (rolled back, restored) removes a folder once empty, and one made by
+    something else meanwhile is never Cacherr's to remove."""
     made = {folder for e in entries if e.created for folder in e.created}
     for entry in entries:
         if entry.created is not None:
-            entry.created = [folder for folder in entry.dirs if folder in made]
+            parent = str(entry.item.loc.cache_path.parent)
+            entry.created = sorted((f for f in made if is_within(parent, f)), key=len)
 
 
 def _copied_fields(entry: _Entry) -> StepFields:

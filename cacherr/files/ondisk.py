@@ -110,12 +110,18 @@ def missing_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
 
 def make_dirs(loc: FileLocation, dirs: list[str], *, side: str = "cache") -> list[str]:
     """Create `dirs` with their twins' owner and mode (the same folders on the other side);
-    returns those this call made."""
+    returns those this call made.
+
+    A folder that was in place when `dirs` was worked out may be gone since (the last file
+    of a sibling went back, and the folder its copy had made with it): it is made again, and
+    counted among those this call made.
+    """
     here, there = (loc.mapping.cache, loc.mapping.array)
     if side != "cache":
         here, there = there, here
     created: list[str] = []
-    for folder in dirs:
+    wanted = dict.fromkeys([*dirs, *missing_dirs(loc, side=side)])
+    for folder in sorted(wanted, key=len):  # outermost first: each one's parent is shorter
         twin = Path(there) / Path(folder).relative_to(here)
         try:
             os.mkdir(folder, 0o700)

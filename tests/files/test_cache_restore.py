@@ -14,6 +14,7 @@ from cacherr.config.models import Mapping
 from cacherr.db import Database
 from cacherr.files.copy import CopyControl
 from cacherr.files.model import ProtocolOptions
+from cacherr.files.ondisk import make_dirs, missing_dirs
 from cacherr.files.protocol import cache_file, restore_file
 
 REL = "Show/Season 01/Show - S01E01.mkv"
@@ -207,6 +208,25 @@ async def test_missing_cache_folders_are_made_like_the_array_ones_and_removed_af
     assert heir is not None and str(season) in heir[0]
     assert (await restore_file(db, second, options)).result == "done"
     assert os.listdir(mapping.cache) == []
+
+
+def test_a_cache_folder_gone_since_the_look_is_made_again_and_counted_as_made(
+    mapping: Mapping,
+) -> None:
+    """A copy looks for its missing folders, then a sibling's restore removes the folder its
+    own copy had made (the last file in it went back): the copy makes it again, and owns it,
+    instead of failing on its temp name."""
+    loc = locate(mapping, REL)
+    put_media(loc, media_bytes(1000))
+    os.chmod(loc.array_path.parent, 0o751)
+    season = loc.cache_path.parent
+    season.mkdir(parents=True)
+    looked = missing_dirs(loc)
+    assert looked == []
+    season.rmdir()
+
+    assert make_dirs(loc, looked) == [str(season)]
+    assert stat.S_IMODE(os.stat(season).st_mode) == 0o751
 
 
 async def test_an_existing_cache_folder_is_left_alone(
