@@ -86,6 +86,8 @@ StepFields = tuple[str | None, int | None]  # fingerprint, bytes done (None: unc
 # fsyncs issued at once (a batch's copies, its folders): enough for the file system to
 # share one journal commit among them, few enough to stay a small burst of threads.
 FSYNC_THREADS = 8
+# Copies checked at once: reading back and hashing hold no GIL, and two cores are common.
+VERIFY_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ def _closed(run: CacheRun, exc: Failure) -> Outcome:
 def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.Event) -> None:
     """Blocking: make each file's folders and copy it to its temp name; then fsync every
     copy (the first fsync flushes most copies for the others, where one after each copy
-    would wait for the disk every time); then verify each copy.
+    would wait for the disk every time); then verify each copy, two at a time.
 
     The temp names' folders are not fsynced here: a temp name lost to a power cut leaves
     nothing to undo (recovery from `publishing` finds neither temp nor copy), and the
@@ -263,7 +265,8 @@ def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.E
             entry.failure = exc
     _share_folders(entries)
     _fsync_all(entries, lambda e: e.run.temp, fsync_file)
-    for entry in (e for e in entries if e.live):
+
+    def verify(entry: _Entry) -> None:
         loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
         assert temp is not None
         try:
@@ -271,6 +274,13 @@ def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.E
             control.check()
         except (OSError, CacherrError) as exc:
             entry.failure = exc
+
+    # Each check reads its copy back from the disk and hashes it (both without the GIL):
+    # two at a time, where one after the other was most of a batch of small episodes.
+    live = [e for e in entries if e.live]
+    if live:
+        with ThreadPoolExecutor(min(len(live), VERIFY_THREADS), "cacherr-verify") as pool:
+            list(pool.map(verify, live))
 
 
 def _share_folders(entries: list[_Entry]) -> None:
