@@ -13,11 +13,18 @@ A batch also stays within one level of the fair order (the n-th item of each pla
 each person): the first next episodes of every play (and their sidecars, which share their
 item) go together, but no play's second item is taken ahead of the first item of a play
 that arrives a moment later.
+
+While a small copy runs, a copy deeper in that order for someone else waits for it
+(`SmallFirst`): a small copy is done in a moment, and a play's first item arriving meanwhile
+then finds a free slot and the disk to itself instead of sharing them with someone's second
+item. In a burst of plays, the next episodes are copied before the episodes being played,
+not beside them. A holder's own items never wait for each other this way, so one person's
+many small files still go as many at a time as the slots allow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
 from cacherr.executor.operation import Operation
@@ -51,3 +58,24 @@ def joiner(lead: Operation, running: Collection[tuple[str, str]]) -> Callable[[O
         return True
 
     return joins
+
+
+class SmallFirst:
+    """The small copies running, by their level in the fair order; see the module docstring."""
+
+    def __init__(self, running: Iterable[Operation]) -> None:
+        self._running: list[tuple[tuple[int, int], str | None]] = []
+        for op in running:
+            self.started(op)
+
+    def started(self, op: Operation) -> None:
+        """Count `op`, which starts now."""
+        if batchable(op):
+            self._running.append(((op.window_depth, op.depth), op.holder))
+
+    def waits(self, op: Operation) -> bool:
+        """Whether copy `op` waits for a small copy of someone else's shallower item."""
+        if op.kind != "cache":
+            return False
+        level = (op.window_depth, op.depth)
+        return any(other < level and holder != op.holder for other, holder in self._running)

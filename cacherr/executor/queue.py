@@ -8,7 +8,8 @@ and restores have their own concurrency limits (`cache.copy_concurrency`,
 array disk at a time (`cache.copies_per_disk`), and bytes are paced to the bandwidth limits
 (`bandwidth`). Two operations on the same file never run at once; while Unraid's mover runs
 no operation starts. Small copies next to each other in that order start together, as one
-batch in one slot (`batching`, `files.batch`), each still with its own events and outcome.
+batch in one slot (`batching`, `files.batch`), each still with its own events and outcome;
+while one runs, nobody else's item deeper in the order starts beside it.
 
 An operation ends one way for everyone: its `operation_complete` event, then the owner's
 `on_finish(op, outcome)` hook (done, skipped, failed or cancelled alike), then its `result`
@@ -33,7 +34,7 @@ from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus, OperationComplete, OperationStarted
 from cacherr.executor.bandwidth import MiB, Pacer, pace, paced_chunk_bytes
-from cacherr.executor.batching import BATCH_FILES, batchable, joiner
+from cacherr.executor.batching import BATCH_FILES, SmallFirst, batchable, joiner
 from cacherr.executor.operation import Operation
 from cacherr.executor.ordering import FairQueue
 from cacherr.executor.progress import ProgressReporter
@@ -290,10 +291,13 @@ class Executor:
             return
         per_disk = self._settings().cache.copies_per_disk
         running = {op.key for lane in self._active.values() for op in lane}
+        small = SmallFirst(self._active["cache"])
 
         def ready(op: Operation) -> bool:
             if op.key in running or op.blocked:
                 return False  # the other operation on this file (or an eviction) goes first
+            if small.waits(op):
+                return False  # someone's first item, small, is being copied: a moment
             return not (per_disk and op.disk and self._disk_copies[op.disk] >= per_disk)
 
         for op in self._queue.take(ready, self._room):
@@ -306,6 +310,7 @@ class Executor:
             task = asyncio.create_task(self._run(group), name=f"cacherr-op-{op.id}")
             for member in group:
                 running.add(member.key)
+                small.started(member)
                 self._active[member.kind].add(member)
                 member.state = "waiting"
                 member.task = task

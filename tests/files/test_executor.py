@@ -417,6 +417,43 @@ async def test_the_one_queue_counts_each_play_then_each_person(
     assert len(recorder.of(OPERATION_STARTED)) == len(wanted)
 
 
+async def test_while_a_small_first_item_is_copied_nobody_elses_second_starts_beside_it(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    """Three slots. bob's and alice's first items (small) are copying; alice's second waits
+    for them although a slot is free, and carol's first, arriving after it, takes that slot.
+    A person's own items do not hold each other back: dave's second starts beside his first."""
+    recorder = Recorder(bus)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=3), mover=gate)
+    locs = files(mapping, 6, size=4096)
+    wanted = [("bob", "b1", 640.0), ("alice", "a1", 670.0), ("alice", "a0", 660.0),
+              ("carol", "c1", 640.0)]  # fmt: skip
+    for (holder, item, priority), loc in zip(wanted, locs, strict=False):
+        executor.submit("cache", loc, priority=priority, holder=holder, show=holder,
+                        rating_key=item, size_bytes=4096)  # fmt: skip
+        await asyncio.sleep(0)  # each arrives on its own, as plays do
+    await gate.waiting.wait()
+    states = {op.rating_key: op.state for op in executor.operations()}
+    assert states == {"b1": "waiting", "a1": "waiting", "a0": "queued", "c1": "waiting"}
+    gate.open.set()
+    await executor.run_until_idle()
+    assert len(recorder.of(OPERATION_COMPLETE)) == 4
+
+    gate.open.clear()
+    for (item, priority), loc in zip([("d1", 670.0), ("d0", 660.0)], locs[4:], strict=True):
+        executor.submit("cache", loc, priority=priority, holder="dave", show="dave",
+                        rating_key=item, size_bytes=4096)  # fmt: skip
+        await asyncio.sleep(0)
+    await gate.waiting.wait()
+    assert {op.rating_key: op.state for op in executor.operations()} == {
+        "d1": "waiting", "d0": "waiting",
+    }  # fmt: skip
+    gate.open.set()
+    await executor.run_until_idle()
+    assert [e["result"] for e in recorder.of(OPERATION_COMPLETE)] == ["done"] * 6
+
+
 async def test_a_copy_waits_for_the_operations_it_comes_after(
     mapping: Mapping, bus: EventBus, make_executor: Any
 ) -> None:
