@@ -24,7 +24,7 @@ from pathlib import Path
 from cacherr.db import Database
 from cacherr.errors import CacherrError, InsufficientSpace
 from cacherr.files import names
-from cacherr.files.copy import CopyControl, copy_to_temp
+from cacherr.files.copy import CopyControl, CopyResult, copy_to_temp
 from cacherr.files.journal import Budget
 from cacherr.files.model import (
     BACKING_UP,
@@ -162,6 +162,32 @@ async def cache_file(
     return await run.settle(_cache_steps(run, control, rating_key))
 
 
+async def _copy(run: CacheRun, control: CopyControl, created: list[str]) -> CopyResult:
+    """The copy to the temp name. Its folder may be gone since it was made: a sibling's
+    restore, the last file in it going back, removes it while empty. Then it is made again
+    (journaled first, like the folders before) and the copy tried once more."""
+    loc, journal, cancel, temp = run.loc, run.journal, control.cancel, run.temp
+    assert temp is not None
+
+    async def copy() -> CopyResult:
+        return await run_bulk(
+            cancel, copy_to_temp, loc.array_path, temp, control,
+            chunk_bytes=run.options.chunk_bytes,
+        )  # fmt: skip
+
+    try:
+        return await copy()
+    except FileNotFoundError:
+        missing = await run_blocking(cancel, missing_dirs, loc)
+        if not missing:
+            raise  # the source is gone
+    log.info("The folder of %s went away before its copy; making it again", loc.cache_path)
+    await journal.set_created_dirs(loc.mapping.name, loc.rel, [*created, *missing])
+    created = [*created, *await run_blocking(cancel, make_dirs, loc, missing)]
+    await journal.set_created_dirs(loc.mapping.name, loc.rel, created)
+    return await copy()
+
+
 async def _cache_steps(run: CacheRun, control: CopyControl, rating_key: str | None) -> Outcome:
     loc, options, journal, cancel = run.loc, run.options, run.journal, control.cancel
     st = await run_blocking(cancel, inspect_source, loc)
@@ -191,10 +217,7 @@ async def _cache_steps(run: CacheRun, control: CopyControl, rating_key: str | No
 
     run.temp = names.temp_path(loc.cache_path, run.op_id)
     await run.enter(COPYING, temp_path=run.temp)
-    copied = await run_bulk(
-        cancel, copy_to_temp, loc.array_path, run.temp, control,
-        chunk_bytes=options.chunk_bytes,
-    )  # fmt: skip
+    copied = await _copy(run, control, created)
     await run.enter(VERIFYING, bytes_done=copied.size)
     fingerprint = await run_bulk(cancel, verify_copy, loc.array_path, run.temp, options.verify)
     control.check()

@@ -23,7 +23,7 @@ from crash_child import PAUSED_MARKER
 from cacherr.config.models import Mapping
 from cacherr.db import Database
 from cacherr.files.model import ProtocolOptions
-from cacherr.files.protocol import cache_file, recover
+from cacherr.files.protocol import cache_file, recover, restore_file
 
 CHILD = Path(__file__).with_name("crash_child.py")
 REL = "Show/Season 01/Show - S01E02.mkv"
@@ -198,6 +198,16 @@ class Scene:
             db = await Database.open(self.db_path)
             try:
                 assert (await cache_file(db, self.loc, self.options)).result == "done"
+            finally:
+                await db.close()
+
+        asyncio.run(run())
+
+    def restore_now(self) -> None:
+        async def run() -> None:
+            db = await Database.open(self.db_path)
+            try:
+                assert (await restore_file(db, self.loc, self.options)).result == "done"
             finally:
                 await db.close()
 

@@ -166,3 +166,24 @@ def test_recovery_deletes_nothing_on_a_guess(tmp_path: Path) -> None:
     assert "missing" in error
     assert scene.loc.cache_path.read_bytes() == scene.data
     assert journal_states(scene.db_path) == [("hiding", "failed")]
+
+
+def test_a_cache_folder_removed_before_the_copy_is_made_again(tmp_path: Path) -> None:
+    """The copy made its folders and journaled `copying`; before it opens its temp name, a
+    sibling's restore (the last file in those folders going back) removes them while empty.
+    The copy makes them again, journaled as its own, and goes on; once the file goes back
+    too, they go with it."""
+    scene = Scene(tmp_path)
+    child = stop_at(scene, "cache:copying")
+    season = scene.loc.cache_path.parent
+    season.rmdir()
+    season.parent.rmdir()
+    child.send_signal(signal.SIGCONT)
+
+    outcome = finish(child)
+
+    assert outcome["result"] == "done", outcome
+    scene.recover_and_check(cached=True)
+    assert scene.loc.cache_path.read_bytes() == scene.data
+    scene.restore_now()
+    assert list(Path(scene.mapping.cache).iterdir()) == []
