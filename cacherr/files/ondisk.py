@@ -60,8 +60,22 @@ def unlink_quiet(path: Path | None) -> bool:
         if exc.errno == errno.ENAMETOOLONG:  # no file can have that name
             return False
         raise
-    fsync_dir(path.parent)
+    fsync_removal(path.parent)
     return True
+
+
+def fsync_removal(folder: Path) -> None:
+    """Make a removal from `folder` durable: fsync it, or, when it is gone meanwhile (a
+    sibling's restore removed it once empty), the nearest folder above that still exists,
+    whose removal of it, once durable, holds this removal too."""
+    while True:
+        try:
+            fsync_dir(folder)
+            return
+        except FileNotFoundError:
+            if folder.parent == folder:
+                raise
+            folder = folder.parent
 
 
 # --- before a copy ---------------------------------------------------------------------
@@ -152,7 +166,7 @@ def remove_empty_dirs(dirs: list[str]) -> list[str]:
                 raise
             kept.append(folder)
             continue
-        fsync_dir(Path(folder).parent)
+        fsync_removal(Path(folder).parent)
     return kept
 
 

@@ -14,7 +14,7 @@ from cacherr.config.models import Mapping
 from cacherr.db import Database
 from cacherr.files.copy import CopyControl
 from cacherr.files.model import ProtocolOptions
-from cacherr.files.ondisk import make_dirs, missing_dirs
+from cacherr.files.ondisk import fsync_removal, make_dirs, missing_dirs
 from cacherr.files.protocol import cache_file, restore_file
 
 REL = "Show/Season 01/Show - S01E01.mkv"
@@ -227,6 +227,25 @@ def test_a_cache_folder_gone_since_the_look_is_made_again_and_counted_as_made(
 
     assert make_dirs(loc, looked) == [str(season)]
     assert stat.S_IMODE(os.stat(season).st_mode) == 0o751
+
+
+def test_a_removal_is_made_durable_above_a_folder_a_sibling_removed_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """A restore unlinks its cache copy; before it fsyncs the folder, a sibling's restore
+    (the last file out) removes the folder. The removal is made durable in the folder above,
+    where the restore used to fail at `releasing` with the file already back."""
+    season = tmp_path / "Show" / "Season 01"
+    season.mkdir(parents=True)
+    copy = season / "Show - S01E01.mkv"
+    copy.write_bytes(b"x")
+    os.unlink(copy)
+    season.rmdir()
+    (tmp_path / "Show").rmdir()
+
+    fsync_removal(season)  # no FileNotFoundError: tmp_path is fsynced
+
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_an_existing_cache_folder_is_left_alone(
