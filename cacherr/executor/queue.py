@@ -420,9 +420,12 @@ class Executor:
         self._spawn(self._finish(op, outcome, 0.0))
 
     async def _finish(self, op: Operation, outcome: Outcome, duration_s: float) -> None:
-        """The one way an operation ends: event, the owner's hook, its future, the next."""
+        """The one way an operation ends: event, the owner's hook, its future, the next.
+
+        Until the owner's hook has run, the operation is still the one `submit` returns for
+        its file and `busy` names: the owner learns of the end in the hook, and a plan made
+        before that (the file still managed, say) must not ask for it a second time."""
         op.state = "finished"
-        self._forget(op)
         self._queue.release(op)
         self._bus.publish(
             OperationComplete(
@@ -447,6 +450,7 @@ class Executor:
             log.exception("After %s of %s", outcome.kind, outcome.path)
         finally:
             self._finishing -= 1
+            self._forget(op)
         if not op.result.done():
             op.result.set_result(outcome)
         self._update_idle()

@@ -454,6 +454,34 @@ async def test_while_a_small_first_item_is_copied_nobody_elses_second_starts_bes
     assert [e["result"] for e in recorder.of(OPERATION_COMPLETE)] == ["done"] * 6
 
 
+async def test_an_operation_asked_for_again_before_its_owner_heard_of_its_end_is_not_repeated(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    """A restore ends; before the owner's hook has dropped the file from its books, a plan
+    asks for the same restore. It gets the one that just ended, not a second restore of a
+    file no longer managed (which failed, "not managed by Cacherr")."""
+    recorder = Recorder(bus)
+    asked_again: list[Any] = []
+    executor: Any = None
+
+    async def hook(op: Any, outcome: Any) -> None:
+        if op.kind == "restore" and not asked_again:
+            asked_again.append(executor.submit("restore", op.location))
+            assert (op.location.mapping.name, op.location.rel) in executor.busy()
+
+    executor = await make_executor(on_finish=hook)
+    [loc] = files(mapping, 1)
+    executor.submit("cache", loc)
+    await executor.run_until_idle()
+    first = executor.submit("restore", loc)
+    await executor.run_until_idle()
+
+    assert asked_again == [first]
+    restores = [e for e in recorder.of(OPERATION_COMPLETE) if e["kind"] == "restore"]
+    assert [e["result"] for e in restores] == ["done"]
+    assert executor.busy() == set()
+
+
 async def test_a_copy_waits_for_the_operations_it_comes_after(
     mapping: Mapping, bus: EventBus, make_executor: Any
 ) -> None:
