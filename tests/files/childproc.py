@@ -194,20 +194,18 @@ class Scene:
         return step, state, self.on_disk()
 
     def cache_now(self) -> None:
-        async def run() -> None:
-            db = await Database.open(self.db_path)
-            try:
-                assert (await cache_file(db, self.loc, self.options)).result == "done"
-            finally:
-                await db.close()
-
-        asyncio.run(run())
+        self._done_now(cache_file)
 
     def restore_now(self) -> None:
+        self._done_now(restore_file)
+
+    def _done_now(self, operation: Any) -> None:
+        """Run `operation` (cache_file or restore_file) on the file here; it must be done."""
+
         async def run() -> None:
             db = await Database.open(self.db_path)
             try:
-                assert (await restore_file(db, self.loc, self.options)).result == "done"
+                assert (await operation(db, self.loc, self.options)).result == "done"
             finally:
                 await db.close()
 
