@@ -257,9 +257,7 @@ def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.E
             control.cancel.set()
         try:
             control.check()
-            # Folders gone since the look (a sibling's restore removes one once empty) are
-            # made again here: `make_dirs` looks once more.
-            entry.created = make_dirs(loc, entry.dirs)
+            entry.created = make_dirs(loc)  # looks again: folders may have gone since
             entry.copied = copy_to_temp(
                 loc.array_path, temp, control, chunk_bytes=options.chunk_bytes, sync=False
             )

@@ -183,8 +183,9 @@ async def _copy(run: CacheRun, control: CopyControl, created: list[str]) -> Copy
             raise  # the source is gone
     log.info("The folder of %s went away before its copy; making it again", loc.cache_path)
     await journal.set_created_dirs(loc.mapping.name, loc.rel, [*created, *missing])
-    created = [*created, *await run_blocking(cancel, make_dirs, loc, missing)]
-    await journal.set_created_dirs(loc.mapping.name, loc.rel, created)
+    made = await run_blocking(cancel, make_dirs, loc)
+    if made != missing:
+        await journal.set_created_dirs(loc.mapping.name, loc.rel, [*created, *made])
     return await copy()
 
 
@@ -210,7 +211,7 @@ async def _cache_steps(run: CacheRun, control: CopyControl, rating_key: str | No
     dirs = await run_blocking(cancel, missing_dirs, loc)
     await journal.set_created_dirs(loc.mapping.name, loc.rel, dirs)
     await run.enter(MKDIR, size_bytes=st.st_size)
-    created = await run_blocking(cancel, make_dirs, loc, dirs)
+    created = await run_blocking(cancel, make_dirs, loc)
     if created != dirs:
         await journal.set_created_dirs(loc.mapping.name, loc.rel, created)
     control.check()

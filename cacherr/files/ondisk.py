@@ -122,20 +122,21 @@ def missing_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
     return missing[::-1]
 
 
-def make_dirs(loc: FileLocation, dirs: list[str], *, side: str = "cache") -> list[str]:
-    """Create `dirs` with their twins' owner and mode (the same folders on the other side);
-    returns those this call made.
+def make_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
+    """Create the folders the file needs on `side` that are missing now (`missing_dirs`),
+    with their twins' owner and mode (the same folders on the other side); returns those
+    this call made.
 
-    A folder that was in place when `dirs` was worked out may be gone since (the last file
-    of a sibling went back, and the folder its copy had made with it): it is made again, and
-    counted among those this call made.
+    Looked for again here, not taken from the caller's earlier look: a folder in place then
+    may be gone since (the last file of a sibling went back, and the folder its copy had
+    made with it), and one missing then may have been made by another copy meanwhile (it is
+    that copy's to remove).
     """
     here, there = (loc.mapping.cache, loc.mapping.array)
     if side != "cache":
         here, there = there, here
     created: list[str] = []
-    wanted = dict.fromkeys([*dirs, *missing_dirs(loc, side=side)])
-    for folder in sorted(wanted, key=len):  # outermost first: each one's parent is shorter
+    for folder in missing_dirs(loc, side=side):  # outermost first
         twin = Path(there) / Path(folder).relative_to(here)
         try:
             os.mkdir(folder, 0o700)

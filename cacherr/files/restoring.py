@@ -41,7 +41,6 @@ from cacherr.files.ondisk import (
     is_regular,
     lstat_or_none,
     make_dirs,
-    missing_dirs,
     put_back,
     release,
     replace_from_temp,
@@ -151,8 +150,7 @@ async def _copy_back(run: _RestoreRun, control: CopyControl, managed: ManagedFil
     await run_blocking(cancel, array_room, loc, size)
     # A file that only ever lived on the cache (adopted) may have no array folder yet; like
     # the mover, make it. It will hold the file, so it is not recorded for removal.
-    missing = await run_blocking(cancel, missing_dirs, loc, side="array")
-    await run_blocking(cancel, make_dirs, loc, missing, side="array")
+    await run_blocking(cancel, make_dirs, loc, side="array")
     run.temp = names.temp_path(loc.array_path, run.op_id)
     await run.enter(COPYING_BACK, temp_path=run.temp, size_bytes=size)
     copied = await run_bulk(

@@ -225,7 +225,7 @@ def test_a_cache_folder_gone_since_the_look_is_made_again_and_counted_as_made(
     assert looked == []
     season.rmdir()
 
-    assert make_dirs(loc, looked) == [str(season)]
+    assert make_dirs(loc) == [str(season)]
     assert stat.S_IMODE(os.stat(season).st_mode) == 0o751
 
 
