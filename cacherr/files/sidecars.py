@@ -37,17 +37,42 @@ def is_media(path: Path) -> bool:
 
 def belongs_to(media: Path, candidate: Path, policy: SidecarPolicy) -> bool:
     """Whether `candidate` (a file name in the media file's folder) is one of its sidecars."""
-    if policy == "none" or candidate.name == media.name:
-        return False
-    if names.is_temp(candidate) or names.is_backup(candidate) or is_media(candidate):
-        return False
     stem, name = media.stem, candidate.name
-    if not name.startswith(stem) or len(name) == len(stem):
+    # The name test first: it rules out nearly every other file of the folder at once.
+    if policy == "none" or not name.startswith(stem) or len(name) == len(stem):
+        return False
+    if name == media.name or names.is_temp(candidate) or names.is_backup(candidate):
+        return False
+    if is_media(candidate):
         return False
     joiner = name[len(stem)]
     if policy == "subtitles":
         return joiner == "." and candidate.suffix.lower() in SUBTITLE_SUFFIXES
     return joiner in ".-"
+
+
+def regular_files(folder: Path) -> list[str]:
+    """The names of the regular files in `folder` (none if it is missing).
+
+    Blocking (one folder listing): call it off the event loop.
+    """
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def sidecars_among(media: Path, listing: list[str], policy: SidecarPolicy) -> list[Path]:
+    """The sidecars of `media` among the file names `listing` of its folder, sorted."""
+    if policy == "none":
+        return []
+    stem = media.stem
+    return sorted(
+        media.parent / name
+        for name in listing
+        if name.startswith(stem) and belongs_to(media, Path(name), policy)
+    )
 
 
 def find_sidecars(media: Path, policy: SidecarPolicy) -> list[Path]:
@@ -57,14 +82,4 @@ def find_sidecars(media: Path, policy: SidecarPolicy) -> list[Path]:
     """
     if policy == "none":
         return []
-    try:
-        with os.scandir(media.parent) as entries:
-            found = [
-                Path(entry.path)
-                for entry in entries
-                if entry.is_file(follow_symlinks=False)
-                and belongs_to(media, Path(entry.name), policy)
-            ]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(found)
+    return sidecars_among(media, regular_files(media.parent), policy)

@@ -12,11 +12,12 @@ import posixpath
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cacherr.config.models import Mapping
 from cacherr.errors import PathRefused
 from cacherr.files.paths import Location, PathResolver
-from cacherr.files.sidecars import SidecarPolicy, find_sidecars
+from cacherr.files.sidecars import SidecarPolicy, regular_files, sidecars_among
 from cacherr.files.space import pools_space
 from cacherr.planner import FILE_GONE
 
@@ -77,17 +78,36 @@ def survey(
     """
     out = Survey()
     resolver = resolver.for_one_pass()
+    located: dict[str, Location | PathRefused] = {}
+    listings: dict[Path, list[str]] = {}  # each folder listed once per survey
+
+    def locate(path: str) -> Location:
+        found = located.get(path)
+        if found is None:
+            try:
+                found = located[path] = resolver.from_plex(path)
+            except PathRefused as exc:
+                found = located[path] = exc
+        if isinstance(found, PathRefused):
+            raise found
+        return found
+
+    def sidecars_of(media: Path) -> set[str]:
+        listing = listings.get(media.parent)
+        if listing is None:
+            listing = listings[media.parent] = regular_files(media.parent)
+        return {p.name for p in sidecars_among(media, listing, sidecars)}
+
     wanted: dict[str, None] = {}
     for path in media:
         wanted[path] = None
         if sidecars == "none":
             continue
         try:
-            loc = resolver.from_plex(path)
+            loc = locate(path)
         except PathRefused:
             continue
-        names = {p.name for p in find_sidecars(loc.array_path, sidecars)}
-        names |= {p.name for p in find_sidecars(loc.cache_path, sidecars)}
+        names = sidecars_of(loc.array_path) | sidecars_of(loc.cache_path)
         folder = posixpath.dirname(loc.plex_path)
         found = [posixpath.join(folder, name) for name in sorted(names)]
         out.sidecars[path] = found
@@ -95,7 +115,8 @@ def survey(
     wanted.update(dict.fromkeys(measure))
     for path in wanted:
         try:
-            loc = resolver.for_move(path)
+            loc = locate(path)
+            loc.require_cacheable()
             st = os.stat(loc.array_path, follow_symlinks=False)
         except PathRefused as exc:
             out.problems[path] = exc.message
