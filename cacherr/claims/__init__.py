@@ -13,13 +13,14 @@ from cacherr.claims.model import (
 )
 from cacherr.claims.priority import claim_priority, file_priority
 from cacherr.claims.reasons import episode_code, window_reason
-from cacherr.claims.store import Change, ClaimStore
+from cacherr.claims.store import Change, ClaimSet, ClaimStore
 
 __all__ = [
     "PERSONAL_SOURCES",
     "SOURCES",
     "Change",
     "Claim",
+    "ClaimSet",
     "ClaimStore",
     "ManagedFile",
     "Pin",

@@ -140,6 +140,40 @@ def _check_source(source: str) -> None:
         raise ValueError(f"unknown claim source {source!r}: one of {', '.join(SOURCES)}")
 
 
+@dataclass(frozen=True)
+class ClaimSet:
+    """The whole set of claims of (sources, user), or of (sources, user, show) with `show_key`."""
+
+    sources: frozenset[Source]
+    user_id: str
+    claims: list[Claim]
+    show_key: str | None = None
+
+
+def _replacing(each: ClaimSet) -> tuple[str, list[Any]]:
+    """The DELETE of the set's claims that `each.claims` leaves out, checked first."""
+    for source in each.sources:
+        _check_source(source)
+    for claim in each.claims:
+        if claim.source not in each.sources or claim.user_id != each.user_id:
+            raise ValueError(f"{claim.key} does not belong to ({sorted(each.sources)!r}, "
+                             f"{each.user_id!r})")  # fmt: skip
+        if each.show_key is not None and claim.show_key != each.show_key:
+            raise ValueError(f"{claim.plex_path!r} is not of show {each.show_key!r}")
+    # A row stays when the new set claims its path for its own source ("source|path":
+    # a source never contains "|", so the key is unambiguous).
+    keep = json.dumps([f"{c.source}|{c.plex_path}" for c in each.claims])
+    sql = (
+        f"DELETE FROM claims WHERE source IN {_IN_JSON} AND user_id = ? "
+        f"AND source || '|' || plex_path NOT IN {_IN_JSON}"
+    )
+    params: list[Any] = [json.dumps(sorted(each.sources)), each.user_id, keep]
+    if each.show_key is not None:
+        sql += " AND show_key = ?"
+        params.append(each.show_key)
+    return sql, params
+
+
 class ClaimStore:
     """Async access to `claims` and `pins` over the state database."""
 
@@ -172,33 +206,26 @@ class ClaimStore:
         `playing` and `next_up` together), the sweep all `ondeck` claims of a user. Claims
         of the set that are not in `claims` are deleted and their files released.
         """
-        sources = {source} if isinstance(source, str) else set(source)
-        for each in sources:
-            _check_source(each)
-        now = time.time() if now is None else now
-        batch = list(claims)
-        for claim in batch:
-            if claim.source not in sources or claim.user_id != user_id:
-                raise ValueError(f"{claim.key} does not belong to ({source!r}, {user_id!r})")
-            if show_key is not None and claim.show_key != show_key:
-                raise ValueError(f"{claim.plex_path!r} is not of show {show_key!r}")
-        # A row stays when the new set claims its path for its own source ("source|path":
-        # a source never contains "|", so the key is unambiguous).
-        keep = json.dumps([f"{c.source}|{c.plex_path}" for c in batch])
-        sql = (
-            f"DELETE FROM claims WHERE source IN {_IN_JSON} AND user_id = ? "
-            f"AND source || '|' || plex_path NOT IN {_IN_JSON}"
-        )
-        params: list[Any] = [json.dumps(sorted(sources)), user_id, keep]
-        if show_key is not None:
-            sql += " AND show_key = ?"
-            params.append(show_key)
+        sources = frozenset({source} if isinstance(source, str) else source)
+        (change,) = await self.replace_all([ClaimSet(sources, user_id, list(claims), show_key)],
+                                           now=now)  # fmt: skip
+        return change
 
-        def body(conn: sqlite3.Connection) -> Change:
-            removed = [r[0] for r in conn.execute(sql + " RETURNING plex_path", params)]
-            added = _write(conn, batch, now)
-            return Change(added=added, removed=tuple(removed),
-                          released=_mark_released(conn, removed, now))  # fmt: skip
+    async def replace_all(
+        self, sets: Sequence[ClaimSet], *, now: float | None = None
+    ) -> list[Change]:
+        """`replace` for each set, in order, in one transaction; one `Change` per set."""
+        now = time.time() if now is None else now
+        statements = [_replacing(each) for each in sets]
+
+        def body(conn: sqlite3.Connection) -> list[Change]:
+            changes = []
+            for (sql, params), each in zip(statements, sets, strict=True):
+                removed = [r[0] for r in conn.execute(sql + " RETURNING plex_path", params)]
+                added = _write(conn, each.claims, now)
+                changes.append(Change(added=added, removed=tuple(removed),
+                                      released=_mark_released(conn, removed, now)))  # fmt: skip
+            return changes
 
         # One trip to the database thread: a burst's reactions each wait for the writer.
         return await self.db.run(body, durable=False)

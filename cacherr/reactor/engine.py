@@ -59,6 +59,21 @@ class Submitted:
     restored: int = 0
     evicted: int = 0
     held: list[str] = field(default_factory=list)
+    # Each file handed over: "cached", "restored" or "evicted".
+    files: dict[str, str] = field(default_factory=dict)
+
+    def add(self, what: str, plex_path: str) -> None:
+        """Count `plex_path` as handed over to be `what` ("cached", "restored", "evicted")."""
+        setattr(self, what, getattr(self, what) + 1)
+        self.files[plex_path] = what
+
+    def only(self, plex_paths: Collection[str]) -> Submitted:
+        """The part of this that concerns `plex_paths`."""
+        part = Submitted(held=[p for p in self.held if p in plex_paths])
+        for path, what in self.files.items():
+            if path in plex_paths:
+                part.add(what, path)
+        return part
 
     def as_dict(self) -> dict[str, Any]:
         """For events and the API."""
@@ -245,17 +260,15 @@ class CacheEngine:
                 self.index.put_managed(
                     ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
                 )
-                done.cached += 1
+                done.add("cached", path)
                 continue
             if self.is_active(path):  # asked again: a session may have started since
                 log.info("Keeping %s on the cache: it is being played", path)
                 done.held.append(path)
                 continue
             op = executor.submit("restore", loc, reason=f"{action.kind}: {action.reason}")
-            if action.kind == "restore":
-                done.restored += 1
-            else:
-                done.evicted += 1
+            done.add("restored" if action.kind == "restore" else "evicted", path)
+            if action.kind != "restore":
                 leaving.append(op)
         return done
 

@@ -33,14 +33,8 @@ from cacherr.plex.errors import PlexError, PlexUnavailable
 from cacherr.plex.library import ItemRef, Library
 from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory, effective_policy
 from cacherr.reactor.engine import CacheEngine
-from cacherr.reactor.window import (
-    WINDOW_SOURCES,
-    Link,
-    describe,
-    episode_window,
-    movie_window,
-    window_claims,
-)
+from cacherr.reactor.rounds import Window, WindowRounds
+from cacherr.reactor.window import WINDOW_SOURCES, Link, describe, episode_window, movie_window
 from cacherr.sources.playback import PlaybackStream
 from cacherr.tasks import cancel_and_wait
 
@@ -68,6 +62,7 @@ class Reactor:
     ) -> None:
         self._stream = stream
         self._engine = engine
+        self._rounds = WindowRounds(engine)
         self._library = library
         self._users = users
         self._settings = settings
@@ -107,6 +102,7 @@ class Reactor:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        await self._rounds.close()
 
     def _retry_later(self, event: Playback, reason: str) -> bool:
         # Plex went away under the reaction, or the state database could not be written (a
@@ -297,15 +293,8 @@ class Reactor:
         kind: str,
         what: str,
     ) -> Reaction:
-        engine = self._engine
-        media = [path for link in links for path in link.item.files]
-        found = await engine.survey(media)
-        files = {link.item.rating_key: found.with_sidecars(link.item.files) for link in links}
-        claims = window_claims(links, files, user=user, policy=policy, show_key=window_key)
-        change = await engine.store.replace(
-            WINDOW_SOURCES, user.id, claims, show_key=window_key, now=engine.clock()
-        )
-        plan, submitted = await engine.commit(change, [c.plex_path for c in claims], found=found)
+        written = await self._rounds.write(Window(user, policy, window_key, links))
+        submitted = written.submitted
         verb = {"scrobble": "watched", "new": "new episode for"}.get(kind, "playing")
         return Reaction(
             user=user.name,
@@ -315,10 +304,10 @@ class Reactor:
             restored=submitted.restored,
             evicted=submitted.evicted,
             held=len(submitted.held),
-            claimed=len(claims),
-            released=len(change.released),
-            unfit=len(plan.unfit),
-            dropped=len(plan.dropped),
+            claimed=len(written.claims),
+            released=len(written.change.released),
+            unfit=written.unfit,
+            dropped=written.dropped,
             reason=f"{user.name} {verb} {what}",
         )
 

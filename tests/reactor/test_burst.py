@@ -7,11 +7,17 @@ one per person, each for the first episode of their own show, on the daemon's ow
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from cacherr import events, keys
+from cacherr.claims import UserKind
 from cacherr.fakeplex import World, webhooks
+from cacherr.fakeplex.model import Show
+from cacherr.plex.users import PlexUser, effective_policy
+from cacherr.reactor.rounds import Window, WindowRounds
+from cacherr.reactor.window import episode_window
 
 from .flow import AppFactory, Events, settle
 
@@ -85,3 +91,49 @@ async def test_one_account_on_many_screens_gets_every_next_episode_first(
     assert sorted(started[len(shows) : 2 * len(shows)]) == sorted(
         f"{s.title} - S01E01.mkv" for s in shows
     )
+
+
+async def test_windows_handed_over_together_each_report_their_own_files(
+    start_app: AppFactory, world: World
+) -> None:
+    """Three windows handed over at once are written in one round (one survey, one claims
+    commit, one plan): alice and bob both start The Expanse S01E01, alice Bluey S01E01 too.
+    Each window gets its own claims; the files both claim are reported cached once, for the
+    window handed over first, as when the reactions ran one after the other; and every
+    file of the three is copied."""
+    client = await start_app()
+    app = client.app
+    engine, library = app[keys.CACHE_ENGINE], app[keys.PLEX_LIBRARY]
+    settings = app[keys.CONFIG].current
+    rounds = WindowRounds(engine)
+
+    async def window(name: str, title: str, kind: UserKind) -> Window:
+        person = world.user(name)
+        user = PlexUser(str(person.id), person.username, person.title, kind)
+        show = next(s for s in world.items.values() if isinstance(s, Show) and s.title == title)
+        episodes = await library.episodes(str(show.rating_key))
+        links = episode_window(episodes, episodes[0], user, settings, scrobbled=False)
+        policy = effective_policy(user, settings.users, settings.cache)
+        return Window(user, policy, str(show.rating_key), links)
+
+    windows = [
+        await window("alice", "The Expanse", "home"),
+        await window("bob", "The Expanse", "shared"),
+        await window("alice", "Bluey", "home"),
+    ]
+    written = await asyncio.gather(*(rounds.write(w) for w in windows))
+    await settle(client)
+
+    # S01E01 playing, S01E02 and S01E03 next, each with its English subtitle.
+    assert [len(w.claims) for w in written] == [6, 6, 3]
+    assert [w.submitted.cached for w in written] == [6, 0, 3]
+    claims = await engine.store.all()
+    for w, each in zip(windows, written, strict=True):
+        mine = {(c.plex_path, c.user_id) for c in claims if c.show_key == w.key}
+        assert {(c.plex_path, w.user.id) for c in each.claims} <= mine
+    copied = {p for w in written for p in w.submitted.files}
+    assert len(copied) == 9
+    for path in copied:
+        rel = path.removeprefix("/data/")
+        assert (Path(settings.paths.mappings[0].cache) / rel).is_file()
+    await rounds.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cacherr.claims import Claim, ClaimStore, Source, pin_holder
+from cacherr.claims import Claim, ClaimSet, ClaimStore, Source, pin_holder
 from cacherr.db import Database
 
 T0 = 1_700_000_000.0
@@ -128,6 +128,44 @@ async def test_a_replace_is_all_or_nothing(store: ClaimStore, db: Database) -> N
     with pytest.raises(sqlite3.IntegrityError, match="refused"):
         await store.replace("next_up", "alice", window("alice", "A", 8, 9), show_key="A")
     assert [c.plex_path for c in await store.for_show("A")] == [ep("A", 1), ep("A", 2)]
+
+
+async def test_several_sets_replaced_in_one_commit_each_with_its_own_change(
+    store: ClaimStore, db: Database
+) -> None:
+    """A round of reactions: alice's and bob's windows on A and alice's on B in one call.
+    Each set gets its own change, a file one set lets go that another still claims is not
+    released, and one set refused by the database leaves every set as it was."""
+    await store.upsert([*window("alice", "A", 1, 2), *window("bob", "A", 2, 3)], now=T0)
+    sets = [
+        ClaimSet(frozenset({"next_up"}), "alice", window("alice", "A", 3, 4), show_key="A"),
+        ClaimSet(frozenset({"next_up"}), "bob", window("bob", "A", 3, 4), show_key="A"),
+        ClaimSet(frozenset({"next_up"}), "alice", window("alice", "B", 1, 1), show_key="B"),
+    ]
+    alice_a, bob_a, alice_b = await store.replace_all(sets, now=T0 + 1)
+    assert (alice_a.added, alice_a.removed) == ((ep("A", 3), ep("A", 4)), (ep("A", 1), ep("A", 2)))
+    assert alice_a.released == (ep("A", 1),)  # bob still claimed E02 at that moment
+    assert (bob_a.added, bob_a.removed, bob_a.released) == (
+        (ep("A", 4),),
+        (ep("A", 2),),
+        (ep("A", 2),),
+    )
+    assert (alice_b.added, alice_b.removed) == ((ep("B", 1),), ())
+    assert await store.users_per_path([ep("A", 3), ep("A", 4), ep("B", 1)]) == {
+        ep("A", 3): 2, ep("A", 4): 2, ep("B", 1): 1,
+    }  # fmt: skip
+
+    await db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON claims WHEN NEW.plex_path LIKE '%B - S01E02%' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    again = [
+        ClaimSet(frozenset({"next_up"}), "bob", window("bob", "A", 5, 5), show_key="A"),
+        ClaimSet(frozenset({"next_up"}), "alice", window("alice", "B", 2, 2), show_key="B"),
+    ]
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        await store.replace_all(again, now=T0 + 2)
+    assert {c.plex_path for c in await store.for_user("bob")} == {ep("A", 3), ep("A", 4)}
 
 
 async def test_retention_starts_when_the_last_claim_goes_and_stops_when_claimed_again(
