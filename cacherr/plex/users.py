@@ -63,6 +63,7 @@ class PlexUser:
 
 
 _AVATAR_UUID = re.compile(r"/users/([0-9a-fA-F]{8,})/avatar")
+_USER_COLUMNS = "id, username, title, kind, thumb, last_active_at"  # PlexUser's fields
 
 
 @dataclass(frozen=True)
@@ -222,14 +223,16 @@ class UserDirectory:
     async def all(self) -> list[PlexUser]:
         """Every known user, main first."""
         rows = await self._db.fetchall(
-            "SELECT id, username, title, kind, thumb, last_active_at FROM users"
+            f"SELECT {_USER_COLUMNS} FROM users"
             " ORDER BY kind != 'main', kind != 'home', lower(username || title)"
         )
-        return [PlexUser(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [PlexUser(*r) for r in rows]
 
     async def get(self, user_id: str) -> PlexUser | None:
         """A user by id."""
-        return next((u for u in await self.all() if u.id == user_id), None)
+        row = await self._db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?",
+                                      (user_id,))  # fmt: skip
+        return PlexUser(*row) if row is not None else None
 
     def policy(self, user: PlexUser) -> EffectivePolicy:
         """The user's effective settings under the current configuration."""
