@@ -243,13 +243,25 @@ def _closed(run: CacheRun, exc: Failure) -> Outcome:
 
 
 def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.Event) -> None:
-    """Blocking: make each file's folders and copy it to its temp name; then fsync every
-    copy (the first fsync flushes most copies for the others, where one after each copy
-    would wait for the disk every time); then verify each copy, two at a time.
+    """Blocking: make every file's folders, made durable together; copy each file to its
+    temp name; then fsync every copy (the first fsync flushes most copies for the others,
+    where one after each copy would wait for the disk every time); then verify each copy,
+    two at a time.
 
     The temp names' folders are not fsynced here: a temp name lost to a power cut leaves
     nothing to undo (recovery from `publishing` finds neither temp nor copy), and the
     renames of step 4 are fsynced before anything relies on them."""
+    for entry in (e for e in entries if e.live):
+        try:
+            entry.created = make_dirs(entry.item.loc, sync=False)
+        except OSError as exc:
+            entry.failure = exc
+    # A new show's folders are durable in one flush of the disk for all its files and
+    # every other new show's, where one fsync after each folder waited for the disk. Each
+    # file counts the folders it lies in, whichever file made them: if one cannot be made
+    # durable, none of the files in it is copied.
+    _share_folders(entries)
+    _fsync_all(entries, lambda e: [Path(f).parent for f in e.created or ()], fsync_dir)
     for entry in (e for e in entries if e.live):
         loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
         assert temp is not None
@@ -257,14 +269,15 @@ def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.E
             control.cancel.set()
         try:
             control.check()
-            entry.created = make_dirs(loc)  # looks again: folders may have gone since
+            # Looked for again: a folder may have gone since (a sibling's restore removed it).
+            entry.created = [*(entry.created or ()), *make_dirs(loc)]
             entry.copied = copy_to_temp(
                 loc.array_path, temp, control, chunk_bytes=options.chunk_bytes, sync=False
             )
         except (OSError, CacherrError) as exc:
             entry.failure = exc
     _share_folders(entries)
-    _fsync_all(entries, lambda e: e.run.temp, fsync_file)
+    _fsync_all(entries, lambda e: [e.run.temp] if e.run.temp else [], fsync_file)
 
     def verify(entry: _Entry) -> None:
         loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
@@ -336,7 +349,7 @@ def _act_all(
             action(entry)
         except (OSError, CacherrError) as exc:
             entry.failure = exc
-    _fsync_all(entries, folder, fsync_dir)
+    _fsync_all(entries, lambda e: [folder(e)], fsync_dir)
 
 
 async def _stage(
@@ -384,18 +397,18 @@ def _link(entry: _Entry) -> None:
 
 def _fsync_all(
     entries: Iterable[_Entry],
-    path: Callable[[_Entry], Path | None],
+    paths: Callable[[_Entry], Iterable[Path]],
     fsync: Callable[[Path], None],
 ) -> None:
-    """Blocking: `fsync` the `path` of each live file, each path once, on several threads at
-    once: the file system then makes them durable in one journal commit and one flush of the
-    disk, where one after the other each waits for its own. A path that cannot be synced
-    fails its files (what they did is not durable)."""
+    """Blocking: `fsync` the `paths` of each live file, each path once, on several threads
+    at once: the file system then makes them durable in one journal commit and one flush of
+    the disk, where one after the other each waits for its own. A path that cannot be
+    synced fails its files (what they did is not durable)."""
     by_path: dict[Path, list[_Entry]] = {}
     for entry in entries:
-        where = path(entry)
-        if entry.live and where is not None:
-            by_path.setdefault(where, []).append(entry)
+        if entry.live:
+            for where in paths(entry):
+                by_path.setdefault(where, []).append(entry)
     if not by_path:
         return
 

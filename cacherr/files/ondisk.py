@@ -122,10 +122,11 @@ def missing_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
     return missing[::-1]
 
 
-def make_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
+def make_dirs(loc: FileLocation, *, side: str = "cache", sync: bool = True) -> list[str]:
     """Create the folders the file needs on `side` that are missing now (`missing_dirs`),
     with their twins' owner and mode (the same folders on the other side); returns those
-    this call made.
+    this call made. Each is made durable (its parent fsynced) unless `sync` is false: then
+    the caller fsyncs the parents before anything relies on the folders.
 
     Looked for again here, not taken from the caller's earlier look: a folder in place then
     may be gone since (the last file of a sibling went back, and the folder its copy had
@@ -150,7 +151,8 @@ def make_dirs(loc: FileLocation, *, side: str = "cache") -> list[str]:
             os.chmod(folder, stat.S_IMODE(twin_st.st_mode))
         else:
             os.chmod(folder, 0o777 & ~current_umask())
-        fsync_dir(Path(folder).parent)
+        if sync:
+            fsync_dir(Path(folder).parent)
     return created
 
 
