@@ -10,8 +10,9 @@ beyond resolving the show (the library keeps that answer for a while).
 While Plex is not connected, events wait on the stream (bounded; the oldest go first) and
 are handled once it is: a reaction without Plex could resolve nothing. Events are handled a
 few at a time, one at a time per (user, show), so a burst of plays of
-different shows is not served one after the other. The worker owns its task: a webhook
-client hanging up cannot cancel the work its event started.
+different shows is not served one after the other; the windows they work out are written
+in rounds (`reactor.rounds`). The worker owns its task: a webhook client hanging up cannot
+cancel the work its event started.
 """
 
 from __future__ import annotations
