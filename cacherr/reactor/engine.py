@@ -139,7 +139,17 @@ class CacheEngine:
         """
         async with self._lock:
             claims, managed = await self.store.all(), await self.store.managed()
-            self.index = Index.build(claims, managed)
+            index = Index.build(claims, managed)
+            # A copy handed to the executor is in the store only once it starts: until then
+            # it stays in flight here, or a plan would count its room as free again.
+            now = self.clock()
+            for op in self._executor.operations() if self._executor is not None else ():
+                path = op.location.plex_path
+                if op.kind == "cache" and index.managed(path) is None:
+                    queued = ManagedFile(path, op.size_bytes or 0, now, rating_key=op.rating_key,
+                                         in_flight=True)  # fmt: skip
+                    index.put_managed(queued)
+            self.index = index
 
     async def refresh_claims(self, paths: Iterable[str]) -> None:
         """Bring the index's claims of `paths` up to date with the store."""
