@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from cacherr import events
-from cacherr.claims import ClaimSet, pin_holder
+from cacherr.claims import pin_holder
 from cacherr.config.models import Settings
 from cacherr.errors import CacherrError, DatabaseUnwritable
 from cacherr.events import EventBus
@@ -256,8 +256,10 @@ class Sweeper:
             result.restored = len(plan.of_kind("restore"))
             result.evicted = len(plan.of_kind("evict"))
         else:
-            sets = [ClaimSet(frozenset({r.source}), r.user_id, r.claims) for r in replacements]
-            await store.replace_all(sets, now=now)  # every user's, in one commit
+            for rep in replacements:
+                # One commit per user: a journal step waiting for the writer gets it between
+                # them, where all users' claims in one commit could hold it for a while.
+                await store.replace(rep.source, rep.user_id, rep.claims, now=now)
             await store.expire(now)
             progress("retention")
             await engine.recover_stranded()
