@@ -55,25 +55,31 @@ MOVER_COALESCE_S: Final = 0.25
 class Submitted:
     """What one plan handed to the executor, and what it held back."""
 
-    cached: int = 0
-    restored: int = 0
-    evicted: int = 0
     held: list[str] = field(default_factory=list)
     # Each file handed over: "cached", "restored" or "evicted".
     files: dict[str, str] = field(default_factory=dict)
 
-    def add(self, what: str, plex_path: str) -> None:
-        """Count `plex_path` as handed over to be `what` ("cached", "restored", "evicted")."""
-        setattr(self, what, getattr(self, what) + 1)
-        self.files[plex_path] = what
+    @property
+    def cached(self) -> int:
+        """Copies handed over."""
+        return sum(1 for what in self.files.values() if what == "cached")
+
+    @property
+    def restored(self) -> int:
+        """Restores handed over (retention over, claims gone)."""
+        return sum(1 for what in self.files.values() if what == "restored")
+
+    @property
+    def evicted(self) -> int:
+        """Evictions handed over (room made for files of higher priority)."""
+        return sum(1 for what in self.files.values() if what == "evicted")
 
     def only(self, plex_paths: Collection[str]) -> Submitted:
         """The part of this that concerns `plex_paths`."""
-        part = Submitted(held=[p for p in self.held if p in plex_paths])
-        for path, what in self.files.items():
-            if path in plex_paths:
-                part.add(what, path)
-        return part
+        return Submitted(
+            held=[p for p in self.held if p in plex_paths],
+            files={p: what for p, what in self.files.items() if p in plex_paths},
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """For events and the API."""
@@ -270,14 +276,14 @@ class CacheEngine:
                 self.index.put_managed(
                     ManagedFile(path, action.size_bytes, now, rating_key=rating_key, in_flight=True)
                 )
-                done.add("cached", path)
+                done.files[path] = "cached"
                 continue
             if self.is_active(path):  # asked again: a session may have started since
                 log.info("Keeping %s on the cache: it is being played", path)
                 done.held.append(path)
                 continue
             op = executor.submit("restore", loc, reason=f"{action.kind}: {action.reason}")
-            done.add("restored" if action.kind == "restore" else "evicted", path)
+            done.files[path] = "restored" if action.kind == "restore" else "evicted"
             if action.kind != "restore":
                 leaving.append(op)
         return done
