@@ -44,6 +44,8 @@ async def test_copies_waiting_to_start_stay_in_flight_when_the_sweep_reloads_the
     start_app: AppFactory, world: World, cache_root: Path, tmp_path: Path
 ) -> None:
     """While the mover runs, the copies of a play wait in the executor, not yet journaled.
+    The play is Plex's `media.play` multipart webhook as `cacherr.fakeplex.webhooks` builds
+    it (shape from Plex's support article "Webhooks", support.plex.tv/articles/115002267687).
     The sweep's reload of the index (from the database) keeps them in flight: a plan made
     after it neither asks for them again nor counts their room as free (it did both, and
     the protocol's own space check then refused copies the plan had counted room for)."""
