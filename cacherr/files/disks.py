@@ -23,10 +23,10 @@ _UNIONS: Final = ("user0", "user")
 def _array_part(array_path: str, disks_root: str, name: Callable[[str], object]) -> int:
     """Index of the first part of the path that `name` accepts and that lies right in a
     folder named `mnt` or in `disks_root`; -1 if none."""
-    parts, root = PurePosixPath(array_path).parts, PurePosixPath(disks_root)
+    parts, root = PurePosixPath(array_path).parts, PurePosixPath(disks_root).parts
     for i in range(1, len(parts)):
-        parent = PurePosixPath(*parts[:i])
-        if name(parts[i]) and (parent.name == "mnt" or parent == root):
+        # The parent folder is parts[:i]: its name is parts[i - 1] (never the root's "/").
+        if name(parts[i]) and (parts[i - 1] == "mnt" or parts[:i] == root):
             return i
     return -1
 
