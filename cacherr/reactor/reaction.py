@@ -8,8 +8,8 @@ of that window are planned and handed to the executor: never a sweep, and no Ple
 beyond resolving the show (the library keeps that answer for a while).
 
 While Plex is not connected, events wait on the stream (bounded; the oldest go first) and
-are handled once it is: a reaction without Plex could resolve nothing. Events are handled a
-few at a time, one at a time per (user, show), so a burst of plays of
+are handled once it is: a reaction without Plex could resolve nothing. Events are handled
+up to `REACTIONS_AT_ONCE` at a time, one at a time per (user, show), so a burst of plays of
 different shows is not served one after the other; the windows they work out are written
 in rounds (`reactor.rounds`). The worker owns its task: a webhook client hanging up cannot
 cancel the work its event started.
@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 # A reaction Plex dropped out of is tried again when Plex is back, this many times at most.
 REACTION_TRIES: Final = 5
 RETRY_DELAY_S: Final = 0.5
+# A reaction mostly waits: for Plex (its calls bounded by the gateway's worker threads) and
+# for its round to be written. With 8 at a time, those waiting for their round held the
+# places of plays that could already be asking Plex; with 32, a burst's plays all ask Plex
+# while the first windows are written, and the rounds are fewer and fuller.
+REACTIONS_AT_ONCE: Final = 32
 
 
 class Reactor:
@@ -58,7 +63,7 @@ class Reactor:
         settings: Callable[[], Settings],
         bus: EventBus,
         *,
-        concurrency: int = 8,
+        concurrency: int = REACTIONS_AT_ONCE,
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._stream = stream
