@@ -9,6 +9,13 @@ cannot join (a big copy, a restore), which starts on its own as before. So a big
 waits behind more small ones than the fair order put before it, and a batch's bytes are
 bounded (`BATCH_BYTES`), so no slot is held long.
 
+A batch's files are all complete only when its last one is. So when the copies of one level
+outnumber what one slot should take, they are shared between the slots that may copy side
+by side (`share`): forty first next episodes go as two batches of twenty, one in each slot,
+not one of thirty-two while the other slot waits. The part left for a slot still busy goes
+back to the queue, in its place, and starts there when the slot is free. Fewer copies than
+`MIN_SHARE` for each slot are not shared: each batch pays its commits and fsyncs again.
+
 A batch also stays within one level of the fair order (the n-th item of each play, and of
 each person): the first next episodes of every play (and their sidecars, which share their
 item) go together, but no play's second item is taken ahead of the first item of a play
@@ -32,6 +39,7 @@ from cacherr.executor.operation import Operation
 SMALL_FILE_BYTES: Final = 4 * 2**20  # sidecars, small episodes: their fixed cost dominates
 BATCH_FILES: Final = 32
 BATCH_BYTES: Final = 32 * 2**20
+MIN_SHARE: Final = 4
 
 
 def batchable(op: Operation) -> bool:
@@ -39,25 +47,46 @@ def batchable(op: Operation) -> bool:
     return op.kind == "cache" and op.size_bytes is not None and op.size_bytes <= SMALL_FILE_BYTES
 
 
-def joiner(lead: Operation, running: Collection[tuple[str, str]]) -> Callable[[Operation], bool]:
-    """A test for the next queued operations: whether each joins `lead`'s batch (counting
-    what joined, so the batch stays within `BATCH_BYTES`)."""
+def joiner(
+    lead: Operation, running: Collection[tuple[str, str]], *, parts: int = 1
+) -> Callable[[Operation], bool]:
+    """A test for the next queued operations: whether each joins `lead`'s run (counting
+    what joined, so the run stays within `BATCH_BYTES` for each of the `parts` batches it
+    may be shared into)."""
     total = lead.size_bytes or 0
 
     def joins(op: Operation) -> bool:
         nonlocal total
-        same_level = (op.window_depth, op.depth) == (lead.window_depth, lead.depth)
+        same_level = level(op) == level(lead)
         if not batchable(op) or not same_level or op.disk != lead.disk:
             return False
         if op.key in running or op.blocked:
             return False
         size = op.size_bytes or 0
-        if total + size > BATCH_BYTES:
+        if total + size > BATCH_BYTES * parts:
             return False
         total += size
         return True
 
     return joins
+
+
+def level(op: Operation) -> tuple[int, int]:
+    """Where `op` stands in the fair order: its window depth, then its person depth."""
+    return (op.window_depth, op.depth)
+
+
+def share(run: list[Operation], slots: int, running: int) -> int:
+    """How many of `run` (one level's copies, in order) the first free slot takes, when
+    `slots` batches may copy side by side and `running` copies of that level already do."""
+    fair = -(-(len(run) + running) // max(slots, 1))
+    count = min(len(run), BATCH_FILES, fair if fair >= MIN_SHARE else BATCH_FILES)
+    total = 0
+    for i, op in enumerate(run[:count]):  # and within `BATCH_BYTES`, as any batch
+        total += op.size_bytes or 0
+        if i and total > BATCH_BYTES:
+            return i
+    return count
 
 
 class SmallFirst:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 
 from cacherr.executor.operation import Operation
 from cacherr.files.model import Kind
@@ -116,6 +116,13 @@ class FairQueue:
                 self._waiting[op.kind] -= 1
                 taken.append(op)
         return taken
+
+    def put_back(self, ops: Iterable[Operation]) -> None:
+        """Queue again, in their places, operations `take_run` gave that will not start now
+        (their depths were counted when they were pushed)."""
+        for op in ops:
+            heapq.heappush(self._heap, (op.window_depth, op.depth, -op.priority, op.id, op))
+            self._waiting[op.kind] += 1
 
     def drop(self, op: Operation) -> None:
         """Forget a queued operation (cancelled): it is skipped when its turn comes."""

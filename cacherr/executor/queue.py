@@ -34,7 +34,7 @@ from cacherr.db import Database
 from cacherr.errors import DatabaseUnwritable
 from cacherr.events import EventBus, OperationComplete, OperationStarted
 from cacherr.executor.bandwidth import MiB, Pacer, pace, paced_chunk_bytes
-from cacherr.executor.batching import BATCH_FILES, SmallFirst, batchable, joiner
+from cacherr.executor.batching import BATCH_FILES, SmallFirst, batchable, joiner, level, share
 from cacherr.executor.operation import Operation
 from cacherr.executor.ordering import FairQueue
 from cacherr.executor.progress import ProgressReporter
@@ -303,7 +303,15 @@ class Executor:
         for op in self._queue.take(ready, self._room):
             group = [op]
             if batchable(op):  # the small copies right after it in the order come along
-                group += self._queue.take_run(joiner(op, running), BATCH_FILES - 1)
+                slots = self._side_by_side(op)
+                group += self._queue.take_run(joiner(op, running, parts=slots),
+                                              BATCH_FILES * slots - 1)  # fmt: skip
+                same = sum(
+                    1 for o in self._active["cache"] if batchable(o) and level(o) == level(op)
+                )
+                taken = share(group, slots, same)
+                self._queue.put_back(group[taken:])
+                group = group[:taken]
             self._slots[op.kind] += 1
             if op.disk is not None:
                 self._disk_copies[op.disk] += 1
@@ -316,6 +324,13 @@ class Executor:
                 member.task = task
                 member.batched = len(group) > 1
         self._update_idle()
+
+    def _side_by_side(self, op: Operation) -> int:
+        """How many batches of copies like `op` may run at once (its disk's limit included)."""
+        cache = self._settings().cache
+        if op.disk is not None and cache.copies_per_disk:
+            return min(cache.copy_concurrency, cache.copies_per_disk)
+        return cache.copy_concurrency
 
     def _update_idle(self) -> None:
         if self._ops or self._tasks or self._finishing:

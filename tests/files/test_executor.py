@@ -767,6 +767,31 @@ async def test_a_file_that_fails_in_a_batch_fails_alone(
     assert [r[0] for r in rows] == ["done", "done", "failed", "done", "failed", "done"]
 
 
+async def test_copies_of_one_level_are_shared_between_the_slots(
+    db: Database, mapping: Mapping, make_executor: Any
+) -> None:
+    """Twelve small copies at one level and two slots: two batches of six side by side (a
+    batch's files are complete only when its last one is), not one of twelve while the
+    other slot waits. A run too short to share (six) stays one batch: see
+    `test_a_file_that_fails_in_a_batch_fails_alone`."""
+    executor = await make_executor(settings(copy_concurrency=2), mover=(gate := Gate()))
+    locs = subtitles(mapping, shows=3, per_show=4)
+    ops = [executor.submit("cache", loc, priority=20.0 - i, size_bytes=4096)
+           for i, loc in enumerate(locs)]  # fmt: skip
+    await gate.waiting.wait()
+
+    tasks = [op.task for op in ops]
+    assert None not in tasks and len(set(tasks)) == 2
+    assert tasks[:6] == [tasks[0]] * 6 and tasks[6:] == [tasks[6]] * 6  # in the fair order
+    assert all(op.batched for op in ops)
+    gate.open.set()
+    await executor.run_until_idle()
+    assert [op.result.result().result for op in ops] == ["done"] * 12
+    for i, loc in enumerate(locs):
+        data = media_bytes(4096, seed=(i // 4) * 100 + i % 4)
+        await assert_consistent(db, loc, data, cached=True, empty_cache=False)
+
+
 async def test_symlink_mode_batches_keep_the_array_name_a_symlink(
     db: Database, mapping: Mapping, make_executor: Any
 ) -> None:
