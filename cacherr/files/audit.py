@@ -126,7 +126,7 @@ def _walk(root: str) -> _Tree:
                     tree.count += 1
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(rel)
-                    elif names.is_temp(Path(entry.name)):
+                    elif names.is_temp(entry.name):
                         tree.temps.append(rel)
                     elif entry.is_symlink():
                         tree.links.add(rel)
@@ -201,13 +201,13 @@ def scan(
         backups = {
             rel.removesuffix(names.BACKUP_SUFFIX)
             for rel in array.files
-            if names.is_backup(Path(rel))
+            if names.is_backup(rel)
         }
         for rel in sorted(backups):
             if (name, rel) not in skip:
                 _add(errors, findings, _backup_finding, resolver, name, rel, array, cache)
         for rel in sorted(cache.files & array.files):
-            if (name, rel) not in skip and rel not in backups and not names.is_backup(Path(rel)):
+            if (name, rel) not in skip and rel not in backups and not names.is_backup(rel):
                 _add(errors, findings, _duplicate_finding, resolver, name, rel)
         sides: tuple[tuple[Side, str, _Tree], ...] = (
             ("array", mapping.array, array),

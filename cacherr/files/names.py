@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath
 
 # The array original's name while its copy serves from the cache (the PlexCache convention,
 # so existing installs can be adopted).
@@ -60,11 +61,16 @@ def temp_final_name(temp_name: str, siblings: Iterable[str] = ()) -> str | None:
     return read
 
 
-def is_temp(path: Path) -> bool:
-    """Whether `path` is one of Cacherr's temp files."""
-    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+def is_temp(path: PurePath | str) -> bool:
+    """Whether `path` (a path, or its text) is one of Cacherr's temp files."""
+    name = _name(path)
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def is_backup(path: Path) -> bool:
-    """Whether `path` is an array original renamed aside."""
-    return path.name.endswith(BACKUP_SUFFIX)
+def is_backup(path: PurePath | str) -> bool:
+    """Whether `path` (a path, or its text) is an array original renamed aside."""
+    return _name(path).endswith(BACKUP_SUFFIX)
+
+
+def _name(path: PurePath | str) -> str:
+    return posixpath.basename(path) if isinstance(path, str) else path.name

@@ -136,7 +136,7 @@ class PathResolver:
             if not rel:
                 raise PathRefused(f"{plex_path!r} is the root folder of mapping {mapping.name!r}")
             name = posixpath.basename(rel)
-            if names.is_temp(Path(name)) or names.is_backup(Path(name)):
+            if names.is_temp(name) or names.is_backup(name):
                 raise PathRefused(f"{plex_path!r} is one of Cacherr's own backup or temp names")
             return Placed(mapping, rel)
         raise PathRefused(f"{plex_path!r} is under no configured path mapping")
@@ -193,8 +193,10 @@ def is_within(path: str, root: str) -> bool:
 
 
 def _locate(mapping: Mapping, rel: str, realpath: Callable[[str], str]) -> Location:
-    array_path = Path(mapping.array) / rel
-    cache_path = Path(mapping.cache) / rel
+    # Joined as text and parsed once each (`rel` is normalised and relative): a survey
+    # locates every file of a burst, and each `Path` join parses both sides again.
+    array_path = Path(posixpath.join(mapping.array, rel))
+    cache_path = Path(posixpath.join(mapping.cache, rel))
     # A symlinked folder along the way could lead anywhere: resolve the parents on disk and
     # make sure they are still under the (equally resolved) roots.
     for side, root, target in (
@@ -202,7 +204,7 @@ def _locate(mapping: Mapping, rel: str, realpath: Callable[[str], str]) -> Locat
         ("cache", mapping.cache, cache_path),
     ):
         real_root = realpath(root)
-        real_parent = realpath(str(target.parent))
+        real_parent = realpath(posixpath.dirname(str(target)))
         if not is_within(real_parent, real_root):
             raise PathRefused(
                 f"{target} leaves the {side} root {root} of mapping {mapping.name!r} "
