@@ -26,7 +26,10 @@ async function loadFeatures() {
   document.querySelector('#nav [data-view="lists"]').hidden = !features.has("GET /api/lists");
 }
 
+let shown = 0;  // counts the views entered: a view left before it loaded stays quiet
+
 async function show() {
+  const mine = ++shown;
   const name = (location.hash || "#dashboard").slice(1).split("?")[0];
   const view = views[name] && (name !== "lists" || features.has("GET /api/lists")) ? name : "dashboard";
   for (const link of document.querySelectorAll("#nav a")) {
@@ -36,10 +39,15 @@ async function show() {
   current = views[view];
   main.replaceChildren(el("p.muted", {}, "Loading…"));
   main.dataset.view = view;
+  const entered = current;
   try {
-    await current.enter(main, { features });
+    await entered.enter(main, { features });
+    // Left while it loaded: what it set up once loaded (live updates) goes with it.
+    if (mine !== shown && current !== entered && entered.leave) entered.leave();
   } catch (err) {
-    main.replaceChildren(el("p.error", {}, "Could not load this view: " + err.message));
+    // A view left while it loaded fails on its own elements, which are gone: the view
+    // shown since is not replaced by that failure.
+    if (mine === shown) main.replaceChildren(el("p.error", {}, "Could not load this view: " + err.message));
   }
 }
 

@@ -78,3 +78,26 @@ async def test_a_lists_state_updates_live(page: Any, served: Served) -> None:
     assert status.state == "failed"
     await expect(card.locator(".pill", has_text="failed")).to_be_visible()
     await expect(card.locator("p.error")).to_have_text(status.error or "")
+
+
+async def test_a_view_left_before_it_loaded_does_not_replace_the_next(
+    page: Any, served: Served
+) -> None:
+    """The dashboard is left while its activity feed is still on its way (held back here
+    in the browser); when the feed arrives, the dashboard's elements are gone. That late
+    answer must not replace the Lists view the person went to."""
+    held: list[Any] = []
+
+    async def hold(route: Any) -> None:
+        held.append(route)
+
+    await page.route("**/api/activity?*", hold)
+    await log_in(page, served)
+    await page.click('#nav a[data-view="lists"]')
+    await expect(page.locator("button:has-text('Add a list')")).to_be_visible()
+    assert held  # the feed asked for on the dashboard has not arrived yet
+    for route in held:
+        await route.continue_()
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator("button:has-text('Add a list')")).to_be_visible()
+    await expect(page.locator("#main p.error")).to_have_count(0)
