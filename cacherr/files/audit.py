@@ -199,9 +199,7 @@ def scan(
         errors += array.errors + cache.errors
         name = mapping.name
         backups = {
-            rel.removesuffix(names.BACKUP_SUFFIX)
-            for rel in array.files
-            if names.is_backup(rel)
+            rel.removesuffix(names.BACKUP_SUFFIX) for rel in array.files if names.is_backup(rel)
         }
         for rel in sorted(backups):
             if (name, rel) not in skip:
