@@ -346,13 +346,17 @@ class CacheEngine:
         async with self._lock:
             self.index.update_claims(await self.store.for_paths(change.removed), now=self.clock())
         # Asked again after the awaits above, and submitted with none in between, so a
-        # restore a plan already made for a sidecar is not made twice.
+        # restore a plan already made for a sidecar is not made twice. The journal's answer
+        # may predate a restore that ended while it was read (and is no longer busy): the
+        # index, which that restore's end updated before it let go of the file, says so.
         sidecars = await Journal(self._db).sidecars_of(media.mapping_name, media.rel)
         busy = executor.busy()
         paths = [
             m.plex_path
             for m in sidecars
-            if m.state == CACHED and (m.mapping, m.rel_path) not in busy
+            if m.state == CACHED
+            and (m.mapping, m.rel_path) not in busy
+            and self.index.managed(m.plex_path) is not None
         ]
         for path in paths:
             if self.is_active(path):
