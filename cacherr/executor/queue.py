@@ -9,7 +9,9 @@ array disk at a time (`cache.copies_per_disk`), and bytes are paced to the bandw
 (`bandwidth`). Two operations on the same file never run at once; while Unraid's mover runs
 no operation starts. Small copies next to each other in that order start together, as one
 batch in one slot (`batching`, `files.batch`), each still with its own events and outcome;
-while one runs, nobody else's item deeper in the order starts beside it.
+while one runs, nobody else's item deeper in the order starts beside it. While a play is
+being worked out (`play_coming`), the last free copy slot is kept for the first item it
+will bring: an item deeper than its window's first does not take it meanwhile.
 
 An operation ends one way for everyone: its `operation_complete` event, then the owner's
 `on_finish(op, outcome)` hook (done, skipped, failed or cancelled alike), then its `result`
@@ -20,12 +22,13 @@ the protocol leaves their files as they were.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
@@ -101,6 +104,7 @@ class Executor:
         self._started = False
         self._closing = False
         self._pump_scheduled = False
+        self._plays_coming = 0
 
     async def recover_stranded(self) -> list[Recovered]:
         """Finish or undo the operations a journal write failure stopped half-way.
@@ -211,6 +215,19 @@ class Executor:
                 op.task.cancel()  # a batched copy sees its flag instead: the others go on
         return True
 
+    @contextlib.contextmanager
+    def play_coming(self) -> Iterator[None]:
+        """Within this, a play is being worked out: its window's first item (the next
+        episode) is on its way, so no copy deeper in its own window takes the last free copy
+        slot meanwhile. Those copies start when it ends (or a slot is free), never later."""
+        self._plays_coming += 1
+        try:
+            yield
+        finally:
+            self._plays_coming -= 1
+            if not self._plays_coming:
+                self._pump_soon()
+
     def operations(self) -> list[Operation]:
         """Running operations, then queued ones in the order they will start."""
         active = sorted((op for lane in self._active.values() for op in lane), key=lambda o: o.id)
@@ -292,12 +309,17 @@ class Executor:
         per_disk = self._settings().cache.copies_per_disk
         running = {op.key for lane in self._active.values() for op in lane}
         small = SmallFirst(self._active["cache"])
+        # While a play is worked out, the copy slots that items deeper than their window's
+        # first may take: all but the last (none kept when there is one slot only).
+        deep = self._settings().cache.copy_concurrency - 1 if self._plays_coming else 0
 
         def ready(op: Operation) -> bool:
             if op.key in running or op.blocked:
                 return False  # the other operation on this file (or an eviction) goes first
             if small.waits(op):
                 return False  # someone's first item, small, is being copied: a moment
+            if deep and op.kind == "cache" and op.window_depth and self._slots["cache"] >= deep:
+                return False  # the last free slot waits for the first item of a play coming
             return not (per_disk and op.disk and self._disk_copies[op.disk] >= per_disk)
 
         for op in self._queue.take(ready, self._room):

@@ -11,13 +11,15 @@ While Plex is not connected, events wait on the stream (bounded; the oldest go f
 are handled once it is: a reaction without Plex could resolve nothing. Events are handled
 up to `REACTIONS_AT_ONCE` at a time, one at a time per (user, show), so a burst of plays of
 different shows is not served one after the other; the windows they work out are written
-in rounds (`reactor.rounds`). The worker owns its task: a webhook client hanging up cannot
-cancel the work its event started.
+in rounds (`reactor.rounds`). While an event that plans is being worked out, the executor
+keeps a copy slot for the first item it brings (`Executor.play_coming`). The worker owns its
+task: a webhook client hanging up cannot cancel the work its event started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -49,6 +51,7 @@ RETRY_DELAY_S: Final = 0.5
 # places of plays that could already be asking Plex; with 32, a burst's plays all ask Plex
 # while the first windows are written, and the rounds are fewer and fuller.
 REACTIONS_AT_ONCE: Final = 32
+PLANNING_KINDS: Final = frozenset({"play", "resume", "scrobble", "new"})
 
 
 class Reactor:
@@ -157,8 +160,9 @@ class Reactor:
         lock, count = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, count + 1)
         try:
-            async with lock, self._limit:
-                await self.handle(event)
+            with self._coming(event):
+                async with lock, self._limit:
+                    await self.handle(event)
         finally:
             lock, count = self._locks[key]
             if count <= 1:
@@ -168,6 +172,12 @@ class Reactor:
             self._pending -= 1
             if not self._pending and not self._stream.qsize():
                 self._idle.set()
+
+    def _coming(self, event: Playback) -> contextlib.AbstractContextManager[None]:
+        executor = self._engine.executor
+        if executor is None or event.kind not in PLANNING_KINDS:
+            return contextlib.nullcontext()
+        return executor.play_coming()
 
     # --- reactions -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import assert_consistent, locate, media_bytes, put_media, temps, tree
+from waiting import until
 
 from cacherr.config.models import Mapping, Settings
 from cacherr.db import Database
@@ -452,6 +453,52 @@ async def test_while_a_small_first_item_is_copied_nobody_elses_second_starts_bes
     gate.open.set()
     await executor.run_until_idle()
     assert [e["result"] for e in recorder.of(OPERATION_COMPLETE)] == ["done"] * 6
+
+
+async def test_while_a_play_is_worked_out_its_first_item_finds_a_slot(
+    mapping: Mapping, bus: EventBus, make_executor: Any
+) -> None:
+    """Two slots. While plays are being worked out, alice's next episode takes one slot and
+    the episode she is playing (deeper in her window) leaves the last one to the first item
+    of the play that comes next (bob's). Once no play is being worked out, a deeper item
+    takes a free slot again."""
+    recorder = Recorder(bus)
+    gate = Gate()
+    executor = await make_executor(settings(copy_concurrency=2), mover=gate)
+    locs = files(mapping, 5, size=4096)
+
+    def states() -> dict[str, str]:
+        return {op.rating_key or "": op.state for op in executor.operations()}
+
+    with executor.play_coming():
+        for (holder, item, priority), loc in zip(
+            [("alice", "a1", 670.0), ("alice", "a0", 660.0)], locs, strict=False
+        ):
+            executor.submit("cache", loc, priority=priority, holder=holder, show=holder,
+                            rating_key=item)  # fmt: skip
+        await gate.waiting.wait()
+        with executor.play_coming():  # bob's play, worked out meanwhile
+            executor.submit("cache", locs[2], priority=640.0, holder="bob", show="bob",
+                            rating_key="b1")  # fmt: skip
+            await until(lambda: states().get("b1") == "waiting")
+        assert states() == {"a1": "waiting", "b1": "waiting", "a0": "queued"}
+    gate.open.set()
+    await executor.run_until_idle()
+    started = [s["path"] for s in recorder.of(OPERATION_STARTED)]
+    assert started == [locs[i].plex_path for i in (0, 2, 1)]
+
+    gate.open.clear()
+    gate.waiting.clear()
+    with executor.play_coming():
+        for (item, priority), loc in zip([("c1", 670.0), ("c0", 660.0)], locs[3:], strict=True):
+            executor.submit("cache", loc, priority=priority, holder="carol", show="carol",
+                            rating_key=item)  # fmt: skip
+        await gate.waiting.wait()
+        assert states() == {"c1": "waiting", "c0": "queued"}
+    await until(lambda: states().get("c0") == "waiting")  # the play worked out: the slot is free
+    gate.open.set()
+    await executor.run_until_idle()
+    assert [e["result"] for e in recorder.of(OPERATION_COMPLETE)] == ["done"] * 5
 
 
 async def test_an_operation_asked_for_again_before_its_owner_heard_of_its_end_is_not_repeated(

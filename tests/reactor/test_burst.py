@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cacherr import events, keys
 from cacherr.claims import UserKind
-from cacherr.fakeplex import World, webhooks
+from cacherr.fakeplex import FakePlexServer, World, webhooks
 from cacherr.fakeplex.model import Show
 from cacherr.plex.users import PlexUser, effective_policy
 from cacherr.reactor.rounds import Window, WindowRounds
@@ -57,6 +57,47 @@ async def test_every_persons_first_next_episode_starts_before_anyones_second(
     assert sorted(started[:PEOPLE]) == sorted(f"{s.title} - S01E02.mkv" for s in shows)
     # Then the episode each person is playing (next-episode first, within one person).
     assert all("S01E01" in name for name in started[PEOPLE : 2 * PEOPLE])
+
+
+async def test_a_play_being_worked_out_keeps_a_slot_for_its_first_item(
+    start_app: AppFactory, world: World, fake: FakePlexServer, tmp_path: Path
+) -> None:
+    """Two copy slots, the mover holding every copy in its slot. A friend plays a movie
+    whose item Plex is slow to answer; meanwhile the owner plays an episode. The owner's next
+    episode takes a slot, but the episode the owner plays (deeper in the owner's window)
+    leaves the last slot to the friend's movie, still being worked out, which takes it."""
+    show = world.add_show("Quick Show", seasons={1: 3})
+    movie = world.add_movie("Slow Answer", 2020)
+    friend = world.user("bob")
+    mover_pid = tmp_path / "mover.pid"
+    mover_pid.write_text(str(os.getpid()))  # a live process: the mover "runs"
+    client = await start_app(cache={"copy_concurrency": 2, "next_episodes": 1},
+                             mover={"pid_file": str(mover_pid)})  # fmt: skip
+    seen = Events(client)
+    secret = client.app[keys.CONFIG].current.webhook.secret
+    assert secret is not None
+    fake.faults.rule(route="/library/metadata/{rk}").latency_ms = 1500
+    for person, item in ((friend, movie), (world.owner, show.seasons[0].episodes[0])):
+        form = webhooks.form(webhooks.from_world("media.play", world, person, item))
+        resp = await client.post(
+            "/api/webhooks/plex", data=form, params={"secret": secret.get_secret_value()}
+        )
+        assert resp.status == 202
+    await client.app[keys.REACTOR].run_until_idle()
+    fake.faults.clear()
+
+    def states() -> dict[str, str]:
+        executor = client.app[keys.EXECUTOR]
+        return {op.location.plex_path.rsplit("/", 1)[-1]: op.state for op in executor.operations()}
+
+    assert states() == {
+        "Quick Show - S01E02.mkv": "waiting",
+        "Slow Answer (2020).mkv": "waiting",
+        "Quick Show - S01E01.mkv": "queued",
+    }
+    mover_pid.unlink()
+    await settle(client)
+    assert len(seen.of(events.OPERATION_COMPLETE)) == 3
 
 
 async def test_one_account_on_many_screens_gets_every_next_episode_first(
