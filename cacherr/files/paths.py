@@ -92,15 +92,7 @@ class PathResolver:
     def for_one_pass(self) -> PathResolver:
         """A resolver for one blocking pass over many paths (a survey): each folder is
         resolved on disk once, not once per file in it. Keep it for that pass only."""
-        seen: dict[str, str] = {}
-
-        def realpath(path: str) -> str:
-            real = seen.get(path)
-            if real is None:
-                real = seen[path] = os.path.realpath(path)
-            return real
-
-        return PathResolver(self._by_prefix, realpath=realpath)
+        return PathResolver(self._by_prefix, realpath=remembering_realpath())
 
     @property
     def mappings(self) -> list[Mapping]:
@@ -162,6 +154,33 @@ class PathResolver:
 
 
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def remembering_realpath() -> Callable[[str], str]:
+    """Blocking: `os.path.realpath` for one pass over many paths. Each folder's answer is
+    kept, so a path whose parent was resolved before costs one look at its last part (more
+    only if that part is a link). Keep it for that pass only: the disk may change after."""
+    seen: dict[str, str] = {}
+
+    def realpath(path: str) -> str:
+        real = seen.get(path)
+        if real is None:
+            real = seen[path] = _below(path)
+        return real
+
+    def _below(path: str) -> str:
+        parent, name = posixpath.split(path)
+        if not name or name in (".", "..") or parent == path or not parent.startswith("/"):
+            return os.path.realpath(path)
+        joined = posixpath.join(realpath(parent), name)
+        try:
+            if not stat.S_ISLNK(os.lstat(joined).st_mode):
+                return joined
+        except OSError:
+            return joined  # missing (or unreadable): realpath keeps such a part as it is
+        return os.path.realpath(joined)
+
+    return realpath
 
 
 def _check_text(path: object) -> None:

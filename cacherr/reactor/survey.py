@@ -79,7 +79,7 @@ def survey(
     out = Survey()
     resolver = resolver.for_one_pass()
     located: dict[str, Location | PathRefused] = {}
-    listings: dict[Path, list[str]] = {}  # each folder listed once per survey
+    listings: dict[str, list[str]] = {}  # each folder listed once per survey
 
     def locate(path: str) -> Location:
         found = located.get(path)
@@ -93,10 +93,14 @@ def survey(
         return found
 
     def sidecars_of(media: Path) -> set[str]:
-        listing = listings.get(media.parent)
+        folder, name = posixpath.split(str(media))
+        listing = listings.get(folder)
         if listing is None:
-            listing = listings[media.parent] = regular_files(media.parent)
-        return {p.name for p in sidecars_among(media, listing, sidecars)}
+            listing = listings[folder] = regular_files(Path(folder))
+        # Told by text first: most folders hold no file named after this one but itself.
+        stem = posixpath.splitext(name)[0]
+        named = [n for n in listing if n.startswith(stem) and n != name]
+        return {p.name for p in sidecars_among(media, named, sidecars)} if named else set()
 
     wanted: dict[str, None] = {}
     for path in media:

@@ -18,6 +18,7 @@ from cacherr.files.paths import (
     check_mappings,
     is_within,
     refused_mappings,
+    remembering_realpath,
     shows_new_files,
     union_reason,
 )
@@ -143,6 +144,33 @@ def test_a_one_pass_resolver_refuses_the_same_escapes_and_looks_at_each_folder_o
     assert one_pass.from_plex("/data/tv/Later/b.mkv").rel == "Later/b.mkv"
     with pytest.raises(PathRefused, match="leaves the array root"):
         PathResolver([tv]).for_one_pass().from_plex("/data/tv/Later/b.mkv")
+
+
+def test_a_one_pass_realpath_answers_as_the_systems_does(tmp_path: Path) -> None:
+    """Resolving a folder once and each path below it by its last part gives what
+    `os.path.realpath` gives: through links (absolute, relative, chained, to a missing
+    place), missing parts, `..` and `.`."""
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f.mkv").write_bytes(b"x")
+    (root / "elsewhere").mkdir()
+    (root / "abs").symlink_to(root / "a")
+    (root / "a" / "rel").symlink_to("b")
+    (root / "chain").symlink_to("abs")
+    (root / "a" / "up").symlink_to("../elsewhere")
+    (root / "dangling").symlink_to(root / "nowhere" / "deeper")
+    (root / "loop1").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop1")
+    paths = [
+        "a/b/f.mkv", "abs/b/f.mkv", "abs/rel/f.mkv", "chain/rel/f.mkv", "a/up/x.mkv",
+        "dangling/x.mkv", "missing/deeper/x.mkv", "a/../abs/b", "a/./b/f.mkv", "abs/rel/",
+        "chain", "loop1/x",
+    ]  # fmt: skip
+    realpath = remembering_realpath()
+    for rel in paths * 2:  # the second time from what the pass kept
+        path = f"{root}/{rel}"
+        assert realpath(path) == os.path.realpath(path), rel
+    assert realpath("relative/x") == os.path.realpath("relative/x")
 
 
 def test_symlink_inside_the_root_is_fine(tv: Mapping) -> None:
