@@ -94,18 +94,24 @@ class MoverExclusion:
         """Rewrite the list for these cached files, atomically and only if it changes.
 
         Pass every cached file, sidecars included: the list is replaced, not appended to.
+        `locations` is gone through on a worker thread (a generator too): a list of
+        thousands of files is text work that the event loop need not wait for.
         """
         if self.path is None:
             return
-        host_paths = [
-            posixpath.join(host_cache_root(location.mapping, self.host_pool), location.rel)
-            for location in locations
-        ]
         async with self._lock:  # two refreshes must not interleave their read and write
-            await asyncio.to_thread(self._write, self.path, host_paths)
+            await asyncio.to_thread(self._write, self.path, self.host_pool, locations)
 
     @staticmethod
-    def _write(path: Path, host_paths: list[str]) -> bool:
+    def _write(path: Path, host_pool: str | None, locations: Iterable[Location | Placed]) -> bool:
+        roots: dict[str, str] = {}  # by mapping name: each mapping's host folder once
+        host_paths = []
+        for location in locations:
+            mapping = location.mapping
+            root = roots.get(mapping.name)
+            if root is None:
+                root = roots[mapping.name] = host_cache_root(mapping, host_pool)
+            host_paths.append(posixpath.join(root, location.rel))
         try:
             existing = path.read_text(encoding="utf-8")
         except FileNotFoundError:

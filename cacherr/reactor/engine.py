@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -465,11 +465,13 @@ class CacheEngine:
                 await task
 
 
-def _place_all(resolver: PathResolver, paths: list[str]) -> list[Placed]:
+def _place_all(resolver: PathResolver, paths: list[str]) -> Iterator[Placed]:
     # By the text alone: each file's folders were checked on disk when it was cached, and
     # resolving them all again after every finished copy kept a core busy during bursts.
-    out = []
+    # A generator: the exclusion list goes through it on its worker thread.
     for path in paths:
-        with contextlib.suppress(PathRefused):
-            out.append(resolver.place(path))
-    return out
+        try:
+            placed = resolver.place(path)
+        except PathRefused:
+            continue
+        yield placed
