@@ -95,12 +95,18 @@ class Realtime:
     async def _forward(self, subscription: events.Subscription) -> None:
         try:
             async for event in subscription:
+                if not self._watched():
+                    continue  # no page to tell: not even the body is made (bursts are busy)
                 try:
                     await self.sio.emit(event.type, event.wire(), to=_LIVE)
                 except Exception:
                     log.exception("Could not emit %s to the page", event.type)
         finally:
             subscription.close()
+
+    def _watched(self) -> bool:
+        """Whether a page is in the live room (what an emit to it would reach)."""
+        return next(iter(self.sio.manager.get_participants("/", _LIVE)), None) is not None
 
     async def close(self) -> None:
         """Stop forwarding (the clients were disconnected at shutdown)."""
