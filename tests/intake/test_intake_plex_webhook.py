@@ -119,6 +119,41 @@ async def test_a_malformed_multipart_body_is_400(client: Client, secret: str) ->
     assert stream_of(client).qsize() == 0
 
 
+def raw_multipart(parts: list[tuple[str, bytes]], boundary: str = "cacherr-b") -> bytes:
+    """A multipart/form-data body from (Content-Disposition value, bytes) pairs, as written
+    by hand (RFC 7578): the names in it are exactly what the test gives."""
+    out = b""
+    for disposition, body in parts:
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += body + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    ['form-data; name="payload"', "form-data; name=payload", 'Form-Data ; NAME = "payload"',
+     'form-data; filename="a; name=thumb"; name="payload"'],
+)  # fmt: skip
+async def test_the_payload_part_is_found_by_its_name_however_it_is_written(
+    client: Client, secret: str, plex_payload: Any, disposition: str
+) -> None:
+    """A thumbnail first, whose quoted file name holds `name=payload`, then the payload:
+    only the part whose own `name` parameter is `payload` is read as the event."""
+    body = raw_multipart([
+        ('form-data; name="thumb"; filename="x; name=payload.jpg"', b"\xff\xd8 not json"),
+        (disposition, json.dumps(plex_payload()).encode()),
+    ])  # fmt: skip
+    headers = {"Content-Type": "multipart/form-data; boundary=cacherr-b"}
+    resp = await client.post(URL, params={"secret": secret}, data=body, headers=headers)
+    assert resp.status == 202, await resp.text()
+    assert stream_of(client).get_nowait().rating_key == "1101"
+
+    only_thumb = raw_multipart([('form-data; name="thumb"; filename="x; name=payload"', b"x")])
+    resp = await client.post(URL, params={"secret": secret}, data=only_thumb, headers=headers)
+    assert resp.status == 400
+    assert "no 'payload' part" in (await resp.json())["message"]
+
+
 async def test_a_body_without_a_payload_part_is_400(
     client: Client, secret: str, plex_form: Any
 ) -> None:
