@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import errno
 import logging
-import logging.handlers
 import os
-import queue
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,15 +106,11 @@ _QUIET_LOGGERS = ("aiosqlite", "urllib3", "requests", "engineio", "socketio")
 
 
 def _setup_logging(level: str) -> None:
-    """Lines go to stderr from a thread of their own: a record is queued where it is logged
-    (the event loop among others), so the loop never waits on a write to a slow log."""
-    writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, writer, respect_handler_level=True)
-    listener.start()
-    atexit.register(listener.stop)  # the lines still queued are written before the exit
-    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
 
