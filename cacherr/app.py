@@ -19,6 +19,7 @@ from cacherr.api.deadline import body_deadline_middleware
 from cacherr.api.envelope import envelope_middleware
 from cacherr.checks import check_array_disks, check_paths, fatal, refused_mapping_change
 from cacherr.claims import ClaimStore
+from cacherr.claims.queries import Glance
 from cacherr.config.models import Settings
 from cacherr.config.store import ConfigStore
 from cacherr.config.watch import ConfigWatcher
@@ -101,6 +102,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     except DatabaseError as exc:
         raise Unavailable(str(exc)) from None
     app[keys.DB] = db
+    app[keys.GLANCE] = Glance(db)
     app[keys.SESSIONS] = SessionStore(db)
     yield
     await db.close()

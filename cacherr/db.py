@@ -385,6 +385,12 @@ class Database:
             log.warning("The state database %s can be written again", self.path)
             self.write_problem = None
 
+    @property
+    def writes(self) -> int:
+        """How many writes (each statement or transaction outside one) have ended: a read
+        made when this had some value still holds while it has that value."""
+        return self._writer.turns
+
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[aiosqlite.Row]:

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from cacherr.activity import ActivityLog
+from cacherr.claims.queries import Glance
 from cacherr.config.store import ConfigStore
 from cacherr.db import Database
 from cacherr.errors import Problem
@@ -31,6 +32,7 @@ from cacherr.usage import UsageSampler
 CONFIG = web.AppKey("config", ConfigStore)
 BUS = web.AppKey("bus", EventBus)
 DB = web.AppKey("db", Database)
+GLANCE = web.AppKey("glance", Glance)
 PLEX_STATUS = web.AppKey("plex_status", PlexStatus)
 STARTED_AT = web.AppKey("started_at", float)
 SESSIONS = web.AppKey("sessions", SessionStore)

@@ -25,6 +25,8 @@ class WriteLock:
         self._held = False
         self._synced: deque[asyncio.Future[None]] = deque()
         self._unsynced: deque[asyncio.Future[None]] = deque()
+        # Turns ended so far: what was read before a turn may have changed by its end.
+        self.turns = 0
 
     @contextlib.asynccontextmanager
     async def turn(self, *, synced: bool = True) -> AsyncIterator[None]:
@@ -57,6 +59,7 @@ class WriteLock:
             raise
 
     def _release(self) -> None:
+        self.turns += 1
         for queue in (self._synced, self._unsynced):
             while queue:
                 waiter = queue.popleft()

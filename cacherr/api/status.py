@@ -15,7 +15,6 @@ from cacherr import __version__, keys
 from cacherr.api.auth import principal
 from cacherr.api.envelope import ok
 from cacherr.api.plex_words import plex_card
-from cacherr.claims.queries import at_a_glance
 from cacherr.errors import Conflict, Forbidden
 
 AUTH_NONE_WARNING = (
@@ -25,7 +24,7 @@ AUTH_NONE_WARNING = (
 
 
 async def _counts(request: web.Request) -> dict[str, int]:
-    return await at_a_glance(request.app[keys.DB])
+    return await request.app[keys.GLANCE].counts()
 
 
 def _sweep_state(app: web.Application) -> dict[str, Any]:

@@ -37,6 +37,32 @@ async def test_status_counts_and_warnings(api: Client, seeded: Database) -> None
     assert "secret=" not in str(data)
 
 
+async def test_status_counts_are_read_again_only_after_a_write(
+    api: Client, seeded: Database
+) -> None:
+    """Asked for again with nothing written since, the status answers from its last read
+    (no trip to the database); once anything is written, the counts are read again."""
+    glances: list[str] = []
+    assert seeded._reader is not None
+    await seeded._reader.set_trace_callback(
+        lambda sql: glances.append(sql) if "COUNT(*) FROM pins" in sql else None
+    )
+
+    async def counts() -> dict[str, int]:
+        return (await (await api.get("/api/status")).json())["data"]["counts"]
+
+    first = await counts()
+    assert await counts() == first
+    assert len(glances) == 1
+    await seeded.execute(
+        "INSERT INTO users (id, username, title, kind, updated_at) VALUES (?, ?, ?, ?, ?)",
+        ("77", "carol", "Carol", "shared", 0.0),
+    )
+    assert await counts() == {**first, "users": first["users"] + 1}
+    assert len(glances) == 2
+    await seeded._reader.set_trace_callback(None)
+
+
 async def test_auth_none_is_warned(api: Client, api_store: ConfigStore) -> None:
     api_store.save({"web": {"auth": "none"}})
     data = (await (await api.get("/api/status")).json())["data"]
