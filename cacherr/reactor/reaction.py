@@ -38,7 +38,7 @@ from cacherr.plex.users import MAIN_ID, EffectivePolicy, PlexUser, UserDirectory
 from cacherr.reactor.engine import CacheEngine
 from cacherr.reactor.rounds import Window, WindowRounds
 from cacherr.reactor.window import WINDOW_SOURCES, Link, describe, episode_window, movie_window
-from cacherr.sources.playback import PlaybackStream
+from cacherr.sources.playback import PLANNING_KINDS, PlaybackStream
 from cacherr.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ RETRY_DELAY_S: Final = 0.5
 # places of plays that could already be asking Plex; with 32, a burst's plays all ask Plex
 # while the first windows are written, and the rounds are fewer and fuller.
 REACTIONS_AT_ONCE: Final = 32
-PLANNING_KINDS: Final = frozenset({"play", "resume", "scrobble", "new"})
 
 
 class Reactor:

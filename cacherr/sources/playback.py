@@ -36,9 +36,9 @@ KIND_CLASS: Final[dict[PlaybackKind, str]] = {
     "new": "new",
     "ondeck": "ondeck",
 }
-# Kinds logged as they arrive; a pause, a stop or an on-deck notice changes nothing on the
-# disks and is logged at DEBUG (a busy server sends many).
-LOGGED_KINDS: Final = frozenset({"play", "resume", "scrobble", "new"})
+# Kinds a reaction plans for (and that are logged as they arrive); a pause, a stop or an
+# on-deck notice changes nothing on the disks and is logged at DEBUG (a busy server sends many).
+PLANNING_KINDS: Final = frozenset({"play", "resume", "scrobble", "new"})
 
 
 def user_keys(event: Playback) -> tuple[str, ...]:
@@ -155,7 +155,7 @@ class PlaybackStream:
         self._queue.put_nowait(event)
         self.queued += 1
         log.log(
-            logging.INFO if event.kind in LOGGED_KINDS else logging.DEBUG,
+            logging.INFO if event.kind in PLANNING_KINDS else logging.DEBUG,
             "Playback %s of %s (%s) by %s from %s",
             event.kind,
             event.rating_key,
