@@ -73,7 +73,7 @@ class FairQueue:
             op.window_depth = self._windows.enter(op.window, op.item)
             op.depth = self._people.enter(op.holder, op.item)
             self._counted.add(op.id)
-        heapq.heappush(self._heap, (op.window_depth, op.depth, -op.priority, op.id, op))
+        heapq.heappush(self._heap, _entry(op))
         self._waiting[op.kind] += 1
 
     def take(
@@ -121,7 +121,7 @@ class FairQueue:
         """Queue again, in their places, operations `take_run` gave that will not start now
         (their depths were counted when they were pushed)."""
         for op in ops:
-            heapq.heappush(self._heap, (op.window_depth, op.depth, -op.priority, op.id, op))
+            heapq.heappush(self._heap, _entry(op))
             self._waiting[op.kind] += 1
 
     def drop(self, op: Operation) -> None:
@@ -142,3 +142,8 @@ class FairQueue:
 
     def __len__(self) -> int:
         return sum(self._waiting.values())
+
+
+def _entry(op: Operation) -> tuple[int, int, float, int, Operation]:
+    """`op`'s place in the heap: window depth, person depth, priority (best first), arrival."""
+    return (op.window_depth, op.depth, -op.priority, op.id, op)
