@@ -138,7 +138,11 @@ async def test_the_payload_part_is_found_by_its_name_however_it_is_written(
     client: Client, secret: str, plex_payload: Any, disposition: str
 ) -> None:
     """A thumbnail first, whose quoted file name holds `name=payload`, then the payload:
-    only the part whose own `name` parameter is `payload` is read as the event."""
+    only the part whose own `name` parameter is `payload` is read as the event.
+
+    Shape: Plex posts multipart/form-data with a `payload` part (the JSON) and, for some
+    events, a `thumb` part with a JPEG (Plex support article "Webhooks",
+    support.plex.tv/articles/115002267687); the header forms are RFC 7578 section 4.2's."""
     body = raw_multipart([
         ('form-data; name="thumb"; filename="x; name=payload.jpg"', b"\xff\xd8 not json"),
         (disposition, json.dumps(plex_payload()).encode()),
