@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +170,9 @@ class PlexTransport(requests.Session):
         finally:
             self._local.lane = None
 
-    def _wait_for_slot(self, lane: Lane, cfg: PlexConfig) -> None:
+    def book(self, lane: Lane) -> float:
+        """Book `lane`'s next free slot and count the call: the monotonic time to send it."""
+        cfg = self._config()
         if lane == "pms":
             at = self.limiters[lane].reserve(
                 time.monotonic(), cfg.min_interval_ms / 1000, cfg.max_per_minute
@@ -182,7 +184,68 @@ class PlexTransport(requests.Session):
                 cfg.plextv_per_second,
                 cfg.plextv_min_interval_ms / 1000,
             )
-        self._sleep(at - time.monotonic(), lane)
+        self.calls[lane] += 1
+        return at
+
+    def attempts(self, lane: Lane, *, single: bool = False) -> Iterator[tuple[int, bool]]:
+        """(attempt, whether it is the last) for each try a request may make; stops with
+        `PlexUnavailable` once Cacherr is shutting down."""
+        count = 1 if single else 1 + self._config().retries
+        for attempt in range(count):
+            if self.closed.is_set():
+                raise PlexUnavailable("Cacherr is shutting down", lane=lane)
+            yield attempt, attempt == count - 1
+
+    def identified(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """`headers` naming the install's own device id, not plexapi's MAC-derived one."""
+        out = dict(headers or {})
+        if self.client_id:
+            out.update({"X-Plex-Client-Identifier": self.client_id, "X-Plex-Product": "Cacherr"})
+        return out
+
+    def no_answer(
+        self, lane: Lane, url: str, attempt: int, last: bool, exc: Exception, *, slow: bool
+    ) -> float:
+        """An attempt that got no answer (`slow`: connected, but none in time): the seconds
+        to wait before the next one; after the last, `PlexUnavailable`."""
+        self._count(lane, url, "error")
+        problem = f"no answer ({type(exc).__name__})"
+        if last:
+            # Connected but slow (one big section, say) is unwell, not down.
+            self._report(lane, True, attempt, problem, reachable=slow)
+            raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane) from None
+        log.debug("%s: %s, retry %d", _name(lane), problem, attempt + 1)
+        return self._backoff(attempt)
+
+    def judge(
+        self, lane: Lane, url: str, attempt: int, last: bool, status: int, retry_after: str | None
+    ) -> float | None:
+        """An attempt's answer: None when it is the caller's to read (any status but 429 and
+        5xx), else the seconds to wait before the next attempt; after the last, the error."""
+        self._count(lane, url, str(status))
+        if status != 429 and status < 500:
+            self._report(lane, False, attempt, "")
+            return None
+        problem = f"HTTP {status}"
+        wait = self._backoff(attempt)
+        if status == 429:
+            asked = retry_after_s(retry_after)
+            if asked is not None:
+                wait = asked
+            if lane == "plextv":  # remembered for every caller, not only this one
+                self.plextv_budget.hold(time.monotonic() + min(wait, MAX_RETRY_AFTER_S))
+                log.warning("plex.tv asked Cacherr to wait %.0f s (429)", wait)
+            if last or wait > MAX_RETRY_AFTER_S:
+                self._report(lane, True, attempt, "rate limited (429)")
+                raise PlexRateLimited(
+                    f"{_name(lane)} is rate limiting Cacherr", lane=lane, retry_after_s=wait
+                )
+        elif last:
+            # A proxy's or Plex's own "unavailable" means down; a 500 means unwell.
+            self._report(lane, True, attempt, problem, reachable=status not in (502, 503, 504))
+            raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane)
+        log.debug("%s: %s, retry %d in %.2fs", _name(lane), problem, attempt + 1, wait)
+        return wait
 
     def _sleep(self, seconds: float, lane: Lane) -> None:
         if seconds > 0 and self.closed.wait(seconds):
@@ -199,55 +262,21 @@ class PlexTransport(requests.Session):
         cfg = self._config()
         target, lane = self.rewrite(url.decode() if isinstance(url, bytes) else url)
         kwargs["timeout"] = cfg.timeout_s  # live: a reload applies to existing plexapi objects
-        if self.client_id:  # the install's own device id, not plexapi's MAC-derived one
-            kwargs["headers"] = {**(kwargs.get("headers") or {}),
-                                 "X-Plex-Client-Identifier": self.client_id,
-                                 "X-Plex-Product": "Cacherr"}  # fmt: skip
+        kwargs["headers"] = self.identified(kwargs.get("headers"))
         kwargs.setdefault("verify", cfg.verify_tls)
-        attempts = 1 if getattr(self._local, "single", False) else 1 + cfg.retries
-        for attempt in range(attempts):
-            if self.closed.is_set():
-                raise PlexUnavailable("Cacherr is shutting down", lane=lane)
-            self._wait_for_slot(lane, cfg)
-            self.calls[lane] += 1
-            last = attempt == attempts - 1
+        single = getattr(self._local, "single", False)
+        for attempt, last in self.attempts(lane, single=single):
+            self._sleep(self.book(lane) - time.monotonic(), lane)
             try:
                 response = super().request(method, target, *args, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
-                self._count(lane, target, "error")
-                problem = f"no answer ({type(exc).__name__})"
-                if last:
-                    # Connected but slow (one big section, say) is unwell, not down.
-                    slow = isinstance(exc, requests.ReadTimeout)
-                    self._report(lane, True, attempt, problem, reachable=slow)
-                    raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane) from None
-                log.debug("%s: %s, retry %d", _name(lane), problem, attempt + 1)
-                self._sleep(self._backoff(attempt), lane)
+                slow = isinstance(exc, requests.ReadTimeout)
+                self._sleep(self.no_answer(lane, target, attempt, last, exc, slow=slow), lane)
                 continue
-            status = response.status_code
-            self._count(lane, target, str(status))
-            if status != 429 and status < 500:
-                self._report(lane, False, attempt, "")
+            status, asked = response.status_code, response.headers.get("Retry-After")
+            wait = self.judge(lane, target, attempt, last, status, asked)
+            if wait is None:
                 return response
-            problem = f"HTTP {status}"
-            wait = self._backoff(attempt)
-            if status == 429:
-                asked = retry_after_s(response.headers.get("Retry-After"))
-                if asked is not None:
-                    wait = asked
-                if lane == "plextv":  # remembered for every caller, not only this one
-                    self.plextv_budget.hold(time.monotonic() + min(wait, MAX_RETRY_AFTER_S))
-                    log.warning("plex.tv asked Cacherr to wait %.0f s (429)", wait)
-                if last or wait > MAX_RETRY_AFTER_S:
-                    self._report(lane, True, attempt, "rate limited (429)")
-                    raise PlexRateLimited(
-                        f"{_name(lane)} is rate limiting Cacherr", lane=lane, retry_after_s=wait
-                    )
-            elif last:
-                # A proxy's or Plex's own "unavailable" means down; a 500 means unwell.
-                self._report(lane, True, attempt, problem, reachable=status not in (502, 503, 504))
-                raise PlexUnavailable(f"{_name(lane)}: {problem}", lane=lane)
-            log.debug("%s: %s, retry %d in %.2fs", _name(lane), problem, attempt + 1, wait)
             self._sleep(wait, lane)
         raise AssertionError("unreachable")  # pragma: no cover
 
