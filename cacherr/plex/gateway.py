@@ -2,10 +2,12 @@
 
 plexapi is synchronous and `PlexServer(...)` does I/O in its constructor, so every plexapi
 call runs on a small dedicated thread pool, several calls per hop where they belong
-together. Rate limits, timeouts and retries live in `PlexTransport` (the session plexapi
-uses). The connection state (connected / degraded / down) is kept in `PlexStatus` and each
-change is published as a `plex_state` event; a supervisor task reconnects by itself, with
-backoff, when Plex comes back. While Plex is down calls fail fast instead of queueing.
+together. Plain XML reads from the server (`query`) need no plexapi object: they are made on
+the loop (`xmlget`), under the same rules. Rate limits, timeouts and retries live in
+`PlexTransport` (the session plexapi uses). The connection state (connected / degraded /
+down) is kept in `PlexStatus` and each change is published as a `plex_state` event; a
+supervisor task reconnects by itself, with backoff, when Plex comes back. While Plex is
+down calls fail fast instead of queueing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from cacherr.plex.errors import (
 )
 from cacherr.plex.status import PlexState, PlexStatus
 from cacherr.plex.transport import Outcome, PlexTransport
+from cacherr.plex.xmlget import XmlReader
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,9 @@ class PlexGateway:
         self._probe_max_s = probe_max_s
         self._recover_after = recover_after
         self.transport = PlexTransport(
-            config, self._outcome_from_thread, backoff_base_s=backoff_base_s, client_id=client_id
+            config, self._outcome, backoff_base_s=backoff_base_s, client_id=client_id
         )
+        self._xml = XmlReader(self.transport, config)
         self._pool: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -100,6 +104,7 @@ class PlexGateway:
         """Start the worker threads and the supervisor (which connects in the background)."""
         self._loop = asyncio.get_running_loop()
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="plex")
+        await self._xml.start()
         self._task = asyncio.create_task(self._supervise(), name="plex-supervisor")
 
     async def close(self) -> None:
@@ -111,6 +116,7 @@ class PlexGateway:
                 await self._task
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._xml.close()
         self.transport.close()
 
     def reconfigure(self) -> None:
@@ -150,14 +156,8 @@ class PlexGateway:
         Plain XML rather than plexapi objects: those reload themselves (another request,
         with the owner's token) when an attribute is missing.
         """
-        server = await self._ready()
-
-        def query() -> Element:
-            headers = {"X-Plex-Token": token} if token else None
-            data = server.query(key, headers=headers, params=params)
-            return Element("MediaContainer") if data is None else data
-
-        return await self._hop(query, "pms")
+        await self._ready()
+        return await self._xml.get(key, token=token, params=params)
 
     async def query_plextv(
         self,
@@ -292,11 +292,17 @@ class PlexGateway:
         self._update()
         return True
 
-    def _outcome_from_thread(self, outcome: Outcome) -> None:
+    def _outcome(self, outcome: Outcome) -> None:
+        """How a request ended, from a worker thread or from the loop (`xmlget`): noted on
+        the loop, before the caller learns of the answer when it is the loop's own."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._note, outcome)
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            self._note(outcome)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._note, outcome)
 
     def _note(self, outcome: Outcome) -> None:
         lane = outcome.lane
@@ -340,6 +346,13 @@ class PlexGateway:
         self._bus.publish(
             events.PlexState(state=state, message=message, since=status.since, previous=previous)
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread
+        return None
 
 
 def _translated(fn: Callable[[], T], lane: Lane) -> T:

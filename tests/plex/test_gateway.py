@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cacherr.events import Event, EventBus, Subscription
-from cacherr.fakeplex import FakePlexServer, World
+from cacherr.fakeplex import FakePlexServer, Show, World
 from cacherr.plex.errors import (
     PlexNotConfigured,
     PlexNotFound,
@@ -244,3 +244,46 @@ async def test_retry_after_holds_every_plextv_caller(
     assert held > time.monotonic()  # the whole lane waits for plex.tv's second
     await first
     assert fake.counter.count(ACCOUNT) == 2  # asked again once, after the wait
+
+
+async def test_plain_reads_do_not_wait_for_the_worker_threads(gateway: PlexGateway) -> None:
+    """A show's episodes or an item are read on the loop: with every plexapi worker thread
+    busy (a slow plex.tv call, say), a play's Plex answer still comes at once."""
+    release = threading.Event()
+    busy = [asyncio.create_task(gateway.run(lambda _: release.wait(10))) for _ in range(8)]
+    try:
+        async with asyncio.timeout(5):
+            sections = await gateway.query("/library/sections")
+        assert [d.get("title") for d in sections if d.tag == "Directory"]
+        assert not any(task.done() for task in busy)
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
+
+
+async def test_characters_xml_does_not_allow_are_cleaned_out(
+    gateway: PlexGateway, world: World
+) -> None:
+    """Plex passes control characters from metadata into its XML, which then does not parse
+    (python-plexapi #1450: a `\\x04` in an item's text; plexapi #1452 cleans them out and
+    reads again). An episode titled so still comes back, without the character."""
+    show = next(i for i in world.items.values() if isinstance(i, Show) and i.title == "Bluey")
+    episode = show.seasons[0].episodes[0]
+    episode.title = "How to Rob a Bank\x04"
+    container = await gateway.query(f"/library/metadata/{show.rating_key}/allLeaves")
+    titles = [v.get("title") for v in container if v.get("ratingKey") == str(episode.rating_key)]
+    assert titles == ["How to Rob a Bank"]
+
+
+async def test_a_read_cut_by_closing_ends_as_plex_unavailable(
+    box: Any, bus: EventBus, fake: FakePlexServer
+) -> None:
+    gw = PlexGateway(lambda: box().plex, PlexStatus("connecting"), bus)
+    await gw.start()
+    assert await gw.wait_settled(5) == "connected"
+    fake.faults.rule(route=ON_DECK).latency_ms = 2000
+    read = asyncio.create_task(gw.query("/library/sections/1/onDeck"))
+    await until(lambda: fake.counter.count(ON_DECK) == 1)
+    await gw.close()
+    with pytest.raises(PlexUnavailable, match="shutting down"):
+        await read
