@@ -11,8 +11,11 @@ Each read keeps the rules of every other Plex request: the lane's limits, the re
 their backoff, Retry-After, the outcome that drives the connection state and the counts for
 `/metrics` (all `PlexTransport`'s), the install's own device id, the timeout and TLS
 settings, and at most `CONNECTIONS` at once, as many as the gateway has worker threads. The
-environment's proxy settings apply, as they do to requests. An answer larger than
-`PARSE_ON_LOOP_BYTES` is parsed on a worker thread, so the loop never stalls on a big page.
+environment's proxy settings (`http_proxy`, `https_proxy`, `no_proxy`) apply, as they do to
+requests; they are looked up once per server address, where aiohttp's `trust_env` would
+hand each request to a thread twice (for them and for `.netrc`, which a Plex token never
+needs). An answer larger than `PARSE_ON_LOOP_BYTES` is parsed on a worker thread, so the
+loop never stalls on a big page.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from typing import Any, Final
 from xml.etree import ElementTree
@@ -47,11 +52,12 @@ class XmlReader:
         # The reads in progress, each stopped by its own deadline when the pool closes.
         self._reads: set[asyncio.Timeout] = set()
         self._drained = asyncio.Event()
+        self._proxies: dict[str, str | None] = {}
 
     async def start(self) -> None:
         """Open the connection pool (on the running loop)."""
         connector = aiohttp.TCPConnector(limit=CONNECTIONS)
-        self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        self._session = aiohttp.ClientSession(connector=connector)
 
     async def close(self) -> None:
         """Stop the reads in progress (each ends as `PlexUnavailable`), then close the pool."""
@@ -118,8 +124,10 @@ class XmlReader:
         stop = asyncio.timeout(None)
         self._reads.add(stop)
         try:
+            if (proxy := self._proxies.get(cfg.url, "")) == "":
+                proxy = self._proxies[cfg.url] = environment_proxy(cfg.url)
             get = session.get(url, headers=headers, params=query, timeout=timeout,
-                              ssl=cfg.verify_tls)  # fmt: skip
+                              ssl=cfg.verify_tls, proxy=proxy)  # fmt: skip
             async with stop, get as response:
                 body = await response.read()
                 return response.status, response.headers.get("Retry-After"), body
@@ -147,3 +155,13 @@ def parse(body: bytes) -> Element:
         return ElementTree.fromstring(cleaned) if cleaned.strip() else Element("MediaContainer")
     except ElementTree.ParseError as exc:
         raise PlexBadAnswer("unusable answer from Plex (ParseError)") from exc
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (None: straight to it): `http_proxy` or
+    `https_proxy` by its scheme, unless `no_proxy` names its host (read as Python's
+    `urllib` reads them)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)

@@ -20,6 +20,7 @@ from cacherr.plex.errors import (
 )
 from cacherr.plex.gateway import PlexGateway
 from cacherr.plex.status import PlexStatus
+from cacherr.plex.xmlget import environment_proxy
 from tests.waiting import until
 
 ON_DECK = "/library/sections/{id}/onDeck"
@@ -287,3 +288,19 @@ async def test_a_read_cut_by_closing_ends_as_plex_unavailable(
     await gw.close()
     with pytest.raises(PlexUnavailable, match="shutting down"):
         await read
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_names_plex(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proxy settings a container is given reach the XML reads as they reach plexapi's."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert environment_proxy("http://plex.lan:32400") is None
+    monkeypatch.setenv("http_proxy", "http://proxy.lan:3128")
+    monkeypatch.setenv("https_proxy", "http://tls-proxy.lan:3128")
+    monkeypatch.setenv("no_proxy", "localhost,.home.arpa")
+    assert environment_proxy("http://plex.lan:32400") == "http://proxy.lan:3128"
+    assert environment_proxy("https://1-2-3-4.abc.plex.direct:32400") == "http://tls-proxy.lan:3128"
+    assert environment_proxy("http://localhost:32400") is None
+    assert environment_proxy("http://tower.home.arpa:32400") is None
