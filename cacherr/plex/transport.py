@@ -1,8 +1,10 @@
 """The HTTP transport under plexapi: base URLs, rate limits, timeouts, retries, outcomes.
 
 plexapi sends every request through the `requests.Session` it is given, so this session is
-the one place that sees them all. It runs on the gateway's worker threads (never on the
-event loop), so waiting here is a plain blocking wait that `close()` interrupts.
+the one place that sees its requests. It runs on the gateway's worker threads (never on the
+event loop), so waiting here is a plain blocking wait that `close()` interrupts. The XML
+reads made on the loop (`xmlget`) book, count and judge each attempt with the same methods
+(`book`, `attempts`, `judge`, `no_answer`), which never block, and wait on the loop.
 
 * plexapi's hard-wired `https://plex.tv` / discover / metadata URLs are rewritten to the
   configured ones, so tests and the demo point Cacherr at a fake through its settings.

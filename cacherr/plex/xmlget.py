@@ -5,7 +5,7 @@ section, the sessions. Through plexapi and requests each such call cost about 2 
 interpreter's time (preparing the request, cookies, the environment's proxies, a hop to a
 worker thread and back). In a burst of forty plays those calls held the interpreter's lock
 for a quarter of the burst, and every other thread waited for it. Here the same read costs
-about 0.4 ms and no thread: while Plex answers, the loop serves everything else.
+about 0.6 ms and no thread: while Plex answers, the loop serves everything else.
 
 Each read keeps the rules of every other Plex request: the lane's limits, the retries and
 their backoff, Retry-After, the outcome that drives the connection state and the counts for
@@ -39,7 +39,7 @@ from cacherr.plex.errors import PlexBadAnswer, PlexNotFound, PlexUnauthorized, P
 from cacherr.plex.transport import PlexTransport
 
 CONNECTIONS: Final = 8
-PARSE_ON_LOOP_BYTES: Final = 64 * 2**10  # parsed in well under a millisecond
+PARSE_ON_LOOP_BYTES: Final = 64 * 2**10  # parsed in about a millisecond
 
 
 class XmlReader:
