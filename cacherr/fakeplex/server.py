@@ -7,6 +7,7 @@ One TCP port serves every host kind; ``url`` is the PMS and ``plextv_url``,
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from types import TracebackType
 from typing import Literal
@@ -22,7 +23,13 @@ class FakePlexServer:
     """The simulated Plex listening on ``host:port`` (port 0 picks a free one)."""
 
     def __init__(
-        self, world: World, host: str = "127.0.0.1", port: int = 0, *, seed: int = 0
+        self,
+        world: World,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.world = world
         self.faults = Faults(seed)
@@ -30,13 +37,14 @@ class FakePlexServer:
         self.app = create_app(world, self.faults, self.counter)
         self.host = host
         self.port = port
+        self.tls = tls  # served over https with this certificate, as Plex serves 32400
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the PMS."""
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def plextv_url(self) -> str:
@@ -85,7 +93,8 @@ class FakePlexServer:
         if self._runner is None:
             raise RuntimeError("server not started")
         if self._site is None:
-            self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+            self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                                     ssl_context=self.tls)  # fmt: skip
             await self._site.start()
             server = self._site._server
             if self.port == 0 and isinstance(server, asyncio.base_events.Server):
@@ -110,10 +119,15 @@ class FakePlexServer:
 
 
 async def start_fake_plex(
-    world: World, host: str = "127.0.0.1", port: int = 0, *, seed: int = 0
+    world: World,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    seed: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> FakePlexServer:
     """Start the simulated Plex in the running loop; ``await server.close()`` when done."""
-    return await FakePlexServer(world, host, port, seed=seed).start()
+    return await FakePlexServer(world, host, port, seed=seed, tls=tls).start()
 
 
 class FakePlexThread:

@@ -10,18 +10,23 @@ about 0.6 ms and no thread: while Plex answers, the loop serves everything else.
 Each read keeps the rules of every other Plex request: the lane's limits, the retries and
 their backoff, Retry-After, the outcome that drives the connection state and the counts for
 `/metrics` (all `PlexTransport`'s), the install's own device id, the timeout and TLS
-settings, and at most `CONNECTIONS` at once, as many as the gateway has worker threads. The
-environment's proxy settings (`http_proxy`, `https_proxy`, `no_proxy`) apply, as they do to
-requests; they are looked up once per server address, where aiohttp's `trust_env` would
-hand each request to a thread twice (for them and for `.netrc`, which a Plex token never
-needs). An answer larger than `PARSE_ON_LOOP_BYTES` is parsed on a worker thread, so the
-loop never stalls on a big page.
+settings, and at most `CONNECTIONS` at once, as many as the gateway has worker threads.
+
+It trusts what requests trusts. An https address is checked against the certificates of
+`REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` when set, else certifi's, so a private certificate
+authority set up for plexapi works here too. The environment's proxy settings
+(`http_proxy`, `https_proxy`, `no_proxy`) apply, looked up once per server address, where
+aiohttp's `trust_env` would hand each request to a thread twice (for them and for
+`.netrc`, which a Plex token never needs). An answer larger than `PARSE_ON_LOOP_BYTES` is
+parsed on a worker thread, so the loop never stalls on a big page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import time
 import urllib.parse
 import urllib.request
@@ -33,6 +38,7 @@ from xml.etree.ElementTree import Element
 import aiohttp
 import plexapi
 from plexapi.utils import cleanXMLString
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from cacherr.config.models import PlexConfig
 from cacherr.plex.errors import PlexBadAnswer, PlexNotFound, PlexUnauthorized, PlexUnavailable
@@ -53,6 +59,7 @@ class XmlReader:
         self._reads: set[asyncio.Timeout] = set()
         self._drained = asyncio.Event()
         self._proxies: dict[str, str | None] = {}
+        self._trust: ssl.SSLContext | None = None
 
     async def start(self) -> None:
         """Open the connection pool (on the running loop)."""
@@ -127,7 +134,7 @@ class XmlReader:
             if (proxy := self._proxies.get(cfg.url, "")) == "":
                 proxy = self._proxies[cfg.url] = environment_proxy(cfg.url)
             get = session.get(url, headers=headers, params=query, timeout=timeout,
-                              ssl=cfg.verify_tls, proxy=proxy)  # fmt: skip
+                              ssl=await self._tls(url, cfg), proxy=proxy)  # fmt: skip
             async with stop, get as response:
                 body = await response.read()
                 return response.status, response.headers.get("Retry-After"), body
@@ -139,6 +146,27 @@ class XmlReader:
             self._reads.discard(stop)
             if not self._reads:
                 self._drained.set()
+
+    async def _tls(self, url: str, cfg: PlexConfig) -> ssl.SSLContext | bool:
+        """How an https answer is checked: not at all (`plex.verify_tls` off), or against
+        requests' certificates, loaded once off the loop."""
+        if not cfg.verify_tls:
+            return False
+        if not url.startswith("https:"):
+            return True
+        if self._trust is None:
+            self._trust = await asyncio.to_thread(trusted_authorities)
+        return self._trust
+
+
+def trusted_authorities() -> ssl.SSLContext:
+    """The certificates requests checks a server against: `REQUESTS_CA_BUNDLE` or
+    `CURL_CA_BUNDLE` (a file or a folder), else certifi's bundle."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    bundle = bundle or DEFAULT_CA_BUNDLE_PATH
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
 
 
 def parse(body: bytes) -> Element:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from cacherr.events import Event, EventBus, Subscription
-from cacherr.fakeplex import FakePlexServer, Show, World
+from cacherr.fakeplex import FakePlexServer, Show, World, start_fake_plex
 from cacherr.plex.errors import (
     PlexNotConfigured,
     PlexNotFound,
@@ -304,3 +307,33 @@ def test_the_environments_proxy_is_used_unless_no_proxy_names_plex(
     assert environment_proxy("https://1-2-3-4.abc.plex.direct:32400") == "http://tls-proxy.lan:3128"
     assert environment_proxy("http://localhost:32400") is None
     assert environment_proxy("http://tower.home.arpa:32400") is None
+
+
+async def test_a_plex_behind_a_private_authority_is_trusted_as_requests_trusts_it(
+    box: Any, bus: EventBus, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plex serves https on its own port (support.plex.tv, "How to Use Secure Server
+    Connections"), with a certificate of the user's own for a custom domain if they set one
+    (support.plex.tv, "Network": "Custom certificate location"). Such a user points
+    `REQUESTS_CA_BUNDLE` (requests' documented variable) at their authority for plexapi; the
+    reads made on the loop trust the same certificates: connected, and the library answers."""
+    authority = trustme.CA()
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(served)
+    bundle = tmp_path / "authority.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    secure = await start_fake_plex(world, tls=served)
+    try:
+        box.patch("plex", url=secure.url)
+        gw = PlexGateway(lambda: box().plex, PlexStatus("connecting"), bus)
+        await gw.start()
+        try:
+            assert await gw.wait_settled(5) == "connected"
+            sections = await gw.query("/library/sections")
+            assert {d.get("title") for d in sections if d.tag == "Directory"} >= {"TV Shows"}
+            assert secure.counter.count("/library/sections") == 1
+        finally:
+            await gw.close()
+    finally:
+        await secure.close()
