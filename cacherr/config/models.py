@@ -145,7 +145,10 @@ class PlexConfig(StrictModel):
     friends_watchlist_rss: SecretStr | None = Field(
         None, description="The owner's 'friends' watchlist' RSS URL from Plex Web."
     )
-    verify_tls: bool = Field(True, description="Verify the Plex server's TLS certificate.")
+    verify_tls: bool = Field(
+        True,
+        description="Verify the Plex server's TLS certificate (REQUESTS_CA_BUNDLE if set).",
+    )
 
 
 class Mapping(StrictModel):
