@@ -51,3 +51,17 @@ class PlexNotFound(PlexError, NotFound):
 
 class PlexBadAnswer(PlexError, BadRequest):
     """Plex answered something Cacherr cannot use (another 4xx, or unparsable data)."""
+
+
+def refusal(status: int | str, *, lane: Lane = "pms") -> PlexError:
+    """The error for an answer Plex refused with `status` (401, 404, another 4xx)."""
+    if str(status) == "401":
+        return PlexUnauthorized("Plex refused the token (401)", lane=lane)
+    if str(status) == "404":
+        return PlexNotFound("Plex does not know this item (404)", lane=lane)
+    return PlexBadAnswer(f"Plex answered {status}", lane=lane)
+
+
+def unusable(exc: Exception, *, lane: Lane = "pms") -> PlexBadAnswer:
+    """The error for an answer that is not XML Cacherr can read."""
+    return PlexBadAnswer(f"unusable answer from Plex ({type(exc).__name__})", lane=lane)

@@ -37,8 +37,9 @@ from cacherr.plex.errors import (
     PlexError,
     PlexNotConfigured,
     PlexNotFound,
-    PlexUnauthorized,
     PlexUnavailable,
+    refusal,
+    unusable,
 )
 from cacherr.plex.status import PlexState, PlexStatus
 from cacherr.plex.transport import Outcome, PlexTransport
@@ -362,11 +363,10 @@ def _translated(fn: Callable[[], T], lane: Lane) -> T:
     except PlexError:
         raise
     except plexexc.Unauthorized:
-        raise PlexUnauthorized("Plex refused the token (401)", lane=lane) from None
+        raise refusal(401, lane=lane) from None
     except plexexc.NotFound:
-        raise PlexNotFound("Plex does not know this item (404)", lane=lane) from None
+        raise refusal(404, lane=lane) from None
     except plexexc.BadRequest as exc:
-        code = str(exc).split(")", 1)[0].lstrip("(")
-        raise PlexBadAnswer(f"Plex answered {code}", lane=lane) from None
+        raise refusal(str(exc).split(")", 1)[0].lstrip("("), lane=lane) from None
     except ParseError as exc:
-        raise PlexBadAnswer(f"unusable answer from Plex ({type(exc).__name__})", lane=lane) from exc
+        raise unusable(exc, lane=lane) from exc

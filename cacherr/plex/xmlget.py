@@ -41,7 +41,7 @@ from plexapi.utils import cleanXMLString
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from cacherr.config.models import PlexConfig
-from cacherr.plex.errors import PlexBadAnswer, PlexNotFound, PlexUnauthorized, PlexUnavailable
+from cacherr.plex.errors import PlexUnavailable, refusal, unusable
 from cacherr.plex.transport import PlexTransport
 
 CONNECTIONS: Final = 8
@@ -91,12 +91,8 @@ class XmlReader:
                                               "X-Plex-Token": token or owner})  # fmt: skip
         query = {k: str(v) for k, v in (params or {}).items()}
         status, body = await self._send(url, headers, query, cfg)
-        if status == 401:
-            raise PlexUnauthorized("Plex refused the token (401)")
-        if status == 404:
-            raise PlexNotFound("Plex does not know this item (404)")
         if status not in (200, 201, 204):
-            raise PlexBadAnswer(f"Plex answered {status}")
+            raise refusal(status)
         if len(body) > PARSE_ON_LOOP_BYTES:
             return await asyncio.to_thread(parse, body)
         return parse(body)
@@ -182,7 +178,7 @@ def parse(body: bytes) -> Element:
     try:
         return ElementTree.fromstring(cleaned) if cleaned.strip() else Element("MediaContainer")
     except ElementTree.ParseError as exc:
-        raise PlexBadAnswer("unusable answer from Plex (ParseError)") from exc
+        raise unusable(exc) from exc
 
 
 def environment_proxy(url: str) -> str | None:
