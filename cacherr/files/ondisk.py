@@ -336,7 +336,7 @@ def restore_route(loc: FileLocation, size_bytes: int, mtime_ns: int, fp: str | N
     # No fingerprint (adopted from an earlier PlexCache): nobody saw the copy being made.
     if fp is None:
         return "copy"
-    return "return" if fingerprint(loc.cache_path) == fp else "repair"
+    return "return" if fingerprint(loc.cache_path, like=fp) == fp else "repair"
 
 
 def damage_report(loc: FileLocation) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import threading
@@ -101,6 +102,34 @@ async def test_a_change_that_kept_size_and_mtime_is_damage_not_an_upgrade(
     assert outcome.result == "done"
     assert outcome.detail is not None and "damaged" in outcome.detail["warning"]
     await assert_consistent(db, loc, original, cached=False)
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+async def test_a_fingerprint_an_earlier_version_recorded_is_checked_its_own_way(
+    db: Database, mapping: Mapping, options: ProtocolOptions, damaged: bool
+) -> None:
+    """Copies cached before fingerprints moved to XXH3 carry a blake2b-128 one (`s16:`,
+    the size then the sampled bytes): an unchanged copy still goes back without a word, a
+    damaged one is still told; the original comes back by rename either way."""
+    loc = locate(mapping, REL)
+    data = media_bytes(2**20)
+    put_media(loc, data)
+    inode = os.stat(loc.array_path).st_ino
+    await cache_file(db, loc, options)
+    older = hashlib.blake2b(len(data).to_bytes(8, "little") + data, digest_size=16)
+    await db.execute("UPDATE managed_files SET fingerprint = ?", (f"s16:{older.hexdigest()}",))
+    if damaged:
+        st = os.stat(loc.cache_path)
+        overwrite_in_place(loc.cache_path, media_bytes(2**20, seed=9))
+        os.utime(loc.cache_path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    outcome = await restore_file(db, loc, options)
+
+    assert outcome.result == "done"
+    warning = (outcome.detail or {}).get("warning") or ""
+    assert ("damaged" in warning) == damaged
+    await assert_consistent(db, loc, data, cached=False)
+    assert os.stat(loc.array_path).st_ino == inode
 
 
 async def test_restore_of_an_adopted_file_without_backup_copies_back(

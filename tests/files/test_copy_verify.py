@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import xxhash
 from conftest import media_bytes
 
 from cacherr.files.copy import CopyCancelled, CopyControl, SourceChanged, copy_to_temp
@@ -202,13 +203,16 @@ def test_a_small_file_is_verified_whole_with_the_fingerprint_recorded_before(
     tmp_path: Path, size: int
 ) -> None:
     """A file of at most 16 blocks is read whole: a flipped byte anywhere is seen (named
-    near its block), and its fingerprint is the one earlier versions recorded for it (the
-    size, then every byte, in blake2b-128), so a copy cached before still matches."""
+    near its block). Its fingerprint is the size, then every byte, in XXH3-128; asked like
+    one earlier versions recorded (blake2b-128, `s16:`), it is that one, so a copy cached
+    before still matches."""
     source, copy = copies(tmp_path, size)
-    data = source.read_bytes()
-    recorded = hashlib.blake2b(size.to_bytes(8, "little") + data, digest_size=16).hexdigest()
+    head, data = size.to_bytes(8, "little"), source.read_bytes()
+    now = f"x16:{xxhash.xxh3_128_hexdigest(head + data)}"
+    before = f"s16:{hashlib.blake2b(head + data, digest_size=16).hexdigest()}"
 
-    assert verify_copy(source, copy, "sample") == fingerprint(copy) == f"s16:{recorded}"
+    assert verify_copy(source, copy, "sample") == fingerprint(copy) == now
+    assert fingerprint(copy, like=before) == before
     flip(copy, size - 1)
     block = (size - 1) // SAMPLE_BLOCK_BYTES * SAMPLE_BLOCK_BYTES
     with pytest.raises(VerificationFailed, match=f"near byte {block}"):
