@@ -10,6 +10,7 @@ cannot be told (no such layout, e.g. another host), each copy counts as its own 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -20,10 +21,16 @@ _DISK = re.compile(r"disk\d+")
 _UNIONS: Final = ("user0", "user")
 
 
+@functools.lru_cache(maxsize=16)
+def _parts(path: str) -> tuple[str, ...]:
+    """A folder's parts, kept: the disks root is the same for every copy of a burst."""
+    return PurePosixPath(path).parts
+
+
 def _array_part(array_path: str, disks_root: str, name: Callable[[str], object]) -> int:
     """Index of the first part of the path that `name` accepts and that lies right in a
     folder named `mnt` or in `disks_root`; -1 if none."""
-    parts, root = PurePosixPath(array_path).parts, PurePosixPath(disks_root).parts
+    parts, root = PurePosixPath(array_path).parts, _parts(disks_root)
     for i in range(1, len(parts)):
         # The parent folder is parts[:i]: its name is parts[i - 1] (never the root's "/").
         if name(parts[i]) and (parts[i - 1] == "mnt" or parts[:i] == root):
