@@ -86,16 +86,18 @@ class FairQueue:
         """
         passed: list[tuple[int, int, float, int, Operation]] = []
         left = dict(self._waiting)
+        rooms = {kind: room(kind) for kind in left}  # asked again once the caller started one
         try:
-            while self._heap and any(n > 0 and room(k) for k, n in left.items()):
+            while self._heap and any(n > 0 and rooms[k] for k, n in left.items()):
                 entry = heapq.heappop(self._heap)
                 op = entry[4]
                 if op.state != "queued":
                     continue  # cancelled while it waited
                 left[op.kind] -= 1
-                if room(op.kind) and ready(op):
+                if rooms[op.kind] and ready(op):
                     self._waiting[op.kind] -= 1
                     yield op
+                    rooms = {kind: room(kind) for kind in left}
                 else:
                     passed.append(entry)
         finally:

@@ -296,8 +296,9 @@ class Executor:
         return self._slots[kind] < limit
 
     def _pump_soon(self) -> None:
-        """Start what can start once the caller's burst of `submit`s is queued (a plan hands
-        over all its actions at once): the small copies among them then start together."""
+        """Start what can start once the caller's burst is over: a plan hands over all its
+        actions at once (the small copies among them then start together), a batch's copies
+        finish one after the other."""
         if not self._pump_scheduled:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
@@ -477,7 +478,9 @@ class Executor:
             )
         )
         self._finishing += 1
-        self._pump()  # the next operation need not wait for this one's bookkeeping
+        # The next operation need not wait for this one's bookkeeping; a batch's copies
+        # finishing one after the other start the next ones in one look at the queue.
+        self._pump_soon()
         try:
             if self._on_finish is not None:
                 result = self._on_finish(op, outcome)
