@@ -54,6 +54,20 @@ OperationKind = Literal["cache", "restore", "compare"]
 OperationResult = Literal["done", "failed", "cancelled", "skipped"]
 
 
+_PLAIN = (str, int, float, type(None))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        names = _FIELDS[cls] = tuple(f.name for f in fields if f.name != "timestamp")
+    return names
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """One thing that happened; subclasses name it (`type`) and carry its fields."""
@@ -64,8 +78,12 @@ class Event:
     @property
     def data(self) -> dict[str, Any]:
         """The fields, JSON-ready (what the page receives as `data`)."""
-        data = dataclasses.asdict(self)
-        del data["timestamp"]
+        data = {name: getattr(self, name) for name in _field_names(type(self))}
+        if not all(isinstance(v, _PLAIN) for v in data.values()):
+            # Nested values (lists, dataclasses) are copied as `asdict` does; most events
+            # are plain fields, and a burst of plays makes hundreds of them.
+            data = dataclasses.asdict(self)
+            del data["timestamp"]
         return data
 
     def wire(self) -> dict[str, Any]:
