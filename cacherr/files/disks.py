@@ -21,16 +21,17 @@ _DISK = re.compile(r"disk\d+")
 _UNIONS: Final = ("user0", "user")
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=1024)
 def _parts(path: str) -> tuple[str, ...]:
-    """A folder's parts, kept: the disks root is the same for every copy of a burst."""
+    """A path's parts, kept a while: the disks root is the same for every copy, and a copy's
+    path is looked at two or three times as it is queued."""
     return PurePosixPath(path).parts
 
 
 def _array_part(array_path: str, disks_root: str, name: Callable[[str], object]) -> int:
     """Index of the first part of the path that `name` accepts and that lies right in a
     folder named `mnt` or in `disks_root`; -1 if none."""
-    parts, root = PurePosixPath(array_path).parts, _parts(disks_root)
+    parts, root = _parts(array_path), _parts(disks_root)
     for i in range(1, len(parts)):
         # The parent folder is parts[:i]: its name is parts[i - 1] (never the root's "/").
         if name(parts[i]) and (parts[i - 1] == "mnt" or parts[:i] == root):
@@ -42,7 +43,7 @@ def union_share_path(array_path: str, disks_root: str) -> PurePosixPath | None:
     """The share-relative path of a file under `…/mnt/user0` or `…/mnt/user` (or the same
     under `disks_root`), or None; a file already on a `diskN` gives None (its disk is in its
     path)."""
-    parts = PurePosixPath(array_path).parts
+    parts = _parts(array_path)
     i = _array_part(array_path, disks_root, _UNIONS.__contains__)
     return PurePosixPath(*parts[i + 1 :]) if 0 <= i < len(parts) - 1 else None
 
@@ -51,7 +52,7 @@ def disk_in_path(array_path: str, disks_root: str) -> str | None:
     """`diskN` when the path is on `…/mnt/diskN/...` or `<disks_root>/diskN/...` itself (no
     file system access)."""
     i = _array_part(array_path, disks_root, _DISK.fullmatch)
-    return PurePosixPath(array_path).parts[i] if i >= 0 else None
+    return _parts(array_path)[i] if i >= 0 else None
 
 
 def array_disks(disks_root: str) -> list[str]:
