@@ -107,12 +107,18 @@ async def test_a_body_that_is_not_multipart_is_400(client: Client, secret: str) 
     assert "multipart/form-data" in (await resp.json())["message"]
 
 
-async def test_a_malformed_multipart_body_is_400(client: Client, secret: str) -> None:
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=----cacherr", "multipart/form-data"]
+)
+async def test_a_malformed_multipart_body_is_400(
+    client: Client, secret: str, content_type: str
+) -> None:
+    """A body that is not multipart, or a multipart type without its boundary."""
     resp = await client.post(
         URL,
         params={"secret": secret},
         data=b"this is not a multipart body at all\r\n",
-        headers={"Content-Type": "multipart/form-data; boundary=----cacherr"},
+        headers={"Content-Type": content_type},
     )
     assert resp.status == 400
     assert "malformed multipart" in (await resp.json())["message"]
