@@ -82,14 +82,13 @@ async def _read_plex_payload(request: web.Request, limit: int) -> bytes:
     """The `payload` part's bytes; every other part is read in chunks and dropped."""
     # The raw header, not `request.content_type`: that one parses through the email
     # package, which at a few hundred webhooks a second is the loop's biggest cost.
-    media_type = request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
-    if media_type != "multipart/form-data":
+    media_type, _, parameters = request.headers.get(CONTENT_TYPE, "").partition(";")
+    if media_type.strip().lower() != "multipart/form-data":
         raise BadRequest("expected multipart/form-data with a 'payload' part, as Plex sends")
     payload: bytes | None = None
     # Read as multipart/mixed: the same parts, but aiohttp then skips its look at a form's
     # first part for RFC 7578's `_charset_` field (Plex sends none), whose Content-Disposition
     # parser builds a regular expression on every call: half of the cost of reading a body.
-    parameters = request.headers["Content-Type"].partition(";")[2]
     try:
         reader = MultipartReader({CONTENT_TYPE: f"multipart/mixed;{parameters}"}, request.content)
         while (part := await reader.next()) is not None:
