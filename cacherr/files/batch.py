@@ -86,8 +86,9 @@ StepFields = tuple[str | None, int | None]  # fingerprint, bytes done (None: unc
 # fsyncs issued at once (a batch's copies, its folders): enough for the file system to
 # share one journal commit among them, few enough to stay a small burst of threads.
 FSYNC_THREADS = 8
-# Copies checked at once: reading back and hashing hold no GIL, and two cores are common.
-VERIFY_THREADS = 2
+# Copies synced and checked at once, while the next ones are copied: each fsync waits for
+# the disk, and reading back and hashing hold no GIL.
+CHECK_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -243,57 +244,53 @@ def _closed(run: CacheRun, exc: Failure) -> Outcome:
 
 
 def _copy_all(entries: list[_Entry], options: ProtocolOptions, stop: threading.Event) -> None:
-    """Blocking: make every file's folders, made durable together; copy each file to its
-    temp name; then fsync every copy (the first fsync flushes most copies for the others,
-    where one after each copy would wait for the disk every time); then verify each copy,
-    two at a time.
+    """Blocking: make each file's folders and copy it to its temp name, and while the next
+    one is copied, fsync the copy and verify it (reading it back from the disk) on other
+    threads; then make the folders the batch made durable, in one flush of the disk for all.
+    A batch's first checks so overlap its later copies, where making every folder, then
+    copying every file, then syncing them all, then verifying them all left the disk and
+    the CPU each idle for most of the batch.
 
-    The temp names' folders are not fsynced here: a temp name lost to a power cut leaves
-    nothing to undo (recovery from `publishing` finds neither temp nor copy), and the
-    renames of step 4 are fsynced before anything relies on them."""
-    for entry in (e for e in entries if e.live):
-        try:
-            entry.created = make_dirs(entry.item.loc, sync=False)
-        except OSError as exc:
-            entry.failure = exc
-    # A new show's folders are durable in one flush of the disk for all its files and
-    # every other new show's, where one fsync after each folder waited for the disk. Each
-    # file counts the folders it lies in, whichever file made them: if one cannot be made
-    # durable, none of the files in it is copied.
-    _share_folders(entries)
-    _fsync_all(entries, lambda e: [Path(f).parent for f in e.created or ()], fsync_dir)
-    for entry in (e for e in entries if e.live):
-        loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
-        assert temp is not None
-        if stop.is_set():
-            control.cancel.set()
-        try:
-            control.check()
-            # Looked for again: a folder may have gone since (a sibling's restore removed it).
-            entry.created = [*(entry.created or ()), *make_dirs(loc)]
-            entry.copied = copy_to_temp(
-                loc.array_path, temp, control, chunk_bytes=options.chunk_bytes, sync=False
-            )
-        except (OSError, CacherrError) as exc:
-            entry.failure = exc
-    _share_folders(entries)
-    _fsync_all(entries, lambda e: [e.run.temp] if e.run.temp else [], fsync_file)
+    Nothing here needs the folders durable yet: a folder or temp name lost to a power cut
+    leaves nothing to undo (recovery from `copying` finds no temp, and removes empty folders
+    the journal names), and the renames of step 4 are fsynced, after these folders, before
+    anything relies on them. A folder that cannot be made durable fails every file in it."""
 
-    def verify(entry: _Entry) -> None:
+    def check(entry: _Entry) -> None:
         loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
         assert temp is not None
         try:
+            fsync_file(temp)  # several at once share the file system's journal commit
             entry.fingerprint = verify_copy(loc.array_path, temp, options.verify)
             control.check()
         except (OSError, CacherrError) as exc:
             entry.failure = exc
 
-    # Each check reads its copy back from the disk and hashes it (both without the GIL):
-    # two at a time, where one after the other was most of a batch of small episodes.
-    live = [e for e in entries if e.live]
-    if live:
-        with ThreadPoolExecutor(min(len(live), VERIFY_THREADS), "cacherr-verify") as pool:
-            list(pool.map(verify, live))
+    checks = []
+    # Reading back and hashing hold no GIL; an fsync waits for the disk: a few at once.
+    with ThreadPoolExecutor(CHECK_THREADS, "cacherr-verify") as pool:
+        for entry in (e for e in entries if e.live):
+            loc, control, temp = entry.item.loc, entry.item.control, entry.run.temp
+            assert temp is not None
+            if stop.is_set():
+                control.cancel.set()
+            try:
+                control.check()
+                # Looked for now: one made by an earlier file of the batch is there, and one
+                # in place at the look may be gone since (a sibling's restore removed it).
+                entry.created = make_dirs(loc, sync=False)
+                entry.copied = copy_to_temp(
+                    loc.array_path, temp, control, chunk_bytes=options.chunk_bytes, sync=False
+                )
+            except (OSError, CacherrError) as exc:
+                entry.failure = exc
+            else:
+                checks.append(pool.submit(check, entry))
+    for done in checks:
+        done.result()  # what no entry could take (a bug) is raised here, not lost
+    # Each file counts the folders it lies in, whichever file made them.
+    _share_folders(entries)
+    _fsync_all(entries, lambda e: [Path(f).parent for f in e.created or ()], fsync_dir)
 
 
 def _share_folders(entries: list[_Entry]) -> None:
