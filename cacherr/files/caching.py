@@ -172,7 +172,7 @@ async def _copy(run: CacheRun, control: CopyControl, created: list[str]) -> Copy
     async def copy() -> CopyResult:
         return await run_bulk(
             cancel, copy_to_temp, loc.array_path, temp, control,
-            chunk_bytes=run.options.chunk_bytes,
+            chunk_bytes=run.options.chunk_bytes, size_bytes=run.size,
         )  # fmt: skip
 
     try:
@@ -220,7 +220,9 @@ async def _cache_steps(run: CacheRun, control: CopyControl, rating_key: str | No
     await run.enter(COPYING, temp_path=run.temp)
     copied = await _copy(run, control, created)
     await run.enter(VERIFYING, bytes_done=copied.size)
-    fingerprint = await run_bulk(cancel, verify_copy, loc.array_path, run.temp, options.verify)
+    fingerprint = await run_bulk(
+        cancel, verify_copy, loc.array_path, run.temp, options.verify, size_bytes=run.size
+    )
     control.check()
 
     await run.enter(PUBLISHING, fingerprint=fingerprint)

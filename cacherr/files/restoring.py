@@ -155,10 +155,11 @@ async def _copy_back(run: _RestoreRun, control: CopyControl, managed: ManagedFil
     await run.enter(COPYING_BACK, temp_path=run.temp, size_bytes=size)
     copied = await run_bulk(
         cancel, copy_to_temp, loc.cache_path, run.temp, control,
-        chunk_bytes=run.options.chunk_bytes,
+        chunk_bytes=run.options.chunk_bytes, size_bytes=size,
     )  # fmt: skip
     await run.enter(VERIFYING_BACK, bytes_done=copied.size)
-    await run_bulk(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify)
+    await run_bulk(cancel, verify_copy, loc.cache_path, run.temp, run.options.verify,
+                   size_bytes=size)  # fmt: skip
     control.check()
     await run.enter(REPLACING)
     await run_blocking(cancel, replace_from_temp, loc, run.temp)
