@@ -814,6 +814,36 @@ async def test_a_file_that_fails_in_a_batch_fails_alone(
     assert [r[0] for r in rows] == ["done", "done", "failed", "done", "failed", "done"]
 
 
+async def test_a_copy_cancelled_while_its_batch_copies_stops_alone(
+    db: Database, bus: EventBus, mapping: Mapping, make_executor: Any
+) -> None:
+    """A batch syncs and checks each copy on other threads while it copies the next. One of
+    its files cancelled once the batch is copying (its first file has reported progress)
+    is cleaned up alone, wherever the cancellation finds it; the files copied and checked
+    before it and those after it are cached, each whole."""
+    recorder = Recorder(bus)
+    size = 128 * 1024
+    # Paced to 1 MiB/s, each file takes an eighth of a second: the fourth has not started
+    # when the first reports.
+    executor = await make_executor(settings(copy_limit_mib_s=1.0), chunk_bytes=32 * 1024,
+                                   progress_interval_s=0.02)  # fmt: skip
+    locs = files(mapping, 6, size=size)
+    ops = [executor.submit("cache", loc, size_bytes=size) for loc in locs]
+    await until(lambda: any(e["id"] == ops[0].id for e in recorder.of(OPERATION_PROGRESS)))
+    assert len({op.task for op in ops}) == 1 and all(op.batched for op in ops)
+    assert executor.cancel(ops[3].id)
+    await executor.run_until_idle()
+
+    results = [op.result.result().result for op in ops]
+    assert results == ["done", "done", "done", "cancelled", "done", "done"]
+    for i in (0, 1, 2, 4, 5):
+        await assert_consistent(db, locs[i], media_bytes(size, seed=i), cached=True,
+                                empty_cache=False)  # fmt: skip
+    await assert_consistent(db, locs[3], media_bytes(size, seed=3), cached=False,
+                            empty_cache=False)  # fmt: skip
+    assert not locs[3].cache_path.exists()
+
+
 async def test_copies_of_one_level_are_shared_between_the_slots(
     db: Database, mapping: Mapping, make_executor: Any
 ) -> None:
