@@ -57,6 +57,19 @@ def play(url: str, world: World, user: User, show: Show) -> float:
     return sent
 
 
+def settle_sweep(daemon: Daemon, timeout_s: float = 30) -> None:
+    """Wait for the start-up sweep to end (nothing is on deck yet; reading each Home user's
+    on-deck waits for plex.tv's pace), so the burst meets a quiet daemon."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sweep = daemon.get("/api/sweep")["data"]
+        if sweep["state"] == "idle" and sweep["last"] is not None:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit("the start-up sweep did not end")
+        time.sleep(0.05)
+
+
 def disk_floor(sources: list[Path], target: Path) -> float:
     """Seconds until the p95-th of `sources` is durably copied under `target` (one plain
     loop, in order), the copies then removed."""
@@ -114,7 +127,7 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise SystemExit("Plex did not connect")
                 time.sleep(0.05)
-            time.sleep(1.0)  # the start-up sweep (nothing on deck yet) settles
+            settle_sweep(daemon)
             targets = {
                 i: cache / "tv" / show.title / "Season 01" / f"{show.title} - S01E02.mkv"
                 for i, show in enumerate(shows)
