@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from plexapi.myplex import MyPlexAccount
@@ -156,6 +156,11 @@ class UserDirectory:
         self._activity_next: asyncio.Future[None] | None = None
         self._activity_lock = asyncio.Lock()
         self._activity_writes: set[asyncio.Task[None]] = set()
+        # The table as last read, by id: a play's user is looked up without a trip to the
+        # database thread. Only this class writes the table: `refresh` drops it, a write of
+        # plays updates it, and `_version` tells a read begun before either to keep nothing.
+        self._known: dict[str, PlexUser] | None = None
+        self._version = 0
 
     async def refresh(self) -> list[PlexUser]:
         """Ask plex.tv who uses the server (one hop, two calls) and update the table.
@@ -200,6 +205,7 @@ class UserDirectory:
             keep = [u.id for u in found]
             marks = ",".join("?" * len(keep))
             await tx.execute(f"DELETE FROM users WHERE id NOT IN ({marks})", keep)
+        self._known, self._version = None, self._version + 1
         for u in found:
             if u.id not in known:
                 log.info("New Plex user %s (%s): %s defaults apply", u.name, u.id, u.kind)
@@ -222,17 +228,21 @@ class UserDirectory:
 
     async def all(self) -> list[PlexUser]:
         """Every known user, main first."""
+        version = self._version
         rows = await self._db.fetchall(
             f"SELECT {_USER_COLUMNS} FROM users"
             " ORDER BY kind != 'main', kind != 'home', lower(username || title)"
         )
-        return [PlexUser(*r) for r in rows]
+        found = [PlexUser(*r) for r in rows]
+        if version == self._version:
+            self._known = {u.id: u for u in found}
+        return found
 
     async def get(self, user_id: str) -> PlexUser | None:
-        """A user by id."""
-        row = await self._db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?",
-                                      (user_id,))  # fmt: skip
-        return PlexUser(*row) if row is not None else None
+        """A user by id (from the table as last read)."""
+        if self._known is None:
+            await self.all()
+        return None if self._known is None else self._known.get(user_id)
 
     def policy(self, user: PlexUser) -> EffectivePolicy:
         """The user's effective settings under the current configuration."""
@@ -281,7 +291,17 @@ class UserDirectory:
             except Exception as exc:
                 written.set_exception(exc)
             else:
+                self._noted(pending)
                 written.set_result(None)
+
+    def _noted(self, written: dict[str, float]) -> None:
+        """The table as last read, with the plays just written."""
+        self._version += 1  # a read begun before this write keeps nothing
+        known = self._known or {}
+        for user_id, at in written.items():
+            user = known.get(user_id)
+            if user is not None:
+                known[user_id] = replace(user, last_active_at=max(at, user.last_active_at or 0))
 
     async def token(self, user: PlexUser) -> str | None:
         """The user's token (fetched when missing or older than the TTL), None if withheld."""

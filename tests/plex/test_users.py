@@ -157,6 +157,30 @@ async def test_a_burst_of_plays_notes_everyone_in_a_write_or_two(
     assert 1 <= sum(s.startswith("BEGIN") for s in statements) <= 2
 
 
+async def test_a_user_by_id_is_read_once_and_follows_refreshes_and_plays(
+    users: UserDirectory, db: Database, world: World, clock: Any
+) -> None:
+    """A play's user is looked up by id (every webhook and notification names one) from the
+    table as last read, and that copy follows what changes the table: plays and refreshes."""
+    bob = by_name(await users.all())["bob"]
+    assert db._reader is not None
+    reads: list[str] = []
+    await db._reader.set_trace_callback(reads.append)
+    assert await users.get(bob.id) == bob
+    assert await users.get("no-such-id") is None
+    await users.note_activity(bob.id, clock.now - 5)
+    found = await users.get(bob.id)
+    await db._reader.set_trace_callback(None)
+    assert found is not None and found.last_active_at == clock.now - 5
+    assert not [s for s in reads if "FROM users" in s]
+
+    world.users = [u for u in world.users if u.username != "bob"]
+    world.add_user("erin", kind="home")
+    erin = by_name(await users.refresh())["erin"]
+    assert await users.get(bob.id) is None
+    assert await users.get(erin.id) == erin
+
+
 async def test_tokens_never_reach_the_log(
     users: UserDirectory, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
