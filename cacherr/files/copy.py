@@ -2,9 +2,10 @@
 
 The kernel copies (`copy_file_range`, no bytes through Python); where the file systems
 refuse that, 8 MiB buffers go through `preadv`/`pwrite`. Either way the copy is checked for
-cancellation and reported between chunks, fsynced with its folder, and given the source's
-owner, mode and times. On any error or cancellation the temp file is removed; the source
-is only ever read. (`cache.verify = full` hashes both files afterwards, in parallel: see
+cancellation and reported between chunks, written out to the disk behind itself when it is
+longer than a chunk (`writeback`), fsynced with its folder, and given the source's owner,
+mode and times. On any error or cancellation the temp file is removed; the source is only
+ever read. (`cache.verify = full` hashes both files afterwards, in parallel: see
 `verify`; that is faster than pushing every byte through Python here to hash it in passing.)
 """
 
@@ -23,6 +24,7 @@ from typing import Final
 from cacherr.atomic import fsync_dir
 from cacherr.errors import CacherrError
 from cacherr.files.model import CHUNK_BYTES
+from cacherr.files.writeback import WriteBehind
 
 BUFFER_BYTES: Final = 8 * 2**20
 # copy_file_range refusals that mean "not between these files", not "the copy failed".
@@ -91,9 +93,12 @@ def copy_to_temp(
         fout = os.open(temp, flags, 0o600)
         with contextlib.suppress(OSError):
             os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes)
+        # A long copy's chunks go to the disk as it goes (`writeback`); a short one's all
+        # at once when it is fsynced (alone, or with the rest of its batch).
+        behind = WriteBehind(fout) if st.st_size > chunk_bytes else None
+        done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes, behind)
         if done < st.st_size:
-            done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes)
+            done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes, behind)
         after = os.fstat(fin)
         if done != st.st_size or (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             raise SourceChanged(f"{source} changed while it was being copied")
@@ -114,7 +119,9 @@ def copy_to_temp(
         os.close(fin)
 
 
-def _kernel_copy(fin: int, fout: int, size: int, control: CopyControl, chunk: int) -> int:
+def _kernel_copy(
+    fin: int, fout: int, size: int, control: CopyControl, chunk: int, behind: WriteBehind | None
+) -> int:
     """copy_file_range until done; returns bytes copied (0 if the kernel refuses at once)."""
     done = 0
     while done < size:
@@ -128,7 +135,7 @@ def _kernel_copy(fin: int, fout: int, size: int, control: CopyControl, chunk: in
         if n == 0:  # the source got shorter; caught by the caller's size check
             break
         done += n
-        _report(control, done, size, n)
+        _report(control, done, size, n, behind)
     return done
 
 
@@ -139,6 +146,7 @@ def _buffered_copy(
     done: int,
     control: CopyControl,
     chunk: int,
+    behind: WriteBehind | None,
 ) -> int:
     """preadv/pwrite through one reused buffer; returns bytes copied."""
     buffer = memoryview(bytearray(min(max(chunk, 2**16), BUFFER_BYTES)))
@@ -151,11 +159,15 @@ def _buffered_copy(
         while written < n:
             written += os.pwrite(fout, buffer[written:n], done + written)
         done += n
-        _report(control, done, size, n)
+        _report(control, done, size, n, behind)
     return done
 
 
-def _report(control: CopyControl, done: int, size: int, chunk: int) -> None:
+def _report(
+    control: CopyControl, done: int, size: int, chunk: int, behind: WriteBehind | None
+) -> None:
+    if behind is not None:
+        behind.wrote(done - chunk, done)
     if control.on_progress is not None:
         control.on_progress(done, size)
     if control.pace is not None:
