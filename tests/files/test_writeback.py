@@ -39,12 +39,9 @@ def drops_pages(tmp_path: Path) -> None:
     """Skip where written pages cannot leave memory (a tmpfs holds them by design)."""
     probe = tmp_path / "probe"
     probe.write_bytes(b"\1" * CHUNK)
-    fd = os.open(probe, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    with probe.open("rb") as handle:
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     if resident_bytes(probe, 0, CHUNK):
         pytest.skip("this file system keeps written pages in memory")
     probe.unlink()
