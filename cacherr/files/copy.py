@@ -3,7 +3,7 @@
 The kernel copies (`copy_file_range`, no bytes through Python); where the file systems
 refuse that, 8 MiB buffers go through `preadv`/`pwrite`. Either way the copy is checked for
 cancellation and reported between chunks, written out to the disk behind itself when it is
-longer than a chunk (`writeback`), fsynced with its folder, and given the source's owner,
+longer than 16 MiB (`writeback`), fsynced with its folder, and given the source's owner,
 mode and times. On any error or cancellation the temp file is removed; the source is only
 ever read. (`cache.verify = full` hashes both files afterwards, in parallel: see
 `verify`; that is faster than pushing every byte through Python here to hash it in passing.)
@@ -23,7 +23,7 @@ from typing import Final
 
 from cacherr.atomic import fsync_dir
 from cacherr.errors import CacherrError
-from cacherr.files.model import CHUNK_BYTES
+from cacherr.files.model import CHUNK_BYTES, LONG_COPY_BYTES
 from cacherr.files.writeback import WriteBehind
 
 BUFFER_BYTES: Final = 8 * 2**20
@@ -94,8 +94,9 @@ def copy_to_temp(
         with contextlib.suppress(OSError):
             os.posix_fadvise(fin, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         # A long copy's chunks go to the disk as it goes (`writeback`); a short one's all
-        # at once when it is fsynced (alone, or with the rest of its batch).
-        behind = WriteBehind(fout) if st.st_size > chunk_bytes else None
+        # at once when it is fsynced (alone, or with the rest of its batch), however small
+        # a bandwidth limit makes its chunks.
+        behind = WriteBehind(fout) if st.st_size > LONG_COPY_BYTES else None
         done = _kernel_copy(fin, fout, st.st_size, control, chunk_bytes, behind)
         if done < st.st_size:
             done = _buffered_copy(fin, fout, st.st_size, done, control, chunk_bytes, behind)

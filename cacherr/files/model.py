@@ -19,6 +19,10 @@ VerifyHow = Literal["size", "sample", "full"]
 
 # Copy granularity: one copy_file_range call, one cancel check and one progress report each.
 CHUNK_BYTES: Final = 16 * 2**20
+# A long copy, whatever its chunks: it runs on a thread of its own at a lower priority
+# (`offload.run_bulk`) and is written out to the disk behind itself (`writeback`). A shorter
+# one is done in a moment, and a batch's small copies share their fsyncs.
+LONG_COPY_BYTES: Final = 16 * 2**20
 
 # Steps of a cache operation, journaled BEFORE the action they name is taken.
 PLANNED: Final = "planned"  # checks only; nothing on disk changes

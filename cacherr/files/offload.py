@@ -10,15 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from cacherr.files.model import LONG_COPY_BYTES
+
 T = TypeVar("T")
 
 # Bulk copying and hashing run this much "nicer" than the event loop: on a small box a few
 # copies in the kernel would otherwise take every core and the page, webhooks and API wait.
 BULK_NICE = 10
-# A copy or check of a file this small is done in a moment: on a thread of its own at that
-# lower priority it only waited longer for a core (in a burst of plays, a 1 MiB episode's
-# copy took 11 ms there against 1-2 ms beside the other threads).
-BULK_MIN_BYTES = 16 * 2**20
 
 
 async def run_blocking(cancel: threading.Event, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -38,8 +36,10 @@ async def run_bulk(
 ) -> T:
     """Like `run_blocking`, for long copies and hashes of a file of `size_bytes`: on a
     thread of its own whose CPU priority is lowered (`BULK_NICE`), so the event loop keeps
-    answering while it runs. A small file's (`BULK_MIN_BYTES`) goes as `run_blocking`."""
-    if size_bytes <= BULK_MIN_BYTES:
+    answering while it runs. A shorter one's (`LONG_COPY_BYTES`) goes as `run_blocking`: it
+    is done in a moment, and at the lower priority it only waited longer for a core (in a
+    burst of plays, a 1 MiB episode's copy took 11 ms there against 1-2 ms beside the rest)."""
+    if size_bytes <= LONG_COPY_BYTES:
         return await run_blocking(cancel, fn, *args, **kw)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from cacherr.files.offload import BULK_MIN_BYTES, BULK_NICE, run_blocking, run_bulk
+from cacherr.files.model import LONG_COPY_BYTES
+from cacherr.files.offload import BULK_NICE, run_blocking, run_bulk
 
 
 def _own_priority() -> tuple[int, str]:
@@ -21,7 +22,7 @@ async def test_bulk_work_runs_nicer_than_the_loop() -> None:
     base = os.getpriority(os.PRIO_PROCESS, 0)
     if base > BULK_NICE:
         pytest.skip(f"this process already runs at nice {base}")
-    nice, name = await run_bulk(threading.Event(), _own_priority, size_bytes=BULK_MIN_BYTES + 1)
+    nice, name = await run_bulk(threading.Event(), _own_priority, size_bytes=LONG_COPY_BYTES + 1)
     assert (nice, name) == (BULK_NICE, "cacherr-bulk")
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
     # Ordinary blocking work keeps the shared pool's normal priority.

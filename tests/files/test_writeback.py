@@ -13,8 +13,8 @@ from conftest import media_bytes
 from cacherr.files.copy import CopyControl, copy_to_temp
 from cacherr.files.writeback import WriteBehind
 
-CHUNK = 256 * 1024
-CHUNKS = 16
+CHUNK = 2 * 2**20
+CHUNKS = 16  # 32 MiB: a long copy
 
 
 def resident_bytes(path: Path, start: int, end: int) -> int:
@@ -67,6 +67,23 @@ def test_a_long_copy_leaves_what_it_wrote_out_of_memory_as_it_goes(
 
     assert [done for done, _ in seen] == [n * CHUNK for n in range(4, CHUNKS + 1)]
     assert [held for _, held in seen] == [0] * len(seen)
+    assert temp.read_bytes() == data
+
+
+def test_a_short_copy_in_small_chunks_is_left_to_its_fsync(
+    tmp_path: Path, drops_pages: None
+) -> None:
+    """A 4 MiB episode copied in 256 KiB chunks (as a bandwidth limit makes them) is no long
+    copy: its pages stay for the fsync it shares with the rest of its batch."""
+    size = 4 * 2**20
+    data = media_bytes(size, 4)
+    source = tmp_path / "short.mkv"
+    source.write_bytes(data)
+    temp = tmp_path / ".short.mkv.cacherr-tmp"
+
+    copy_to_temp(source, temp, CopyControl(), chunk_bytes=256 * 1024, sync=False)
+
+    assert resident_bytes(temp, 0, size) == size
     assert temp.read_bytes() == data
 
 
